@@ -1,0 +1,152 @@
+package protocol
+
+// Version is the protocol version this implementation speaks (PROTOCOL.md §5).
+// A peer announcing a different version is refused with CodeUnsupportedVersion.
+const Version = 1
+
+// StdinWindow is how many stdin bytes a client may have sent but not yet
+// seen acknowledged by StdinAck (PROTOCOL.md §4.3). It bounds the server's
+// memory for a process that is slow to read its input, without letting the
+// connection's single reader block on the process.
+const StdinWindow = 2 << 20
+
+// Message type names as they appear in the "type" header field.
+const (
+	TypeHello    = "hello"
+	TypeExec     = "exec"
+	TypeStdin    = "stdin"
+	TypeStdinEOF = "stdin_eof"
+	TypeStdinAck = "stdin_ack"
+	TypeSignal   = "signal"
+	TypeResize   = "resize"
+	TypeStdout   = "stdout"
+	TypeStderr   = "stderr"
+	TypeExit     = "exit"
+	TypePing     = "ping"
+	TypePong     = "pong"
+	TypeError    = "error"
+)
+
+// Message is any value of the types below. Type reports the wire name.
+type Message interface{ Type() string }
+
+// Hello opens the conversation in both directions (§4.1).
+type Hello struct {
+	Version  int    `json:"version"`
+	Software string `json:"software,omitempty"`
+	OS       string `json:"os,omitempty"`
+	// Encoding is the sender's console output encoding, e.g. "utf-8" or "gbk".
+	Encoding string `json:"encoding,omitempty"`
+}
+
+// Exec asks the server to run one command (§4.2). Exactly one of Command
+// (a shell string) and Argv (exact argv) is set, or neither with PTY set,
+// which starts the user's login shell.
+type Exec struct {
+	Command   string            `json:"command,omitempty"`
+	Argv      []string          `json:"argv,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Cwd       string            `json:"cwd,omitempty"`
+	PTY       bool              `json:"pty,omitempty"`
+	Term      string            `json:"term,omitempty"`
+	Rows      int               `json:"rows,omitempty"`
+	Cols      int               `json:"cols,omitempty"`
+	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+}
+
+// Data carries stream bytes in the frame body: stdin (client to server),
+// stdout and stderr (server to client). Body aliases the connection's read
+// buffer and is valid only until the next Recv.
+type Data struct {
+	Stream string `json:"-"`
+	Body   []byte `json:"-"`
+}
+
+// StdinEOF tells the server the client's stdin has ended (§4.3): the
+// process's stdin is closed once the data before it has been written.
+type StdinEOF struct{}
+
+// StdinAck returns Count bytes of stdin window to the client (§4.3).
+type StdinAck struct {
+	Count int64 `json:"count"`
+}
+
+// Signal asks the server to deliver a signal, named without "SIG" (e.g.
+// "INT", "TERM"), to the running command's process group (§4.3).
+type Signal struct {
+	Signal string `json:"signal"`
+}
+
+// Resize reports a new terminal size for a PTY session (§4.3).
+type Resize struct {
+	Rows int `json:"rows"`
+	Cols int `json:"cols"`
+}
+
+// Exit ends a session: exactly one per exec (§4.4). Signal is set (name
+// without "SIG", and its number) when the command died of a signal; TimedOut
+// when the server killed it at the exec's timeout. Error explains a command
+// that could not be started (Code is then 127, as a shell reports).
+type Exit struct {
+	Code         int    `json:"code"`
+	Signal       string `json:"signal,omitempty"`
+	SignalNumber int    `json:"signal_number,omitempty"`
+	TimedOut     bool   `json:"timed_out,omitempty"`
+	DurationMS   int64  `json:"duration_ms"`
+	Error        string `json:"error,omitempty"`
+}
+
+// Ping asks for a Pong; either side may send it at any time (§4.5).
+type Ping struct{}
+
+// Pong answers Ping.
+type Pong struct{}
+
+// Error reports a failure with a stable Code (§6) and a human message.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+// Type implementations: the wire name of each message.
+func (Hello) Type() string    { return TypeHello }
+func (Exec) Type() string     { return TypeExec }
+func (d Data) Type() string   { return d.Stream }
+func (StdinEOF) Type() string { return TypeStdinEOF }
+func (StdinAck) Type() string { return TypeStdinAck }
+func (Signal) Type() string   { return TypeSignal }
+func (Resize) Type() string   { return TypeResize }
+func (Exit) Type() string     { return TypeExit }
+func (Ping) Type() string     { return TypePing }
+func (Pong) Type() string     { return TypePong }
+func (Error) Type() string    { return TypeError }
+
+// newMessage returns a pointer to a zero message of the named type, or nil
+// for a type this version does not know (a protocol error, §3).
+func newMessage(typ string) Message {
+	switch typ {
+	case TypeHello:
+		return &Hello{}
+	case TypeExec:
+		return &Exec{}
+	case TypeStdin, TypeStdout, TypeStderr:
+		return &Data{Stream: typ}
+	case TypeStdinEOF:
+		return &StdinEOF{}
+	case TypeStdinAck:
+		return &StdinAck{}
+	case TypeSignal:
+		return &Signal{}
+	case TypeResize:
+		return &Resize{}
+	case TypeExit:
+		return &Exit{}
+	case TypePing:
+		return &Ping{}
+	case TypePong:
+		return &Pong{}
+	case TypeError:
+		return &Error{}
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package protocol
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Field bounds of PROTOCOL.md §4, checked when a message is decoded so that
+// no code above this package sees an out-of-range value.
+const (
+	maxTermSize  = 65535         // rows and cols fit the kernel's winsize (uint16)
+	maxTimeoutMS = 366 * 86400e3 // a year: longer is surely a mistake
+	maxArgs      = 4096          // argv entries; the header limit bounds bytes
+)
+
+func validate(m Message) error {
+	var err error
+	switch m := m.(type) {
+	case *Hello:
+		if m.Version < 1 {
+			err = fmt.Errorf("hello: version must be a positive integer")
+		}
+	case *Exec:
+		err = validateExec(m)
+	case *StdinAck:
+		if m.Count < 0 || m.Count > StdinWindow {
+			err = fmt.Errorf("stdin_ack: count %d outside [0, %d]", m.Count, StdinWindow)
+		}
+	case *Signal:
+		if m.Signal == "" {
+			err = fmt.Errorf("signal: name is required")
+		}
+	case *Resize:
+		err = checkSize(m.Rows, m.Cols, 1)
+	case *Error:
+		if m.Code == "" {
+			err = fmt.Errorf("error: code is required")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadField, err)
+	}
+	return nil
+}
+
+func validateExec(m *Exec) error {
+	if len(m.Env) == 0 {
+		m.Env = nil // "env":{} and no env mean the same; keep one form
+	}
+	if len(m.Argv) == 0 {
+		m.Argv = nil
+	}
+	switch {
+	case m.Command != "" && len(m.Argv) > 0:
+		return fmt.Errorf("exec: command and argv are exclusive")
+	case m.Command == "" && len(m.Argv) == 0 && !m.PTY:
+		return fmt.Errorf("exec: command or argv is required without a pty")
+	case len(m.Argv) > maxArgs:
+		return fmt.Errorf("exec: more than %d arguments", maxArgs)
+	case len(m.Argv) > 0 && m.Argv[0] == "":
+		return fmt.Errorf("exec: argv[0] is empty")
+	case m.TimeoutMS < 0 || m.TimeoutMS > maxTimeoutMS:
+		return fmt.Errorf("exec: timeout_ms %d out of range", m.TimeoutMS)
+	}
+	if err := checkSize(m.Rows, m.Cols, 0); err != nil {
+		return err
+	}
+	if hasNUL(m.Command) || hasNUL(m.Cwd) || hasNUL(m.Term) || anyNUL(m.Argv) {
+		return fmt.Errorf("exec: NUL byte in a string")
+	}
+	for k, v := range m.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || hasNUL(v) {
+			return fmt.Errorf("exec: invalid environment name %q", truncate(k))
+		}
+	}
+	return nil
+}
+
+func checkSize(rows, cols, min int) error {
+	if rows < min || rows > maxTermSize || cols < min || cols > maxTermSize {
+		return fmt.Errorf("terminal size %dx%d out of range", rows, cols)
+	}
+	return nil
+}
+
+func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+
+func anyNUL(ss []string) bool {
+	for _, s := range ss {
+		if hasNUL(s) {
+			return true
+		}
+	}
+	return false
+}
