@@ -1,0 +1,237 @@
+package auth
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+)
+
+// maxAuthorizedKeysSize bounds what LoadAuthorizedKeys reads: 1 MiB holds
+// over 10,000 keys, far beyond any hand-kept file.
+const maxAuthorizedKeysSize = 1 << 20
+
+// AuthorizedKey is one valid ssh-ed25519 line of an authorized_keys file.
+// Line is its 1-based line number.
+type AuthorizedKey struct {
+	Key     ed25519.PublicKey
+	Comment string
+	Options KeyOptions
+	Line    int
+}
+
+// AuthorizedKeys is a parsed authorized_keys file, keys in file order.
+// The zero value authorizes nobody. It is read-only after parsing and safe
+// for concurrent Lookups.
+type AuthorizedKeys struct {
+	Keys []AuthorizedKey
+}
+
+// sshKeyTypes are the OpenSSH key type names; a line's first field is an
+// option list unless it is one of these.
+var sshKeyTypes = map[string]bool{
+	"ssh-ed25519": true, "ssh-rsa": true, "ssh-dss": true,
+	"ecdsa-sha2-nistp256": true, "ecdsa-sha2-nistp384": true, "ecdsa-sha2-nistp521": true,
+	"sk-ssh-ed25519@openssh.com": true, "sk-ecdsa-sha2-nistp256@openssh.com": true,
+	"ssh-ed25519-cert-v01@openssh.com": true, "ssh-rsa-cert-v01@openssh.com": true,
+	"ssh-dss-cert-v01@openssh.com": true, "ecdsa-sha2-nistp256-cert-v01@openssh.com": true,
+	"ecdsa-sha2-nistp384-cert-v01@openssh.com": true, "ecdsa-sha2-nistp521-cert-v01@openssh.com": true,
+	"sk-ssh-ed25519-cert-v01@openssh.com": true, "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com": true,
+}
+
+// ParseAuthorizedKeys parses an authorized_keys file in OpenSSH format:
+// per line, optional options (see KeyOptions), key type, base64 key,
+// optional comment. Blank lines and lines starting with '#' are ignored;
+// CRLF line ends are accepted. A line with a non-ed25519 key, a malformed
+// key or an invalid or unknown option is skipped, and reported in
+// warnings as "line N: ...". It never fails: a file of garbage authorizes
+// nobody.
+func ParseAuthorizedKeys(data []byte) (keys *AuthorizedKeys, warnings []string) {
+	keys = &AuthorizedKeys{}
+	for n, line := range bytes.Split(data, []byte("\n")) {
+		s := strings.TrimSpace(string(line))
+		if s == "" || s[0] == '#' {
+			continue
+		}
+		k, err := parseAuthorizedLine(s)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("line %d: %v", n+1, err))
+			continue
+		}
+		k.Line = n + 1
+		keys.Keys = append(keys.Keys, k)
+	}
+	return keys, warnings
+}
+
+// parseAuthorizedLine parses one non-empty, non-comment line.
+func parseAuthorizedLine(s string) (AuthorizedKey, error) {
+	var k AuthorizedKey
+	first, rest := nextField(s)
+	if !sshKeyTypes[first] {
+		opts, after := splitOptionsField(s)
+		o, err := parseOptions(opts)
+		if err != nil {
+			return k, fmt.Errorf("bad options: %w", err)
+		}
+		k.Options = o
+		first, rest = nextField(after)
+		if !sshKeyTypes[first] {
+			return k, fmt.Errorf("%w: unknown key type %q", ErrMalformedKey, printable([]byte(first)))
+		}
+	}
+	blob, comment := nextField(rest)
+	key, err := parseKeyFields(first, blob)
+	if err != nil {
+		return k, err
+	}
+	k.Key, k.Comment = key, strings.TrimSpace(comment)
+	return k, nil
+}
+
+// splitOptionsField returns the leading option list of a line and the
+// rest, ending the list at the first space or tab outside double quotes
+// (sshd's sshkey_advance_past_options).
+func splitOptionsField(s string) (opts, rest string) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s) && s[i+1] == '"':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == ' ' || c == '\t'):
+			return s[:i], strings.TrimLeft(s[i:], " \t")
+		}
+	}
+	return s, ""
+}
+
+// LoadAuthorizedKeys reads and parses the authorized_keys file at path.
+// A missing file is an empty set and no error. Like sshd's StrictModes, a
+// file writable by group or others, or owned by someone other than the
+// current user or root, is refused with ErrKeyPermissions; a file over
+// 1 MiB is refused too.
+func LoadAuthorizedKeys(path string) (*AuthorizedKeys, []string, error) {
+	data, err := readTrustFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &AuthorizedKeys{}, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, warnings := ParseAuthorizedKeys(data)
+	return keys, warnings, nil
+}
+
+// readTrustFile reads authorized_keys after checking its permissions on
+// the open file.
+func readTrustFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: reading authorized keys: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("auth: reading authorized keys: %w", err)
+	}
+	if err := checkTrustFile(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxAuthorizedKeysSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("auth: reading %s: %w", path, err)
+	}
+	if len(data) > maxAuthorizedKeysSize {
+		return nil, fmt.Errorf("auth: %s is larger than %d bytes", path, maxAuthorizedKeysSize)
+	}
+	return data, nil
+}
+
+// Lookup returns the first entry for pub whose from= option (if any)
+// admits remote. If pub is not listed the error wraps ErrNotAuthorized
+// and names the key's fingerprint; if it is listed but every entry's
+// from= excludes remote, the error wraps ErrFromRefused. A nil receiver
+// authorizes nobody.
+func (a *AuthorizedKeys) Lookup(pub ed25519.PublicKey, remote net.IP) (*AuthorizedKey, error) {
+	listed := false
+	for i := range a.keys() {
+		k := &a.Keys[i]
+		if !sameKey(k.Key, pub) {
+			continue
+		}
+		listed = true
+		if len(k.Options.From) == 0 || MatchFrom(k.Options.From, remote) {
+			return k, nil
+		}
+	}
+	if listed {
+		return nil, fmt.Errorf("%w: %s from %s", ErrFromRefused, Fingerprint(pub), remote)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotAuthorized, Fingerprint(pub))
+}
+
+// keys returns the entries, tolerating a nil receiver.
+func (a *AuthorizedKeys) keys() []AuthorizedKey {
+	if a == nil {
+		return nil
+	}
+	return a.Keys
+}
+
+// AppendAuthorizedKey appends AuthorizedLine(pub, comment) to the
+// authorized_keys file at path unless a valid entry for pub is already
+// there (with any options); added reports whether a line was written. The
+// file is created with mode 0600 if missing; its directory must exist.
+// A missing final newline in the existing file is supplied first.
+// Concurrent appends from several processes are not serialized.
+func AppendAuthorizedKey(path string, pub ed25519.PublicKey, comment string) (added bool, err error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return false, fmt.Errorf("%w: ed25519 public key of %d bytes", ErrMalformedKey, len(pub))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("auth: reading authorized keys: %w", err)
+	}
+	keys, _ := ParseAuthorizedKeys(data)
+	for _, k := range keys.Keys {
+		if sameKey(k.Key, pub) {
+			return false, nil
+		}
+	}
+	line := AuthorizedLine(pub, sanitizeComment(comment)) + "\n"
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		line = "\n" + line
+	}
+	return true, appendFile(path, line)
+}
+
+// sanitizeComment keeps a comment on one line.
+func sanitizeComment(c string) string {
+	return strings.TrimSpace(strings.NewReplacer("\n", " ", "\r", " ").Replace(c))
+}
+
+// appendFile appends s to path, creating it 0600.
+func appendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("auth: opening %s: %w", path, err)
+	}
+	_, err = f.WriteString(s)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("auth: appending to %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package auth
+
+import (
+	"crypto/ed25519"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func FuzzParseAuthorizedKeys(f *testing.F) {
+	for _, tt := range authorizedLineTests {
+		f.Add([]byte(tt.line + "\n"))
+	}
+	f.Add([]byte("# c\n\r\nssh-ed25519 " + fixtureB64 + "\n\x00\xff"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		keys, warnings := ParseAuthorizedKeys(data)
+		for _, k := range keys.Keys {
+			if len(k.Key) != 32 || k.Line < 1 {
+				t.Fatalf("bad entry %+v", k)
+			}
+			// Exercise the matchers on what was parsed: no panics.
+			MatchFrom(k.Options.From, net.ParseIP("192.0.2.1"))
+			k.Options.AllowsArgv([]string{"ls", "-l"})
+		}
+		for _, w := range warnings {
+			if len(w) == 0 {
+				t.Fatal("empty warning")
+			}
+		}
+	})
+}
+
+func FuzzParsePublicKeyLine(f *testing.F) {
+	for _, tt := range pubLineTests {
+		f.Add([]byte(tt.line))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		pub, _, err := ParsePublicKeyLine(line)
+		if err != nil {
+			return
+		}
+		// Whatever parses must round-trip through AuthorizedLine.
+		again, _, err := ParsePublicKeyLine([]byte(AuthorizedLine(pub, "")))
+		if err != nil || !again.Equal(pub) {
+			t.Fatalf("round trip of %x: %v", pub, err)
+		}
+	})
+}
+
+func FuzzWildcardMatch(f *testing.F) {
+	f.Add("a*b?c", "axxbyc", true)
+	f.Add(`\*,*`, "*,", true)
+	f.Fuzz(func(t *testing.T, pat, s string, escapes bool) {
+		wildcardMatch(pat, s, escapes)
+		if !escapes && !wildcardMatch("*", s, false) {
+			t.Fatal("* must match everything")
+		}
+	})
+}
+
+func FuzzParseOpenSSHPrivateKey(f *testing.F) {
+	for _, name := range []string{"id_ed25519", "id_ed25519_encrypted", "id_rsa", "id_ecdsa"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		priv, _, err := parseOpenSSHPrivateKey(data)
+		if err == nil && len(priv) != ed25519.PrivateKeySize {
+			t.Fatalf("accepted a key of %d bytes", len(priv))
+		}
+	})
+}

@@ -1,0 +1,70 @@
+package auth
+
+import (
+	"net"
+	"testing"
+)
+
+func TestMatchFrom(t *testing.T) {
+	tests := []struct {
+		patterns []string
+		ip       string
+		want     bool
+	}{
+		{[]string{"192.0.2.0/24"}, "192.0.2.200", true},
+		{[]string{"192.0.2.0/24"}, "192.0.3.1", false},
+		{[]string{"192.0.2.1/24"}, "192.0.2.9", true}, // host bits ignored
+		{[]string{"192.0.2.0/24"}, "::ffff:192.0.2.9", true},
+		{[]string{"::1/128"}, "::1", true},
+		{[]string{"2001:db8::/32"}, "2001:db8:1::5", true},
+		{[]string{"2001:db8::/32"}, "2001:db9::5", false},
+		{[]string{"10.0.0.1"}, "10.0.0.1", true},
+		{[]string{"2001:DB8::0001"}, "2001:db8::1", true},
+		{[]string{"10.0.0.*"}, "10.0.0.77", true},
+		{[]string{"10.0.?.1"}, "10.0.5.1", true},
+		{[]string{"10.0.?.1"}, "10.0.55.1", false},
+		{[]string{"*"}, "203.0.113.9", true},
+		{[]string{"*", "!203.0.113.9"}, "203.0.113.9", false},
+		{[]string{"!203.0.113.9", "*"}, "203.0.113.8", true},
+		{[]string{"!10.0.0.0/8"}, "192.0.2.1", false}, // only negations admit nothing
+		{[]string{"*.example.com"}, "192.0.2.1", false},
+		{[]string{"192.0.2.0/24"}, "", false},
+		{nil, "192.0.2.1", false},
+	}
+	for _, tt := range tests {
+		if got := MatchFrom(tt.patterns, net.ParseIP(tt.ip)); got != tt.want {
+			t.Errorf("MatchFrom(%q, %s) = %v, want %v", tt.patterns, tt.ip, got, tt.want)
+		}
+	}
+}
+
+func TestAllowsArgv(t *testing.T) {
+	tests := []struct {
+		allow []string
+		argv  []string
+		want  bool
+	}{
+		{nil, []string{"anything"}, true},
+		{[]string{"uptime"}, []string{"uptime"}, true},
+		{[]string{"uptime"}, []string{"uptime", "-p"}, false},
+		{[]string{"ls *"}, []string{"ls", "-l", "/tmp/x y"}, true},
+		{[]string{"ls *"}, []string{"ls"}, false},
+		{[]string{"ls*"}, []string{"ls"}, true},
+		{[]string{"systemctl status ?*"}, []string{"systemctl", "status", "nginx"}, true},
+		{[]string{"systemctl status ?*"}, []string{"systemctl", "restart", "nginx"}, false},
+		{[]string{"cat /var/log/*.log"}, []string{"cat", "/var/log/a/b.log"}, true},
+		{[]string{`echo \*`}, []string{"echo", "*"}, true},
+		{[]string{`echo \*`}, []string{"echo", "x"}, false},
+		{[]string{`echo a\,b`}, []string{"echo", "a,b"}, true},
+		{[]string{"echo ?"}, []string{"echo", "é"}, true},
+		{[]string{"Uptime"}, []string{"uptime"}, false},
+		{[]string{"a*b*c*d*e*f"}, []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, false},
+		{[]string{"x", "y *"}, []string{"y", "1"}, true},
+	}
+	for _, tt := range tests {
+		o := KeyOptions{Allow: tt.allow}
+		if got := o.AllowsArgv(tt.argv); got != tt.want {
+			t.Errorf("AllowsArgv(allow=%q, %q) = %v, want %v", tt.allow, tt.argv, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,12 @@
+//go:build !unix
+
+package auth
+
+import "io/fs"
+
+// checkPrivateKeyFile is a no-op where Unix permission bits do not exist
+// (Windows uses ACLs, which rexec does not inspect yet).
+func checkPrivateKeyFile(string, fs.FileInfo) error { return nil }
+
+// checkTrustFile is a no-op where Unix permission bits do not exist.
+func checkTrustFile(string, fs.FileInfo) error { return nil }
