@@ -1,0 +1,124 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reapInterval is how often the reaper scans even without SIGCHLD (a
+// signal can be coalesced with one the reaper is already handling).
+const reapInterval = time.Second
+
+var (
+	// forkMu is held for reading by Start across fork and registration and
+	// for writing by the reaper across a scan, so the reaper never sees a
+	// main process that is not registered yet.
+	forkMu sync.RWMutex
+
+	mainsMu sync.Mutex           // guards mains
+	mains   = map[int]struct{}{} // pids of main processes not yet reaped by Close
+)
+
+func registerMain(pid int) {
+	mainsMu.Lock()
+	mains[pid] = struct{}{}
+	mainsMu.Unlock()
+}
+
+func unregisterMain(pid int) {
+	mainsMu.Lock()
+	delete(mains, pid)
+	mainsMu.Unlock()
+}
+
+func isMain(pid int) bool {
+	mainsMu.Lock()
+	defer mainsMu.Unlock()
+	_, ok := mains[pid]
+	return ok
+}
+
+// reaperActive makes EnableSubreaper exclusive.
+var reaperActive sync.Mutex
+
+// EnableSubreaper makes the calling process a child subreaper
+// (PR_SET_CHILD_SUBREAPER), so descendants orphaned by a double fork or
+// setsid reparent to it instead of init, and starts a goroutine that reaps
+// those adopted orphans until ctx is done or stop is called. stop clears
+// the subreaper flag and returns once the goroutine has exited; it is
+// idempotent.
+//
+// The reaper reaps every zombie child of this process except the main
+// processes started by Start (those are reaped by Process.Close). So once
+// it is enabled, the daemon must not start children by other means and
+// wait for them itself: their exit status could be taken. Only one reaper
+// may be enabled at a time.
+func EnableSubreaper(ctx context.Context) (stop func(), err error) {
+	if !reaperActive.TryLock() {
+		return nil, errors.New("session: subreaper already enabled")
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		reaperActive.Unlock()
+		return nil, fmt.Errorf("session: enabling child subreaper: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reapLoop(ctx)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+			reaperActive.Unlock()
+		})
+	}, nil
+}
+
+// reapLoop reaps adopted zombies on every SIGCHLD and every reapInterval.
+func reapLoop(ctx context.Context) {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGCHLD)
+	defer signal.Stop(sigc)
+	tick := time.NewTicker(reapInterval)
+	defer tick.Stop()
+	for {
+		reapOrphans()
+		select {
+		case <-ctx.Done():
+			return
+		case <-sigc:
+		case <-tick.C:
+		}
+	}
+}
+
+// reapOrphans wait4s every zombie child that is not a registered main
+// process. It returns how many it reaped.
+func reapOrphans() int {
+	forkMu.Lock()
+	defer forkMu.Unlock()
+	self, n := os.Getpid(), 0
+	for _, p := range listProcs() {
+		if p.ppid != self || p.state != 'Z' || isMain(p.pid) {
+			continue
+		}
+		var ws unix.WaitStatus
+		if pid, err := unix.Wait4(p.pid, &ws, unix.WNOHANG, nil); err == nil && pid == p.pid {
+			n++
+		}
+	}
+	return n
+}

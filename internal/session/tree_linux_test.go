@@ -1,0 +1,251 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mechanisms are the kill set-ups every tree test runs under.
+var mechanisms = []struct {
+	name      string
+	noCgroup  bool
+	noKill    bool // cgroup without cgroup.kill: freeze + SIGKILL
+	subreaper bool
+}{
+	{name: "cgroup"},
+	{name: "cgroup-freeze", noKill: true},
+	{name: "sweep", noCgroup: true},
+	{name: "sweep-subreaper", noCgroup: true, subreaper: true},
+	{name: "cgroup-subreaper", subreaper: true},
+}
+
+// startTree starts spec under mechanism m and checks the mechanism used.
+func startTree(t *testing.T, spec Spec, noCgroup, noKill, subreaper bool) *Process {
+	t.Helper()
+	if subreaper {
+		stop, err := EnableSubreaper(context.Background())
+		if err != nil {
+			t.Fatalf("EnableSubreaper = %v", err)
+		}
+		t.Cleanup(stop)
+	}
+	if !noCgroup && !canCgroup() {
+		t.Skip("cannot create cgroups here")
+	}
+	spec.noCgroup, spec.noCgroupKill = noCgroup, noKill
+	p, err := Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MechanismCgroup
+	if noCgroup {
+		want = MechanismSweep
+	}
+	if got := p.Mechanism(); got != want {
+		t.Errorf("Mechanism() = %q, want %q", got, want)
+	}
+	return p
+}
+
+// checkGone fails unless no "sleep dur" is alive within 2 s of start.
+func checkGone(t *testing.T, start time.Time, durs ...string) {
+	t.Helper()
+	for _, d := range durs {
+		if !eventually(time.Until(start.Add(2*time.Second)), func() bool { return len(sleepers(d)) == 0 }) {
+			t.Errorf("sleep %s still alive (pids %v) 2 s after KillTree", d, sleepers(d))
+			for _, pid := range sleepers(d) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+func waitStarted(t *testing.T, durs ...string) {
+	t.Helper()
+	for _, d := range durs {
+		if !eventually(5*time.Second, func() bool { return len(sleepers(d)) == 1 }) {
+			t.Fatalf("sleep %s did not start", d)
+		}
+	}
+}
+
+// TestKillTreeBackgroundAndSetsid kills a running tree whose children
+// went to the background and into a new session.
+func TestKillTreeBackgroundAndSetsid(t *testing.T) {
+	for _, m := range mechanisms {
+		t.Run(m.name, func(t *testing.T) {
+			a, b := uniqueSleep(1000), uniqueSleep(1001)
+			p := startTree(t, Spec{Command: fmt.Sprintf("sleep %s & setsid sleep %s & wait", a, b)}, m.noCgroup, m.noKill, m.subreaper)
+			defer closeProcess(t, p)
+			waitStarted(t, a, b)
+			start := time.Now()
+			p.KillTree(500 * time.Millisecond)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("KillTree took %v, want < 2s", d)
+			}
+			checkGone(t, start, a, b)
+			if st := waitTimeout(t, p, time.Second); st.Signal != syscall.SIGTERM {
+				t.Errorf("status = %v, want killed by SIGTERM", st)
+			}
+		})
+	}
+}
+
+// TestKillTreeDoubleFork kills a daemonized grandchild after the main
+// process exited normally.
+func TestKillTreeDoubleFork(t *testing.T) {
+	for _, m := range mechanisms {
+		t.Run(m.name, func(t *testing.T) {
+			c := uniqueSleep(1002)
+			p := startTree(t, Spec{Command: fmt.Sprintf("(setsid sh -c 'sleep %s &' &)", c)}, m.noCgroup, m.noKill, m.subreaper)
+			defer closeProcess(t, p)
+			if st := waitTimeout(t, p, 5*time.Second); st != (Status{}) {
+				t.Errorf("status = %v, want exit 0", st)
+			}
+			waitStarted(t, c)
+			if m.subreaper {
+				checkAdopted(t, sleepers(c)[0])
+			}
+			start := time.Now()
+			p.KillTree(500 * time.Millisecond)
+			checkGone(t, start, c)
+			if m.subreaper && !eventually(2*time.Second, func() bool { return len(zombieChildren()) == 0 }) {
+				t.Errorf("zombie children %v not reaped", zombieChildren())
+			}
+		})
+	}
+}
+
+// TestKillTreeIgnoresTERM needs the SIGKILL phase: the tree ignores SIGTERM.
+func TestKillTreeIgnoresTERM(t *testing.T) {
+	for _, m := range mechanisms[:3] {
+		t.Run(m.name, func(t *testing.T) {
+			a, b := uniqueSleep(1003), uniqueSleep(1004)
+			cmd := fmt.Sprintf("trap '' TERM; sleep %s & setsid sh -c 'trap \"\" TERM; sleep %s' & wait", a, b)
+			p := startTree(t, Spec{Command: cmd}, m.noCgroup, m.noKill, m.subreaper)
+			defer closeProcess(t, p)
+			waitStarted(t, a, b)
+			start := time.Now()
+			p.KillTree(200 * time.Millisecond)
+			checkGone(t, start, a, b)
+			if st := waitTimeout(t, p, time.Second); st.Signal != syscall.SIGKILL {
+				t.Errorf("status = %v, want killed by SIGKILL", st)
+			}
+		})
+	}
+}
+
+// TestKillTreeSparesOthers: killing one session leaves another alone.
+func TestKillTreeSparesOthers(t *testing.T) {
+	for _, m := range mechanisms[:3] {
+		t.Run(m.name, func(t *testing.T) {
+			a, b := uniqueSleep(1005), uniqueSleep(1006)
+			p1 := startTree(t, Spec{Command: "setsid sleep " + a}, m.noCgroup, m.noKill, false)
+			defer closeProcess(t, p1)
+			p2 := startTree(t, Spec{Command: "setsid sleep " + b}, m.noCgroup, m.noKill, false)
+			defer closeProcess(t, p2)
+			waitStarted(t, a, b)
+			p1.KillTree(100 * time.Millisecond)
+			checkGone(t, time.Now(), a)
+			if len(sleepers(b)) != 1 {
+				t.Errorf("other session's sleep %s was killed", b)
+			}
+		})
+	}
+}
+
+// TestReaperKeepsMainStatus: with the subreaper reaping, every main
+// process still reports its own status.
+func TestReaperKeepsMainStatus(t *testing.T) {
+	stop, err := EnableSubreaper(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for i := 0; i < 20; i++ {
+		if st := run(t, Spec{Command: fmt.Sprintf("(sleep 0.01 &); exit %d", i)}, "").status; st.Code != i {
+			t.Fatalf("run %d: status = %v, want exit %d", i, st, i)
+		}
+	}
+	if _, err := EnableSubreaper(context.Background()); err == nil {
+		t.Error("second EnableSubreaper succeeded, want error")
+	}
+}
+
+// checkAdopted fails unless pid was reparented to this (subreaper) process.
+func checkAdopted(t *testing.T, pid int) {
+	t.Helper()
+	for _, pi := range listProcs() {
+		if pi.pid == pid && pi.ppid != os.Getpid() {
+			t.Errorf("orphan %d has parent %d, want the subreaper %d", pid, pi.ppid, os.Getpid())
+		}
+	}
+}
+
+// zombieChildren lists zombie children that are not registered mains.
+func zombieChildren() []int {
+	var z []int
+	for _, pi := range listProcs() {
+		if pi.ppid == os.Getpid() && pi.state == 'Z' && !isMain(pi.pid) {
+			z = append(z, pi.pid)
+		}
+	}
+	return z
+}
+
+func TestCgroupCleanup(t *testing.T) {
+	if !canCgroup() {
+		t.Skip("cannot create cgroups here")
+	}
+	p, err := Start(Spec{Command: "sleep 100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := p.sys.tree.cg.dir
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("cgroup dir: %v", err)
+	}
+	closeProcess(t, p)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("cgroup dir %s after Close: %v, want removed", dir, err)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		in   string
+		want procInfo
+		ok   bool
+	}{
+		{"42 (sleep) S 1 42 7 0 -1", procInfo{42, 1, 42, 7, 'S'}, true},
+		{"43 (a) b) (c) Z 42 42 7 0", procInfo{43, 42, 42, 7, 'Z'}, true},
+		{"44 (x", procInfo{}, false},
+		{"x (y) S 1 2 3", procInfo{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseStat([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseStat(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseCgroupFiles(t *testing.T) {
+	if got, err := parseOwnCgroup([]byte("4:memory:/x\n0::/user.slice/s\n")); got != "/user.slice/s" || err != nil {
+		t.Errorf("parseOwnCgroup = %q, %v; want /user.slice/s", got, err)
+	}
+	if _, err := parseOwnCgroup([]byte("4:memory:/x\n")); err == nil {
+		t.Error("parseOwnCgroup without 0:: succeeded")
+	}
+	mnt, root, ok := parseMountinfoLine(`40 30 0:37 /sub /sys/fs/cgroup/uni\040fied rw,relatime - cgroup2 cgroup2 rw`)
+	if mnt != "/sys/fs/cgroup/uni fied" || root != "/sub" || !ok {
+		t.Errorf("parseMountinfoLine = %q, %q, %v", mnt, root, ok)
+	}
+	if _, _, ok := parseMountinfoLine(`31 30 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu`); ok {
+		t.Error("parseMountinfoLine accepted a cgroup v1 mount")
+	}
+}
