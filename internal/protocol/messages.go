@@ -37,6 +37,10 @@ type Hello struct {
 	OS       string `json:"os,omitempty"`
 	// Encoding is the sender's console output encoding, e.g. "utf-8" or "gbk".
 	Encoding string `json:"encoding,omitempty"`
+	// User is, from the client, the account asked for with user@ (empty:
+	// whatever the server runs as); from the server, the account sessions
+	// run as. A server refuses an account other than its own (CodeDenied).
+	User string `json:"user,omitempty"`
 }
 
 // Exec asks the server to run one command (§4.2). Exactly one of Command

@@ -1,0 +1,246 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/transport"
+)
+
+// serverConn is one client connection. Its serve goroutine is the only
+// reader; sessions started from it send through the same protocol.Conn.
+type serverConn struct {
+	s      *Server
+	nc     net.Conn
+	remote string
+	log    *slog.Logger
+
+	pc  *protocol.Conn // set once authenticated
+	key *auth.AuthorizedKey
+
+	mu     sync.Mutex // mu guards active and closed
+	active *execSession
+	closed bool
+}
+
+// newConn registers nc, or returns nil while the server is closing.
+func (s *Server) newConn(nc net.Conn) *serverConn {
+	c := &serverConn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.log = s.log.With("remote", c.remote)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c
+}
+
+func (c *serverConn) serve() {
+	defer c.s.wg.Done()
+	defer c.unregister()
+	defer c.nc.Close()
+	if err := c.authenticate(); err != nil {
+		c.log.Info("connection refused before authentication", "err", err)
+		return
+	}
+	defer c.pc.Close()
+	c.log.Info("authenticated", "key", auth.Fingerprint(c.key.Key), "comment", c.key.Comment)
+	err := c.loop()
+	c.endSession()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.log.Info("connection ended", "err", err)
+	}
+}
+
+func (c *serverConn) unregister() {
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+}
+
+// authenticate runs the TLS handshake, the authorized_keys check and the
+// hello exchange under one absolute deadline (LoginGrace): a peer cannot
+// extend it by trickling bytes.
+func (c *serverConn) authenticate() error {
+	if err := c.nc.SetDeadline(time.Now().Add(c.s.cfg.LoginGrace)); err != nil {
+		return err
+	}
+	tc := tls.Server(c.nc, c.s.tls)
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	c.pc = protocol.NewConn(tc)
+	if err := c.authorize(tc.ConnectionState()); err != nil {
+		c.sendError(protocol.CodeUnauthorized, err.Error())
+		c.pc.Close()
+		return err
+	}
+	if err := c.hello(); err != nil {
+		c.pc.Close()
+		return err
+	}
+	return c.nc.SetDeadline(time.Time{})
+}
+
+func (c *serverConn) authorize(cs tls.ConnectionState) error {
+	pub, err := transport.PeerKey(cs)
+	if err != nil {
+		return err
+	}
+	var ip net.IP
+	if ta, ok := c.nc.RemoteAddr().(*net.TCPAddr); ok {
+		ip = ta.IP
+	}
+	key, err := c.s.authorizedKeys().Lookup(pub, ip)
+	if err != nil {
+		return fmt.Errorf("key %s is not authorized on this server: %w", auth.Fingerprint(pub), err)
+	}
+	c.key = key
+	return nil
+}
+
+func (c *serverConn) hello() error {
+	m, err := c.pc.Recv()
+	if err != nil {
+		return c.protocolFailure("reading hello", err)
+	}
+	h, ok := m.(protocol.Hello)
+	if !ok {
+		c.sendError(protocol.CodeProtocol, "expected hello, got "+m.Type())
+		return fmt.Errorf("expected hello, got %s", m.Type())
+	}
+	if h.Version != protocol.Version {
+		msg := fmt.Sprintf("protocol version %d not supported (server speaks %d)", h.Version, protocol.Version)
+		c.sendError(protocol.CodeUnsupportedVersion, msg)
+		return errors.New(msg)
+	}
+	if h.User != "" && h.User != c.s.user {
+		msg := fmt.Sprintf("this server runs sessions as %q; user %q is not available", c.s.user, h.User)
+		c.sendError(protocol.CodeDenied, msg)
+		return errors.New(msg)
+	}
+	return c.pc.Send(protocol.Hello{Version: protocol.Version, Software: c.s.cfg.Software,
+		OS: hostOS(), Encoding: "utf-8", User: c.s.user})
+}
+
+// loop reads requests until the connection ends.
+func (c *serverConn) loop() error {
+	for {
+		m, err := c.pc.Recv()
+		if err != nil {
+			return c.protocolFailure("reading request", err)
+		}
+		if err := c.dispatch(m); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *serverConn) dispatch(m protocol.Message) error {
+	switch m := m.(type) {
+	case protocol.Exec:
+		return c.startExec(m)
+	case protocol.Data:
+		if m.Stream != protocol.TypeStdin {
+			return c.unexpected(m)
+		}
+		return c.withSession(func(s *execSession) error { return s.stdin.push(m.Body) })
+	case protocol.StdinEOF:
+		return c.withSession(func(s *execSession) error { s.stdin.closeInput(); return nil })
+	case protocol.Signal:
+		return c.withSession(func(s *execSession) error { return s.signal(m.Signal) })
+	case protocol.Resize:
+		return c.withSession(func(s *execSession) error { s.resize(m.Rows, m.Cols); return nil })
+	case protocol.Ping:
+		return c.pc.Send(protocol.Pong{})
+	case protocol.Pong:
+		return nil
+	}
+	return c.unexpected(m)
+}
+
+// withSession applies f to the running session. Input for a session that
+// has just ended is dropped: the client may have sent it before it saw exit.
+func (c *serverConn) withSession(f func(*execSession) error) error {
+	c.mu.Lock()
+	s := c.active
+	c.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	if err := f(s); err != nil {
+		c.sendError(protocol.CodeProtocol, err.Error())
+		return err
+	}
+	return nil
+}
+
+func (c *serverConn) unexpected(m protocol.Message) error {
+	msg := fmt.Sprintf("unexpected %s message from client", m.Type())
+	c.sendError(protocol.CodeProtocol, msg)
+	return errors.New(msg)
+}
+
+// protocolFailure reports a decoding or limit error to the peer (when the
+// stream is still writable) and returns it for the log.
+func (c *serverConn) protocolFailure(what string, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	if code := protocol.CodeFor(err); code != protocol.CodeInternal {
+		c.sendError(code, err.Error())
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// sendError sends an error frame, bounded in time so a peer that does not
+// read cannot hold the handler.
+func (c *serverConn) sendError(code, msg string) {
+	c.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_ = c.pc.Send(protocol.Error{Code: code, Message: msg})
+	c.nc.SetWriteDeadline(time.Time{})
+}
+
+// closeIfIdle closes the connection if no session runs (used by Shutdown).
+func (c *serverConn) closeIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.active == nil && !c.closed {
+		c.closed = true
+		c.nc.Close()
+	}
+}
+
+// abort kills the running session, if any, and closes the connection.
+func (c *serverConn) abort() {
+	c.mu.Lock()
+	s := c.active
+	c.closed = true
+	c.mu.Unlock()
+	if s != nil {
+		s.cancel(errAborted)
+	}
+	c.nc.Close()
+}
+
+// endSession cancels a session still running when the reader stops (the
+// client vanished) and waits for it to be torn down.
+func (c *serverConn) endSession() {
+	c.mu.Lock()
+	s := c.active
+	c.mu.Unlock()
+	if s != nil {
+		s.cancel(errClientGone)
+		<-s.finished
+	}
+}

@@ -1,0 +1,231 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/protocol/frame"
+	"github.com/rexec-dev/rexec/internal/session"
+)
+
+// Why a session was cancelled, for the log (context.Cause).
+var (
+	errClientGone = errors.New("client disconnected")
+	errAborted    = errors.New("server shut down")
+	errBusy       = errors.New("request while a session is running")
+)
+
+// Output read sizes: a session starts with a small buffer, so that a
+// thousand idle sessions cost little, and grows to a full frame once the
+// command shows it writes in bulk.
+const (
+	smallReadSize = 16 << 10
+	bulkReadSize  = frame.MaxBodySize
+)
+
+// execSession is one running exec request. run owns it: it starts the
+// pumps, waits for the command, cleans up the tree and sends exactly one
+// exit message unless the connection is gone.
+type execSession struct {
+	c        *serverConn
+	p        *session.Process
+	req      protocol.Exec
+	stdin    *stdinQueue
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	finished chan struct{} // closed when run has returned
+	start    time.Time
+}
+
+func (c *serverConn) startExec(req protocol.Exec) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.active != nil {
+		c.sendError(protocol.CodeBusy, "a session is already running on this connection")
+		return errBusy
+	}
+	start := time.Now()
+	p, err := session.Start(specFor(req))
+	if err != nil {
+		c.log.Info("exec failed to start", "err", err)
+		return c.pc.Send(protocol.Exit{Code: 127, Error: err.Error(),
+			DurationMS: time.Since(start).Milliseconds()})
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	s := &execSession{c: c, p: p, req: req, stdin: newStdinQueue(), ctx: ctx, cancel: cancel,
+		finished: make(chan struct{}), start: start}
+	c.active = s
+	c.log.Info("session started", "id", p.ID(), "command", req.Command, "argv", req.Argv, "pty", req.PTY)
+	go s.run()
+	return nil
+}
+
+// specFor maps an exec request to a session spec.
+func specFor(req protocol.Exec) session.Spec {
+	spec := session.Spec{Argv: req.Argv, Command: req.Command, Dir: req.Cwd}
+	keys := make([]string, 0, len(req.Env))
+	for k := range req.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		spec.Env = append(spec.Env, k+"="+req.Env[k])
+	}
+	if req.PTY {
+		spec.PTY = &session.PTYSpec{Term: req.Term, Rows: uint16(req.Rows), Cols: uint16(req.Cols)}
+		spec.Login = req.Command == "" && len(req.Argv) == 0
+	}
+	return spec
+}
+
+func (s *execSession) run() {
+	defer close(s.finished)
+	defer s.cancel(nil)
+	var pumps, writer sync.WaitGroup
+	pumps.Add(2)
+	go s.pump(s.p.Stdout(), protocol.TypeStdout, &pumps)
+	go s.pump(s.p.Stderr(), protocol.TypeStderr, &pumps)
+	writer.Add(1)
+	go s.writeStdin(&writer)
+
+	timedOut := s.waitMain()
+	status := s.p.Wait()
+	s.p.KillTree(s.c.s.cfg.KillGrace) // whatever the command left behind: no orphans
+	pumps.Wait()                      // the tree is gone, so the pipes reach EOF
+	s.stdin.stop()
+	s.p.Close()
+	writer.Wait()
+
+	exit := exitFor(status, timedOut, time.Since(s.start))
+	s.c.clearActive(s)
+	cause := context.Cause(s.ctx)
+	s.c.log.Info("session ended", "id", s.p.ID(), "status", status.String(), "timed_out", timedOut,
+		"cause", cause, "duration", time.Since(s.start))
+	if cause == nil {
+		_ = s.c.pc.Send(exit)
+	}
+}
+
+// waitMain waits for the main process, the timeout or a cancellation, and
+// kills the tree in the latter two cases. It reports whether the timeout fired.
+func (s *execSession) waitMain() (timedOut bool) {
+	var timeout <-chan time.Time
+	if s.req.TimeoutMS > 0 {
+		t := time.NewTimer(time.Duration(s.req.TimeoutMS) * time.Millisecond)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-s.p.Done():
+		return false
+	case <-timeout:
+		s.p.KillTree(s.c.s.cfg.KillGrace)
+		return true
+	case <-s.ctx.Done():
+		s.p.KillTree(s.c.s.cfg.KillGrace)
+		return false
+	}
+}
+
+// pump streams one output pipe to the client as it is produced. On a send
+// failure it cancels the session (the client is gone) and stops reading.
+func (s *execSession) pump(r io.Reader, stream string, wg *sync.WaitGroup) {
+	defer wg.Done()
+	buf := make([]byte, smallReadSize)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if serr := s.c.pc.Send(protocol.Data{Stream: stream, Body: buf[:n]}); serr != nil {
+				s.cancel(errClientGone)
+				return
+			}
+			if n == len(buf) && len(buf) < bulkReadSize {
+				buf = make([]byte, bulkReadSize)
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// writeStdin copies queued stdin to the process and acknowledges each chunk
+// so the client may send more (PROTOCOL.md §4.3). If the process stops
+// reading its stdin, later input is discarded but still acknowledged.
+func (s *execSession) writeStdin(wg *sync.WaitGroup) {
+	defer wg.Done()
+	w := s.p.Stdin()
+	broken := false
+	for {
+		b, state := s.stdin.pop()
+		switch state {
+		case queueStopped:
+			return
+		case queueEOF:
+			if !broken {
+				w.Close()
+			}
+			return
+		}
+		if !broken {
+			if _, err := w.Write(b); err != nil {
+				broken = true
+			}
+		}
+		s.stdin.release(len(b))
+		if err := s.c.pc.Send(protocol.StdinAck{Count: int64(len(b))}); err != nil {
+			s.cancel(errClientGone)
+			return
+		}
+	}
+}
+
+func (s *execSession) signal(name string) error {
+	sig, ok := signalByName(name)
+	if !ok {
+		s.c.log.Info("ignoring unknown signal", "signal", name)
+		return nil
+	}
+	if err := s.p.Signal(sig); err != nil && !errors.Is(err, session.ErrExited) {
+		s.c.log.Info("signal failed", "signal", name, "err", err)
+	}
+	return nil
+}
+
+func (s *execSession) resize(rows, cols int) {
+	if err := s.p.Resize(uint16(rows), uint16(cols)); err != nil && !errors.Is(err, session.ErrNoPTY) {
+		s.c.log.Info("resize failed", "err", err)
+	}
+}
+
+func (c *serverConn) clearActive(s *execSession) {
+	c.mu.Lock()
+	if c.active == s {
+		c.active = nil
+	}
+	c.mu.Unlock()
+}
+
+// exitFor builds the exit message (PROTOCOL.md §4.4).
+func exitFor(st session.Status, timedOut bool, d time.Duration) protocol.Exit {
+	e := protocol.Exit{Code: st.Code, DurationMS: d.Milliseconds()}
+	switch {
+	case st.Signal != 0:
+		e.SignalNumber = int(st.Signal)
+		e.Signal = signalName(st.Signal)
+		e.Code = 128 + int(st.Signal)
+	case st.Err != nil:
+		e.Code = 255
+		e.Error = st.Err.Error()
+	}
+	if timedOut {
+		e.TimedOut = true
+		e.Code = 124
+	}
+	return e
+}

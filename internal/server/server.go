@@ -1,0 +1,266 @@
+// Package server is the rexec daemon's engine: it accepts connections,
+// authenticates both ends (TLS 1.3, pinned ed25519 keys, authorized_keys),
+// then serves requests one after another on each connection, running
+// commands through package session. Serve and Shutdown follow net/http.
+//
+// It sits above session, transport, auth and protocol; the CLI wires it.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/session"
+	"github.com/rexec-dev/rexec/internal/transport"
+)
+
+// Defaults for Config's zero values (SPEC §4).
+const (
+	// DefaultLoginGrace is the absolute time from accept to authenticated
+	// (TLS handshake and hello), like OpenSSH's LoginGraceTime.
+	DefaultLoginGrace = 20 * time.Second
+	// DefaultKillGrace is how long a session's tree gets between SIGTERM
+	// and SIGKILL when the server ends it.
+	DefaultKillGrace = session.DefaultGrace
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("server: closed")
+
+// Config configures a Server. HostKey is required; every other zero value
+// means the documented default.
+type Config struct {
+	HostKey *auth.Identity
+	// AuthorizedKeysPath is read at New and by Reload; a missing file
+	// authorizes nobody.
+	AuthorizedKeysPath string
+	Logger             *slog.Logger
+	LoginGrace         time.Duration
+	KillGrace          time.Duration
+	// Software is sent in hello, e.g. "rexec/1.0".
+	Software string
+}
+
+// Server serves rexec connections. Create it with New.
+type Server struct {
+	cfg  Config
+	tls  *tls.Config
+	log  *slog.Logger
+	user string
+
+	mu        sync.Mutex // mu guards the fields below
+	keys      *auth.AuthorizedKeys
+	listeners map[net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	closing   bool
+	wg        sync.WaitGroup // one per connection handler and per Serve loop
+}
+
+// New validates cfg, loads authorized_keys and builds the TLS config.
+func New(cfg Config) (*Server, error) {
+	if cfg.HostKey == nil {
+		return nil, errors.New("server: no host key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LoginGrace <= 0 {
+		cfg.LoginGrace = DefaultLoginGrace
+	}
+	if cfg.KillGrace <= 0 {
+		cfg.KillGrace = DefaultKillGrace
+	}
+	if cfg.Software == "" {
+		cfg.Software = "rexec"
+	}
+	tc, err := transport.ServerConfig(cfg.HostKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{cfg: cfg, tls: tc, log: cfg.Logger, user: currentUser(),
+		listeners: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}}
+	return s, s.Reload()
+}
+
+// Reload re-reads authorized_keys; running sessions are not affected.
+func (s *Server) Reload() error {
+	keys, warnings, err := auth.LoadAuthorizedKeys(s.cfg.AuthorizedKeysPath)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	for _, w := range warnings {
+		s.log.Warn("authorized_keys", "path", s.cfg.AuthorizedKeysPath, "problem", w)
+	}
+	s.mu.Lock()
+	s.keys = keys
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) authorizedKeys() *auth.AuthorizedKeys {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys
+}
+
+// Serve accepts connections on ln until Shutdown or Close, serving each in
+// its own goroutine. It always returns a non-nil error; ErrServerClosed
+// after Shutdown. Temporary accept errors (EMFILE) back off and retry.
+func (s *Server) Serve(ln net.Listener) error {
+	if !s.trackListener(ln) {
+		return ErrServerClosed
+	}
+	defer s.untrackListener(ln)
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if backoff = nextBackoff(backoff, err); backoff > 0 {
+				s.log.Warn("accept failed; backing off", "err", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		backoff = 0
+		s.startConn(nc)
+	}
+}
+
+// nextBackoff returns how long to wait after a temporary accept error, or 0
+// for a permanent one.
+func nextBackoff(prev time.Duration, err error) time.Duration {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() && !isTemporary(err) {
+		return 0
+	}
+	if prev == 0 {
+		return 5 * time.Millisecond
+	}
+	return min(2*prev, time.Second)
+}
+
+// ServeConn serves one already-accepted connection (e.g. --stdio) and
+// returns when it ends.
+func (s *Server) ServeConn(nc net.Conn) {
+	c := s.newConn(nc)
+	if c == nil {
+		nc.Close()
+		return
+	}
+	c.serve()
+}
+
+func (s *Server) startConn(nc net.Conn) {
+	c := s.newConn(nc)
+	if c == nil {
+		nc.Close()
+		return
+	}
+	go c.serve()
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for running
+// sessions to end. When ctx is done first, it kills the remaining sessions'
+// process trees and closes their connections, then returns ctx's error
+// once every handler has returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-done:
+			return nil
+		case <-tick.C:
+		case <-ctx.Done():
+			s.abortAll()
+			<-done
+			return ctx.Err()
+		}
+	}
+}
+
+// Close is Shutdown with no grace: every session is killed now.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.closeIfIdle()
+	}
+}
+
+func (s *Server) abortAll() {
+	s.mu.Lock()
+	conns := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.abort()
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Server) trackListener(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrackListener(ln net.Listener) {
+	s.mu.Lock()
+	delete(s.listeners, ln)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// hostOS is reported in hello.
+func hostOS() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+func currentUser() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return ""
+}

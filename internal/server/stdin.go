@@ -1,0 +1,93 @@
+package server
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/rexec-dev/rexec/internal/protocol"
+)
+
+// Queue states returned by pop.
+const (
+	queueData = iota
+	queueEOF
+	queueStopped
+)
+
+// stdinQueue holds stdin the connection's reader has received but the
+// process has not yet consumed. The reader never blocks on it: a client that
+// sends more than protocol.StdinWindow unacknowledged bytes breaks the
+// protocol, which bounds the queue's memory.
+type stdinQueue struct {
+	mu      sync.Mutex // mu guards the fields below
+	cond    *sync.Cond
+	bufs    [][]byte
+	pending int // bytes pushed and not yet released
+	eof     bool
+	stopped bool
+}
+
+func newStdinQueue() *stdinQueue {
+	q := &stdinQueue{}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// push copies b into the queue. Data after EOF or stop is dropped.
+func (q *stdinQueue) push(b []byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.eof || q.stopped || len(b) == 0 {
+		return nil
+	}
+	if q.pending+len(b) > protocol.StdinWindow {
+		return fmt.Errorf("client exceeded the stdin window of %d bytes", protocol.StdinWindow)
+	}
+	q.pending += len(b)
+	q.bufs = append(q.bufs, append([]byte(nil), b...))
+	q.cond.Signal()
+	return nil
+}
+
+// closeInput marks the end of input; pop reports queueEOF once drained.
+func (q *stdinQueue) closeInput() {
+	q.mu.Lock()
+	q.eof = true
+	q.cond.Signal()
+	q.mu.Unlock()
+}
+
+// stop makes pop return queueStopped at once, dropping anything queued.
+func (q *stdinQueue) stop() {
+	q.mu.Lock()
+	q.stopped = true
+	q.bufs = nil
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// pop blocks until a chunk, the end of input or stop.
+func (q *stdinQueue) pop() ([]byte, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.bufs) == 0 && !q.eof && !q.stopped {
+		q.cond.Wait()
+	}
+	switch {
+	case q.stopped:
+		return nil, queueStopped
+	case len(q.bufs) == 0:
+		return nil, queueEOF
+	}
+	b := q.bufs[0]
+	q.bufs[0] = nil
+	q.bufs = q.bufs[1:]
+	return b, queueData
+}
+
+// release returns n bytes of window once they were written to the process.
+func (q *stdinQueue) release(n int) {
+	q.mu.Lock()
+	q.pending -= n
+	q.mu.Unlock()
+}
