@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/config"
+)
+
+func newKeygenCmd(g *globals, env Env) *cobra.Command {
+	var file, comment string
+	cmd := &cobra.Command{
+		Use:   "keygen [--file PATH]",
+		Short: "Create an ed25519 identity in OpenSSH format",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				h, err := g.resolveHome()
+				if err != nil {
+					return err
+				}
+				file = h.Path(config.IdentityFile)
+			}
+			if comment == "" {
+				comment = defaultComment()
+			}
+			id, err := auth.GenerateIdentity(comment)
+			if err != nil {
+				return fail(1, err)
+			}
+			if err := id.WriteFiles(file); err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					return fail(1, fmt.Errorf("%s already exists; not overwriting it", file))
+				}
+				return fail(1, err)
+			}
+			fmt.Fprintf(env.Stdout, "Your identity has been saved in %s\nThe public key is in %s.pub\n"+
+				"The key fingerprint is:\n%s %s\n", file, file, auth.Fingerprint(id.Public), id.Comment)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "where to write the private key (default HOME/id_ed25519)")
+	cmd.Flags().StringVarP(&comment, "comment", "C", "", "comment stored with the key (default user@host)")
+	return cmd
+}
+
+// defaultComment is "user@hostname", as ssh-keygen writes.
+func defaultComment() string {
+	host, _ := os.Hostname()
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "rexec"
+	}
+	return user + "@" + host
+}
+
+func newAuthorizeCmd(g *globals, env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "authorize [PUBKEY_FILE|-]",
+		Short: "Add a public key to this server's authorized_keys (default: your own identity)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := g.resolveHome()
+			if err != nil {
+				return err
+			}
+			pub, comment, err := readPubKey(h, args, env.Stdin)
+			if err != nil {
+				return fail(1, err)
+			}
+			added, err := auth.AppendAuthorizedKey(h.Path(config.AuthorizedKeysFile), pub, comment)
+			if err != nil {
+				return fail(1, err)
+			}
+			verb := "authorized"
+			if !added {
+				verb = "already authorized"
+			}
+			fmt.Fprintf(env.Stdout, "%s: %s %s\n", verb, auth.Fingerprint(pub), comment)
+			return nil
+		},
+	}
+}
+
+// readPubKey reads a .pub line from a file, stdin ("-"), or the local
+// identity's .pub when no argument is given.
+func readPubKey(h config.Home, args []string, stdin io.Reader) (ed25519.PublicKey, string, error) {
+	var data []byte
+	var err error
+	switch {
+	case len(args) == 0:
+		data, err = os.ReadFile(h.Path(config.IdentityFile) + ".pub")
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("no identity at %s (run `rexec keygen`) and no key file given", h.Path(config.IdentityFile))
+		}
+	case args[0] == "-":
+		data, err = io.ReadAll(io.LimitReader(stdin, 64<<10))
+	default:
+		data, err = os.ReadFile(args[0])
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return auth.ParsePublicKeyLine(bytes.TrimSpace(data))
+}
+
+func newTrustCmd(g *globals, env Env) *cobra.Command {
+	var yes bool
+	var port int
+	cmd := &cobra.Command{
+		Use:   "trust HOST",
+		Short: "Show a server's host key fingerprint and pin it in known_hosts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := g.resolveHome()
+			if err != nil {
+				return err
+			}
+			t, err := client.ParseTarget(args[0], port)
+			if err != nil {
+				return fail(2, err)
+			}
+			return trust(cmd.Context(), h, t, yes, env)
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "pin without asking on a terminal")
+	cmd.Flags().IntVarP(&port, "port", "p", client.DefaultPort, "port when HOST names none")
+	return cmd
+}
+
+func trust(ctx context.Context, h config.Home, t client.Target, yes bool, env Env) error {
+	kh := auth.KnownHosts{Path: h.Path(config.KnownHostsFile)}
+	pub, err := client.FetchHostKey(ctx, t, 0)
+	if err != nil {
+		return fail(ExitFailure, err)
+	}
+	fp := auth.Fingerprint(pub)
+	err = kh.Check(t.Host, t.Port, pub)
+	var unknown *auth.UnknownHostError
+	switch {
+	case err == nil:
+		fmt.Fprintf(env.Stdout, "%s: host key %s is already pinned\n", t, fp)
+		return nil
+	case !errors.As(err, &unknown):
+		return fail(ExitFailure, err)
+	}
+	fmt.Fprintf(env.Stdout, "%s: host key %s\n", t, fp)
+	if !yes && isTerminal(env) {
+		if ok, err := askOnTerminal(env, fmt.Sprintf("Pin this key for %s? (yes/no) ", t)); err != nil || !ok {
+			return fail(1, errors.New("host key not pinned"))
+		}
+	}
+	if err := kh.Add([]string{t.Addr()}, pub); err != nil {
+		return fail(1, err)
+	}
+	fmt.Fprintf(env.Stdout, "pinned in %s\n", kh.Path)
+	return nil
+}

@@ -1,0 +1,117 @@
+// Package cli is rexec's command line: cobra commands that turn flags and
+// the home directory into calls on the packages below (server, client,
+// auth, legacy). It holds no protocol or process logic of its own, so the
+// whole program can be driven in-process by tests through Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rexec-dev/rexec/internal/config"
+)
+
+// ExitFailure is the status for rexec's own failures (SPEC §2), as ssh uses.
+const ExitFailure = 255
+
+// Env is the process environment Main runs in; tests substitute it.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// exitError carries an exit status out of a command without another message.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// failure is an error that should exit with code after printing msg.
+type failure struct {
+	code int
+	err  error
+}
+
+func (f failure) Error() string { return f.err.Error() }
+func (f failure) Unwrap() error { return f.err }
+
+// fail wraps err so Main exits with code after printing it.
+func fail(code int, err error) error { return failure{code: code, err: err} }
+
+// Main runs rexec with args (without the program name) and returns the exit
+// status. Errors are printed as one line on env.Stderr.
+func Main(ctx context.Context, args []string, env Env) int {
+	root := newRoot(env)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "rexec: %s\n", oneLine(err.Error()))
+	var f failure
+	if errors.As(err, &f) {
+		return f.code
+	}
+	return 2 // usage errors, as most CLIs
+}
+
+// oneLine keeps an error on a single line whatever it wraps.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	home string
+}
+
+func (g *globals) resolveHome() (config.Home, error) {
+	h, err := config.ResolveHome(g.home)
+	if err != nil {
+		return h, fail(ExitFailure, err)
+	}
+	return h, nil
+}
+
+func newRoot(env Env) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "rexec",
+		Short:         "Secure, fast remote command execution",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		CompletionOptions: cobra.CompletionOptions{
+			DisableDefaultCmd: true,
+		},
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.PersistentFlags().StringVar(&g.home, "home", "",
+		"rexec home directory (default $REXEC_HOME, else $XDG_CONFIG_HOME/rexec, else ~/.config/rexec)")
+	root.AddCommand(
+		newServeCmd(g, env),
+		newRunCmd(g, env),
+		newKeygenCmd(g, env),
+		newAuthorizeCmd(g, env),
+		newTrustCmd(g, env),
+		newVersionCmd(env),
+	)
+	return root
+}
+
+// stdinFile returns env.Stdin as a file when it is one (for terminal checks).
+func stdinFile(env Env) (*os.File, bool) {
+	f, ok := env.Stdin.(*os.File)
+	return f, ok
+}

@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/protocol"
+)
+
+// connOpts are the flags of every command that connects to a server.
+type connOpts struct {
+	identity       string
+	port           int
+	acceptNew      bool
+	connectTimeout time.Duration
+}
+
+func (o *connOpts) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&o.identity, "identity", "i", "", "identity file (an OpenSSH id_ed25519 works; default HOME/id_ed25519)")
+	f.IntVarP(&o.port, "port", "p", client.DefaultPort, "port when HOST names none")
+	f.BoolVar(&o.acceptNew, "accept-new", false, "pin an unknown host key without asking")
+	f.DurationVar(&o.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
+}
+
+// clientConfig loads the identity and trust settings for a client command.
+func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
+	h, err := g.resolveHome()
+	if err != nil {
+		return client.Config{}, err
+	}
+	path := o.identity
+	if path == "" {
+		path = h.Path(config.IdentityFile)
+	}
+	id, err := auth.LoadIdentity(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("no identity at %s: run `rexec keygen` (or `rexec serve` once on this machine), or pass -i", path)
+		}
+		return client.Config{}, fail(ExitFailure, err)
+	}
+	cfg := client.Config{Identity: id, KnownHosts: auth.KnownHosts{Path: h.Path(config.KnownHostsFile)},
+		AcceptNew: o.acceptNew, ConnectTimeout: o.connectTimeout, Software: "rexec/" + version()}
+	if isTerminal(env) {
+		cfg.Confirm = func(host, fp string) (bool, error) {
+			return askOnTerminal(env, fmt.Sprintf("The authenticity of host '%s' can't be established.\n"+
+				"ED25519 key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no)? ", host, fp))
+		}
+	}
+	return cfg, nil
+}
+
+type runOpts struct {
+	conn    connOpts
+	env     []string
+	dir     string
+	timeout time.Duration
+	noStdin bool
+	shell   bool
+	noShell bool
+}
+
+func newRunCmd(g *globals, env Env) *cobra.Command {
+	o := &runOpts{}
+	cmd := &cobra.Command{
+		Use:   "run [flags] HOST -- COMMAND [ARG...]",
+		Short: "Run a command on a host",
+		Long: "Run a command on a host. One COMMAND argument is a shell string run by the\n" +
+			"remote user's shell; several are an exact argv, run with no shell.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			hosts, command, err := splitHostsCommand(args, cmd.ArgsLenAtDash())
+			if err != nil {
+				return err
+			}
+			req, err := o.request(command)
+			if err != nil {
+				return err
+			}
+			cfg, err := o.conn.clientConfig(g, env)
+			if err != nil {
+				return err
+			}
+			if len(hosts) > 1 {
+				return fail(2, errors.New("several hosts given: fan-out is not available in this build"))
+			}
+			return runOne(cmd.Context(), cfg, hosts[0], o, req, env)
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // flags end at HOST, as with ssh
+	o.conn.register(cmd)
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.env, "env", "e", nil, "set a remote environment variable K=V (repeatable)")
+	f.StringVarP(&o.dir, "dir", "C", "", "remote working directory (default: the remote home)")
+	f.DurationVar(&o.timeout, "timeout", 0, "kill the remote command after this long (exit status 124)")
+	f.BoolVarP(&o.noStdin, "no-stdin", "n", false, "do not forward stdin (remote stdin is empty)")
+	f.BoolVar(&o.shell, "shell", false, "join several COMMAND arguments into one shell string, as ssh does")
+	f.BoolVar(&o.noShell, "no-shell", false, "run a single COMMAND argument as a program, without a shell")
+	return cmd
+}
+
+// splitHostsCommand separates HOST... from COMMAND: at the first "--" when
+// given, else the first argument is the host and the rest the command.
+// Flag parsing stops at HOST, so a "--" after it arrives as an argument.
+func splitHostsCommand(args []string, dash int) ([]string, []string, error) {
+	var hosts, command []string
+	if dash < 0 {
+		dash = slices.Index(args, "--")
+		if dash >= 0 {
+			args = slices.Delete(slices.Clone(args), dash, dash+1)
+		}
+	}
+	if dash >= 0 {
+		hosts, command = args[:dash], args[dash:]
+	} else {
+		hosts, command = args[:1], args[1:]
+	}
+	switch {
+	case len(hosts) == 0:
+		return nil, nil, fmt.Errorf("no host given")
+	case len(command) == 0:
+		return nil, nil, fmt.Errorf("no command given (for an interactive shell use `rexec shell HOST`)")
+	}
+	return hosts, command, nil
+}
+
+// request builds the exec message from the command words and flags.
+func (o *runOpts) request(command []string) (protocol.Exec, error) {
+	var req protocol.Exec
+	switch {
+	case o.shell && o.noShell:
+		return req, fmt.Errorf("--shell and --no-shell are exclusive")
+	case len(command) == 1 && !o.noShell, o.shell:
+		req.Command = strings.Join(command, " ")
+	default:
+		req.Argv = command
+	}
+	if o.timeout < 0 {
+		return req, fmt.Errorf("--timeout must be positive")
+	}
+	req.TimeoutMS = o.timeout.Milliseconds()
+	if o.timeout > 0 && req.TimeoutMS == 0 {
+		req.TimeoutMS = 1
+	}
+	req.Cwd = o.dir
+	for _, kv := range o.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsAny(k, "\x00") {
+			return req, fmt.Errorf("-e %q: want NAME=VALUE", kv)
+		}
+		if req.Env == nil {
+			req.Env = map[string]string{}
+		}
+		req.Env[k] = v
+	}
+	return req, nil
+}
+
+// runOne runs req on one host and turns the result into the exit status of
+// SPEC §2: the remote code (128+N for a signal, 124 for a timeout), 255
+// with a one-line reason for rexec's own failures.
+func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req protocol.Exec, env Env) error {
+	t, err := client.ParseTarget(host, o.conn.port)
+	if err != nil {
+		return fail(ExitFailure, err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c, err := client.Dial(ctx, cfg, t)
+	if err != nil {
+		return fail(ExitFailure, err)
+	}
+	defer c.Close()
+	sio := client.IO{Stdout: env.Stdout, Stderr: env.Stderr}
+	if !o.noStdin {
+		sio.Stdin = env.Stdin
+	}
+	sigs, stop := forwardSignals(cancel)
+	defer stop()
+	sio.Signals = sigs
+	res, err := c.Run(ctx, req, sio)
+	if err != nil {
+		return fail(ExitFailure, err)
+	}
+	return exitStatus(t, res)
+}
+
+// exitStatus maps a finished command to the process's exit status.
+func exitStatus(t client.Target, res client.Result) error {
+	e := res.Exit
+	switch {
+	case e.Error != "":
+		return fail(e.Code, fmt.Errorf("%s: %s", t, e.Error))
+	case e.Code == 0:
+		return nil
+	}
+	return exitError{code: e.Code}
+}
+
+// forwardSignals relays SIGINT, SIGTERM, SIGHUP and SIGQUIT to the remote
+// command; a second one gives up on it: cancel closes the connection and
+// the server kills the remote tree.
+func forwardSignals(cancel context.CancelCauseFunc) (<-chan string, func()) {
+	sigc := make(chan os.Signal, 4)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	out := make(chan string, 4)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		seen := 0
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigc:
+				seen++
+				if seen > 1 {
+					cancel(fmt.Errorf("interrupted by %v", s))
+					continue
+				}
+				select {
+				case out <- wireSignal(s):
+				default:
+				}
+			}
+		}
+	}()
+	return out, func() { signal.Stop(sigc); close(done); <-finished }
+}
+
+// wireSignal names a local signal as the protocol does (no "SIG").
+func wireSignal(s os.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "INT"
+	case syscall.SIGHUP:
+		return "HUP"
+	case syscall.SIGQUIT:
+		return "QUIT"
+	}
+	return "TERM"
+}

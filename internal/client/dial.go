@@ -1,0 +1,269 @@
+// Package client is rexec's client for one host: it connects (TCP, TLS 1.3
+// with both keys pinned, hello), then runs requests on the connection and
+// reports how each ended as a typed Outcome (SPEC §5).
+//
+// It sits above transport, auth and protocol and below fanout and the CLI.
+// It never prints: output goes to the writers the caller passes, and every
+// failure is an *Error carrying its Outcome.
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/transport"
+)
+
+// DefaultConnectTimeout bounds TCP connect, TLS handshake and hello when
+// Config.ConnectTimeout is zero. The server's own login grace is 20 s; a
+// client should give up well before a user loses patience.
+const DefaultConnectTimeout = 15 * time.Second
+
+// Config says who we are and whom we trust. Identity is required; the zero
+// value of every other field is documented on it.
+type Config struct {
+	Identity *auth.Identity
+	// KnownHosts pins server keys; the zero value knows no host.
+	KnownHosts auth.KnownHosts
+	// AcceptNew pins an unknown host key without asking (--accept-new).
+	AcceptNew bool
+	// Confirm, when non-nil, is asked about an unknown host key (a
+	// terminal prompt); true pins it. Nil refuses unknown keys unless
+	// AcceptNew is set. It is never asked about a changed key.
+	Confirm func(host, fingerprint string) (bool, error)
+	// ConnectTimeout bounds connect, handshake and hello; zero means
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// Software is sent in hello, e.g. "rexec/0.1"; zero means "rexec".
+	Software string
+	// Dialer, when non-nil, replaces net.Dialer (tests, proxies).
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Conn is an authenticated connection to one server. Requests run one at a
+// time (Run); Close ends it. It is not safe for concurrent Runs.
+type Conn struct {
+	target Target
+	nc     net.Conn
+	pc     *protocol.Conn
+	// Server is the server's hello: its OS, encoding and account.
+	Server protocol.Hello
+	// HostKey is the server's verified public key.
+	HostKey ed25519.PublicKey
+}
+
+// Dial connects to t and authenticates both ends. Every error is an *Error
+// whose Outcome is ConnectFailed, HostKeyUnknown, HostKeyMismatch,
+// AuthFailed or ProtocolFailed.
+func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
+	if cfg.Identity == nil {
+		return nil, newError(AuthFailed, t.String(), errors.New("no identity"))
+	}
+	timeout := cfg.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nc, err := dialTCP(ctx, cfg, t.Addr())
+	if err != nil {
+		return nil, newError(ConnectFailed, t.String(), err)
+	}
+	c, err := handshake(ctx, cfg, t, nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func dialTCP(ctx context.Context, cfg Config, addr string) (net.Conn, error) {
+	if cfg.Dialer != nil {
+		return cfg.Dialer(ctx, "tcp", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// handshake runs TLS and hello on nc under ctx's deadline.
+func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn) (*Conn, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var hostKey ed25519.PublicKey
+	tc, err := transport.ClientConfig(cfg.Identity, func(pub ed25519.PublicKey) error {
+		hostKey = pub
+		return verifyHost(cfg, t, pub)
+	})
+	if err != nil {
+		return nil, newError(AuthFailed, t.String(), err)
+	}
+	tlsConn := tls.Client(nc, tc)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		return nil, classifyHandshake(t, err)
+	}
+	c := &Conn{target: t, nc: nc, pc: protocol.NewConn(tlsConn), HostKey: hostKey}
+	if err := c.hello(cfg); err != nil {
+		c.pc.Close()
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// verifyHost applies the trust rules of SPEC §2 to the server's key.
+func verifyHost(cfg Config, t Target, pub ed25519.PublicKey) error {
+	err := cfg.KnownHosts.Check(t.Host, t.Port, pub)
+	var unknown *auth.UnknownHostError
+	if !errors.As(err, &unknown) {
+		return err
+	}
+	ok := cfg.AcceptNew
+	if !ok && cfg.Confirm != nil {
+		var cerr error
+		if ok, cerr = cfg.Confirm(t.String(), auth.Fingerprint(pub)); cerr != nil {
+			return cerr
+		}
+	}
+	if !ok {
+		return err
+	}
+	if err := cfg.KnownHosts.Add([]string{t.Addr()}, pub); err != nil {
+		return fmt.Errorf("pinning host key: %w", err)
+	}
+	return nil
+}
+
+// classifyHandshake maps a failed TLS handshake to an outcome. The server
+// checks our key only after the handshake, so a refusal there shows up in
+// hello; a failure here is the host key, the network or a non-rexec peer.
+func classifyHandshake(t Target, err error) error {
+	var unknown *auth.UnknownHostError
+	var changed *auth.HostKeyChangedError
+	switch {
+	case errors.As(err, &unknown):
+		return newError(HostKeyUnknown, t.String(), fmt.Errorf(
+			"unknown host key %s; not connecting without a terminal to confirm it "+
+				"(use --accept-new or `rexec trust %s` to pin it)", unknown.Got, t.String()))
+	case errors.As(err, &changed):
+		return newError(HostKeyMismatch, t.String(), changed)
+	case errors.Is(err, auth.ErrHostKeyRevoked):
+		return newError(HostKeyMismatch, t.String(), err)
+	case isNetErr(err):
+		return newError(ConnectFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
+	}
+	return newError(ProtocolFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// hello exchanges hello messages; the server's refusal of our key arrives
+// here as an error frame.
+func (c *Conn) hello(cfg Config) error {
+	sw := cfg.Software
+	if sw == "" {
+		sw = "rexec"
+	}
+	h := protocol.Hello{Version: protocol.Version, Software: sw,
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: c.target.User}
+	if err := c.pc.Send(h); err != nil {
+		return newError(ConnectionLost, c.target.String(), fmt.Errorf("sending hello: %w", err))
+	}
+	m, err := c.pc.Recv()
+	if err != nil {
+		return c.recvError("waiting for hello", err)
+	}
+	switch m := m.(type) {
+	case protocol.Hello:
+		if m.Version != protocol.Version {
+			return newError(ProtocolFailed, c.target.String(),
+				fmt.Errorf("server speaks protocol version %d, we speak %d", m.Version, protocol.Version))
+		}
+		c.Server = m
+		return nil
+	case protocol.Error:
+		return c.remoteError(m)
+	}
+	return newError(ProtocolFailed, c.target.String(), fmt.Errorf("expected hello, got %s", m.Type()))
+}
+
+// remoteError turns an error frame into an *Error with its outcome.
+func (c *Conn) remoteError(m protocol.Error) error {
+	re := &protocol.RemoteError{Code: m.Code, Message: m.Message}
+	o := ProtocolFailed
+	switch m.Code {
+	case protocol.CodeUnauthorized:
+		o = AuthFailed
+	case protocol.CodeDenied:
+		o = Denied
+	case protocol.CodeUnavailable:
+		o = ConnectionLost
+	}
+	return newError(o, c.target.String(), re)
+}
+
+// recvError classifies a failed Recv: a decoding error is the server's
+// fault (ProtocolFailed), anything else is a lost connection.
+func (c *Conn) recvError(what string, err error) error {
+	if protocol.CodeFor(err) != protocol.CodeInternal {
+		return newError(ProtocolFailed, c.target.String(), fmt.Errorf("%s: %w", what, err))
+	}
+	return newError(ConnectionLost, c.target.String(), fmt.Errorf("%s: %w", what, err))
+}
+
+// Target returns the host this connection goes to.
+func (c *Conn) Target() Target { return c.target }
+
+// Close closes the connection. It is idempotent. A session still running
+// on the server is killed there when the connection ends.
+func (c *Conn) Close() error { return c.pc.Close() }
+
+// errGotKey stops FetchHostKey's handshake once the server's key is known.
+var errGotKey = errors.New("client: host key received")
+
+// FetchHostKey connects to t only far enough to learn the server's host
+// key (rexec trust). It presents a throw-away identity and authenticates
+// nothing, so it needs no authorization on the server.
+func FetchHostKey(ctx context.Context, t Target, timeout time.Duration) (ed25519.PublicKey, error) {
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	id, err := auth.GenerateIdentity("rexec trust")
+	if err != nil {
+		return nil, err
+	}
+	nc, err := dialTCP(ctx, Config{}, t.Addr())
+	if err != nil {
+		return nil, newError(ConnectFailed, t.String(), err)
+	}
+	defer nc.Close()
+	var key ed25519.PublicKey
+	tc, err := transport.ClientConfig(id, func(pub ed25519.PublicKey) error {
+		key = pub
+		return errGotKey
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = tls.Client(nc, tc).HandshakeContext(ctx)
+	if key != nil {
+		return key, nil
+	}
+	return nil, classifyHandshake(t, err)
+}

@@ -1,0 +1,222 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/rexec-dev/rexec/internal/protocol"
+)
+
+// stdinChunk is how much local stdin one read takes: large enough that bulk
+// input costs few frames, far below the stdin window so acknowledgements
+// keep the pipe full.
+const stdinChunk = 256 << 10
+
+// IO is where a run's streams come from and go to. A nil Stdin means no
+// input (the remote stdin sees EOF at once, like -n). Stdout and Stderr
+// must not be nil; each is written from one goroutine, in order.
+type IO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Signals carries signal names ("INT", "TERM") to forward to the
+	// remote process group while the command runs.
+	Signals <-chan string
+	// Resizes carries new terminal sizes for a PTY session.
+	Resizes <-chan protocol.Resize
+}
+
+// Result is how a command ended: the server's exit message.
+type Result struct {
+	Exit protocol.Exit
+}
+
+// Outcome classifies the exit: Exited, Signaled or TimedOut.
+func (r Result) Outcome() Outcome {
+	switch {
+	case r.Exit.TimedOut:
+		return TimedOut
+	case r.Exit.Signal != "":
+		return Signaled
+	}
+	return Exited
+}
+
+// Run executes req on the connection and streams its output to io as it
+// arrives. It returns when the server's exit message arrives, or with an
+// *Error (ConnectionLost, ProtocolFailed, Denied) when it cannot. When ctx
+// is cancelled the connection is closed, which makes the server kill the
+// remote process tree.
+//
+// A goroutine reading io.Stdin may outlive Run while that Read blocks; it
+// sends nothing after Run returns and ends when the Read does.
+func (c *Conn) Run(ctx context.Context, req protocol.Exec, sio IO) (Result, error) {
+	if err := c.pc.Send(req); err != nil {
+		return Result{}, newError(ConnectionLost, c.target.String(), fmt.Errorf("sending exec: %w", err))
+	}
+	r := newRun(c)
+	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.control(sio) }()
+	if sio.Stdin == nil {
+		r.sendEOF()
+	} else {
+		go r.copyStdin(sio.Stdin)
+	}
+	res, err := r.receive(sio)
+	r.finish()
+	wg.Wait()
+	if err != nil && ctx.Err() != nil {
+		err = newError(ConnectionLost, c.target.String(), context.Cause(ctx))
+	}
+	return res, err
+}
+
+// run is the client side of one session: the receive loop owns it; the
+// stdin copier and the control loop only send.
+type run struct {
+	c    *Conn
+	done chan struct{} // closed when the session is over
+
+	mu       sync.Mutex // mu guards unacked and over
+	cond     *sync.Cond
+	unacked  int64
+	over     bool
+	finished sync.Once
+}
+
+func newRun(c *Conn) *run {
+	r := &run{c: c, done: make(chan struct{})}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+// finish ends the session for the helpers: blocked senders wake and stop.
+func (r *run) finish() {
+	r.finished.Do(func() {
+		r.mu.Lock()
+		r.over = true
+		r.cond.Broadcast()
+		r.mu.Unlock()
+		close(r.done)
+	})
+}
+
+// receive handles server messages until exit.
+func (r *run) receive(sio IO) (Result, error) {
+	host := r.c.target.String()
+	for {
+		m, err := r.c.pc.Recv()
+		if err != nil {
+			return Result{}, r.c.recvError("connection lost while the command ran", err)
+		}
+		switch m := m.(type) {
+		case protocol.Data:
+			if err := r.output(m, sio); err != nil {
+				return Result{}, err
+			}
+		case protocol.StdinAck:
+			r.ack(m.Count)
+		case protocol.Exit:
+			return Result{Exit: m}, nil
+		case protocol.Ping:
+			if err := r.c.pc.Send(protocol.Pong{}); err != nil {
+				return Result{}, newError(ConnectionLost, host, err)
+			}
+		case protocol.Pong:
+		case protocol.Error:
+			return Result{}, r.c.remoteError(m)
+		default:
+			return Result{}, newError(ProtocolFailed, host, fmt.Errorf("unexpected %s from server", m.Type()))
+		}
+	}
+}
+
+// output writes a data frame to the matching local stream. A local write
+// failure (stdout closed) ends the run like a lost connection would, so
+// that the remote command does not run on unseen.
+func (r *run) output(m protocol.Data, sio IO) error {
+	w := sio.Stdout
+	switch m.Stream {
+	case protocol.TypeStderr:
+		w = sio.Stderr
+	case protocol.TypeStdout:
+	default:
+		return newError(ProtocolFailed, r.c.target.String(), fmt.Errorf("unexpected %s from server", m.Stream))
+	}
+	if _, err := w.Write(m.Body); err != nil {
+		return newError(ConnectionLost, r.c.target.String(), fmt.Errorf("writing local %s: %w", m.Stream, err))
+	}
+	return nil
+}
+
+func (r *run) ack(n int64) {
+	r.mu.Lock()
+	r.unacked -= n
+	if r.unacked < 0 {
+		r.unacked = 0
+	}
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+// reserve waits until n more bytes fit in the stdin window; false when the
+// session is over.
+func (r *run) reserve(n int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for !r.over && r.unacked+n > protocol.StdinWindow {
+		r.cond.Wait()
+	}
+	if r.over {
+		return false
+	}
+	r.unacked += n
+	return true
+}
+
+// copyStdin forwards local stdin within the window, then stdin_eof.
+func (r *run) copyStdin(in io.Reader) {
+	buf := make([]byte, stdinChunk)
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			if !r.reserve(int64(n)) {
+				return
+			}
+			if r.c.pc.Send(protocol.Data{Stream: protocol.TypeStdin, Body: buf[:n]}) != nil {
+				return
+			}
+		}
+		if err != nil { // EOF, or a local input that failed: either way no more input
+			r.sendEOF()
+			return
+		}
+	}
+}
+
+func (r *run) sendEOF() {
+	select {
+	case <-r.done:
+	default:
+		_ = r.c.pc.Send(protocol.StdinEOF{})
+	}
+}
+
+// control forwards signals and window sizes until the session is over.
+func (r *run) control(sio IO) {
+	for {
+		select {
+		case <-r.done:
+			return
+		case sig := <-sio.Signals:
+			_ = r.c.pc.Send(protocol.Signal{Signal: sig})
+		case sz := <-sio.Resizes:
+			_ = r.c.pc.Send(sz)
+		}
+	}
+}
