@@ -59,6 +59,7 @@ type Server struct {
 
 	mu        sync.Mutex // mu guards the fields below
 	keys      *auth.AuthorizedKeys
+	keysStamp fileStamp // the authorized_keys file version keys came from
 	listeners map[net.Listener]struct{}
 	conns     map[*serverConn]struct{}
 	closing   bool
@@ -92,7 +93,11 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Reload re-reads authorized_keys; running sessions are not affected.
+// The file is also re-read by the next authentication whenever its size,
+// modification time or inode changed, so `rexec authorize` takes effect
+// at once, as an edit of ~/.ssh/authorized_keys does for sshd.
 func (s *Server) Reload() error {
+	stamp := statStamp(s.cfg.AuthorizedKeysPath)
 	keys, warnings, err := auth.LoadAuthorizedKeys(s.cfg.AuthorizedKeysPath)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -101,12 +106,39 @@ func (s *Server) Reload() error {
 		s.log.Warn("authorized_keys", "path", s.cfg.AuthorizedKeysPath, "problem", w)
 	}
 	s.mu.Lock()
-	s.keys = keys
+	s.keys, s.keysStamp = keys, stamp
 	s.mu.Unlock()
 	return nil
 }
 
+// fileStamp identifies a version of a file cheaply; the zero value means
+// "missing".
+type fileStamp struct {
+	size, mtime int64
+	ino         uint64
+}
+
+func statStamp(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inode(fi)}
+}
+
+// authorizedKeys returns the current authorized keys, re-reading the file
+// first if it changed. A file that became unreadable keeps the old set
+// and is logged, so a botched edit does not lock everyone out silently.
 func (s *Server) authorizedKeys() *auth.AuthorizedKeys {
+	stamp := statStamp(s.cfg.AuthorizedKeysPath)
+	s.mu.Lock()
+	changed := stamp != s.keysStamp
+	s.mu.Unlock()
+	if changed {
+		if err := s.Reload(); err != nil {
+			s.log.Warn("authorized_keys changed but could not be read; keeping the previous keys", "err", err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.keys

@@ -1,0 +1,174 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// rexecBin is the binary built once by TestMain: the end-to-end tests run
+// real processes on real sockets, as a user would.
+var rexecBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rexec-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	rexecBin = filepath.Join(dir, "rexec")
+	build := exec.Command("go", "build", "-o", rexecBin, "../../cmd/rexec")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building rexec:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// daemon is a `rexec serve` process started by a test.
+type daemon struct {
+	cmd  *exec.Cmd
+	home string
+	port string // the port it listens on
+	logs *bytes.Buffer
+	done chan error
+}
+
+var servingRE = regexp.MustCompile(`serving on 127\.0\.0\.1:(\d+)`)
+
+// startDaemon starts `rexec serve` with the given home and extra flags, on
+// a free loopback port unless the flags give --listen, and waits until it announces its address.
+func startDaemon(t *testing.T, home string, flags ...string) *daemon {
+	t.Helper()
+	args := append([]string{"serve", "--log-format", "json"}, flags...)
+	if !slices.Contains(flags, "--listen") {
+		args = append(args, "--listen", "127.0.0.1:0")
+	}
+	cmd := exec.Command(rexecBin, args...)
+	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, home: home, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	portc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			d.logs.WriteString(line + "\n")
+			if m := servingRE.FindStringSubmatch(line); m != nil {
+				select {
+				case portc <- m[1]:
+				default:
+				}
+			}
+		}
+		d.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { d.stop(t) })
+	select {
+	case d.port = <-portc:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("rexec serve did not start; logs:\n%s", d.logs)
+	}
+	return d
+}
+
+// stop sends SIGTERM and waits (bounded) for the daemon to exit.
+func (d *daemon) stop(t *testing.T) {
+	if d.cmd.ProcessState != nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(40 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		t.Errorf("rexec serve did not exit after SIGTERM")
+	}
+}
+
+// host is the target for this daemon as a user would write it.
+func (d *daemon) host() string { return "localhost:" + d.port }
+
+// result is what a finished client process left.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// rexec runs the client with REXEC_HOME=home, stdin from in (nil: empty),
+// bounded by a minute.
+func rexec(t *testing.T, home string, in io.Reader, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rexecBin, args...)
+	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
+	cmd.Stdin = in
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("rexec %v: %v", args, err)
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// pidAlive reports whether pid exists and is not a zombie.
+func pidAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// waitGone polls until none of pids is alive or the deadline passes, and
+// returns the ones still alive.
+func waitGone(pids []int, within time.Duration) []int {
+	deadline := time.Now().Add(within)
+	for {
+		var alive []int
+		for _, p := range pids {
+			if pidAlive(p) {
+				alive = append(alive, p)
+			}
+		}
+		if len(alive) == 0 || time.Now().After(deadline) {
+			return alive
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
