@@ -165,7 +165,7 @@ func TestStreamsAndArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"run"}, tt.args...)
+			var args []string
 			if tt.args[0] == "-e" { // flags before the host
 				args = append(append([]string{"run"}, tt.args[:4]...), append([]string{d.host()}, tt.args[4:]...)...)
 			} else {
