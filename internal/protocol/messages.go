@@ -43,9 +43,10 @@ type Hello struct {
 	User string `json:"user,omitempty"`
 }
 
-// Exec asks the server to run one command (§4.2). Exactly one of Command
-// (a shell string) and Argv (exact argv) is set, or neither with PTY set,
-// which starts the user's login shell.
+// Exec asks the server to run one command (§4.2). At most one of Command
+// (a shell string) and Argv (exact argv) is set; neither starts the user's
+// login shell, on a terminal with PTY (rexec shell) or reading commands from
+// stdin without one (rexec shell < script).
 type Exec struct {
 	Command   string            `json:"command,omitempty"`
 	Argv      []string          `json:"argv,omitempty"`

@@ -52,9 +52,10 @@ func TestDecode(t *testing.T) {
 		{`{"type":"hello","version":1.5}`, "", nil, ErrBadField},
 		{`{"type":"hello"}`, "", nil, ErrBadField},
 		{`{"type":"exec","command":"x","argv":["y"]}`, "", nil, ErrBadField},
-		{`{"type":"exec"}`, "", nil, ErrBadField},
+		{`{"type":"exec"}`, "", Exec{}, nil}, // the login shell
 		{`{"type":"exec","argv":["a",null]}`, "", nil, ErrBadField},
 		{`{"type":"exec","argv":[""]}`, "", nil, ErrBadField},
+		{`{"type":"exec","command":"x","argv":["y"]}`, "", nil, ErrBadField},
 		{`{"type":"exec","command":"a\u0000b"}`, "", nil, ErrBadField},
 		{`{"type":"exec","command":"x","env":{"A=B":"1"}}`, "", nil, ErrBadField},
 		{`{"type":"exec","command":"x","timeout_ms":-1}`, "", nil, ErrBadField},

@@ -53,8 +53,6 @@ func validateExec(m *Exec) error {
 	switch {
 	case m.Command != "" && len(m.Argv) > 0:
 		return fmt.Errorf("exec: command and argv are exclusive")
-	case m.Command == "" && len(m.Argv) == 0 && !m.PTY:
-		return fmt.Errorf("exec: command or argv is required without a pty")
 	case len(m.Argv) > maxArgs:
 		return fmt.Errorf("exec: more than %d arguments", maxArgs)
 	case len(m.Argv) > 0 && m.Argv[0] == "":

@@ -43,11 +43,16 @@ type execSession struct {
 }
 
 func (c *serverConn) startExec(req protocol.Exec) error {
+	draining := c.s.isClosing() // before c.mu: closeIdle locks s.mu, then c.mu
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.active != nil {
 		c.sendError(protocol.CodeBusy, "a session is already running on this connection")
 		return errBusy
+	}
+	if draining || c.closed {
+		c.sendError(protocol.CodeUnavailable, "the server is shutting down")
+		return errAborted
 	}
 	start := time.Now()
 	p, err := session.Start(specFor(req))
@@ -78,8 +83,8 @@ func specFor(req protocol.Exec) session.Spec {
 	}
 	if req.PTY {
 		spec.PTY = &session.PTYSpec{Term: req.Term, Rows: uint16(req.Rows), Cols: uint16(req.Cols)}
-		spec.Login = req.Command == "" && len(req.Argv) == 0
 	}
+	spec.Login = req.Command == "" && len(req.Argv) == 0
 	return spec
 }
 
@@ -109,6 +114,7 @@ func (s *execSession) run() {
 	if cause == nil {
 		_ = s.c.pc.Send(exit)
 	}
+	s.c.exitSent()
 }
 
 // waitMain waits for the main process, the timeout or a cancellation, and
@@ -203,11 +209,21 @@ func (s *execSession) resize(rows, cols int) {
 	}
 }
 
+// clearActive lets the next exec start before s has sent its exit (the
+// client may send it as soon as it sees the exit); exitSent then marks the
+// connection idle for Shutdown.
 func (c *serverConn) clearActive(s *execSession) {
 	c.mu.Lock()
 	if c.active == s {
 		c.active = nil
+		c.exiting++
 	}
+	c.mu.Unlock()
+}
+
+func (c *serverConn) exitSent() {
+	c.mu.Lock()
+	c.exiting--
 	c.mu.Unlock()
 }
 

@@ -69,7 +69,8 @@ type Spec struct {
 	// Env holds extra "K=V" entries that override the base environment.
 	Env []string
 	// Dir is the working directory; "" means the user's home directory,
-	// or "/" if that does not exist (as sshd does).
+	// or "/" if that does not exist (as sshd does); a relative Dir is
+	// taken from the home directory.
 	Dir string
 	// PTY, when non-nil, runs the command on a new pseudo-terminal as the
 	// leader of a new session with the terminal as controlling tty.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -58,9 +59,14 @@ func Start(spec Spec) (*Process, error) {
 }
 
 // workDir is dir, else home, else "/" when home is missing, as sshd does.
+// A relative dir is taken from home, like a shell's cd after login, never
+// from the daemon's own working directory.
 func workDir(dir, home string) string {
-	if dir != "" {
+	if filepath.IsAbs(dir) {
 		return dir
+	}
+	if dir != "" {
+		return filepath.Join(home, dir)
 	}
 	if fi, err := os.Stat(home); err == nil && fi.IsDir() {
 		return home
