@@ -137,6 +137,9 @@ func rexec(t *testing.T, home string, in io.Reader, args ...string) result {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("rexec %v did not finish within a minute; stdout %q stderr %q", args, out.String(), errb.String())
+	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("rexec %v: %v", args, err)

@@ -394,3 +394,22 @@ func vmHWM(t *testing.T, pid int) int {
 	t.Fatal("no VmHWM in /proc/pid/status")
 	return 0
 }
+
+// TestShellLineMode: without a terminal, `rexec shell` runs the login
+// shell on the commands from stdin, like `ssh host < script`.
+func TestShellLineMode(t *testing.T) {
+	home := t.TempDir()
+	d := startDaemon(t, home)
+	r := rexec(t, home, strings.NewReader("echo one\ntty || true\nexit 5\n"), "shell", d.host())
+	if r.code != 5 || !strings.HasPrefix(r.stdout, "one\nnot a tty\n") {
+		t.Errorf("shell < script = %d, %q, %q; want 5 and one, not a tty", r.code, r.stdout, r.stderr)
+	}
+	r = rexec(t, home, strings.NewReader("tty\nexit\n"), "shell", "-t", d.host())
+	if !strings.Contains(r.stdout, "/dev/pts/") {
+		t.Errorf("shell -t < script printed %q, want a /dev/pts terminal", r.stdout)
+	}
+	r = rexec(t, home, nil, "run", "-t", "-T", d.host(), "true")
+	if r.code != 2 {
+		t.Errorf("-t with -T = %d, want usage error 2", r.code)
+	}
+}

@@ -102,6 +102,7 @@ func newRoot(env Env) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(g, env),
 		newRunCmd(g, env),
+		newShellCmd(g, env),
 		newKeygenCmd(g, env),
 		newAuthorizeCmd(g, env),
 		newTrustCmd(g, env),

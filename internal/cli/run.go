@@ -65,12 +65,36 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 
 type runOpts struct {
 	conn    connOpts
+	tty     ttyOpts
 	env     []string
 	dir     string
 	timeout time.Duration
 	noStdin bool
 	shell   bool
 	noShell bool
+}
+
+// ttyOpts choose whether a session gets a remote terminal (-t, -T) and
+// which escape character the local side watches for.
+type ttyOpts struct {
+	force, forbid bool
+	escape        string
+}
+
+func (o *ttyOpts) register(cmd *cobra.Command, escapeShort string) {
+	f := cmd.Flags()
+	f.BoolVarP(&o.force, "tty", "t", false, "force a remote pseudo-terminal")
+	f.BoolVarP(&o.forbid, "no-tty", "T", false, "never allocate a remote pseudo-terminal")
+	f.StringVarP(&o.escape, "escape", escapeShort, "~", "escape character for PTY sessions, or none")
+}
+
+// want decides whether to ask for a PTY: -T wins, then -t, then the
+// default (a shell on a terminal gets one, a command does not), as ssh does.
+func (o *ttyOpts) want(def bool) (bool, error) {
+	if o.force && o.forbid {
+		return false, fmt.Errorf("-t and -T are exclusive")
+	}
+	return !o.forbid && (o.force || def), nil
 }
 
 func newRunCmd(g *globals, env Env) *cobra.Command {
@@ -97,11 +121,15 @@ func newRunCmd(g *globals, env Env) *cobra.Command {
 			if len(hosts) > 1 {
 				return fail(2, errors.New("several hosts given: fan-out is not available in this build"))
 			}
+			if req.PTY, err = o.tty.want(false); err != nil {
+				return fail(2, err)
+			}
 			return runOne(cmd.Context(), cfg, hosts[0], o, req, env)
 		},
 	}
 	cmd.Flags().SetInterspersed(false) // flags end at HOST, as with ssh
 	o.conn.register(cmd)
+	o.tty.register(cmd, "")
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set a remote environment variable K=V (repeatable)")
 	f.StringVarP(&o.dir, "dir", "C", "", "remote working directory (default: the remote home)")
@@ -188,10 +216,24 @@ func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req
 	if !o.noStdin {
 		sio.Stdin = env.Stdin
 	}
-	sigs, stop := forwardSignals(cancel)
+	if req.PTY {
+		esc, useEsc, err := parseEscape(o.tty.escape)
+		if err != nil {
+			return fail(2, err)
+		}
+		restore, err := setupPTY(env, &req, &sio, esc, useEsc, cancel)
+		if err != nil {
+			return fail(ExitFailure, err)
+		}
+		defer restore()
+	}
+	sigs, stop := forwardSignals(cancel, req.PTY)
 	defer stop()
 	sio.Signals = sigs
 	res, err := c.Run(ctx, req, sio)
+	if errors.Is(context.Cause(ctx), errEscapeDisconnect) {
+		return fail(ExitFailure, fmt.Errorf("connection to %s closed (~.)", t))
+	}
 	if err != nil {
 		return fail(ExitFailure, err)
 	}
@@ -212,8 +254,10 @@ func exitStatus(t client.Target, res client.Result) error {
 
 // forwardSignals relays SIGINT, SIGTERM, SIGHUP and SIGQUIT to the remote
 // command; a second one gives up on it: cancel closes the connection and
-// the server kills the remote tree.
-func forwardSignals(cancel context.CancelCauseFunc) (<-chan string, func()) {
+// the server kills the remote tree. In a PTY session the keys that make
+// signals travel as typed bytes, and a signal to the client itself drops
+// the session at once, as it does for ssh (interactive shells ignore TERM).
+func forwardSignals(cancel context.CancelCauseFunc, pty bool) (<-chan string, func()) {
 	sigc := make(chan os.Signal, 4)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	out := make(chan string, 4)
@@ -228,7 +272,7 @@ func forwardSignals(cancel context.CancelCauseFunc) (<-chan string, func()) {
 				return
 			case s := <-sigc:
 				seen++
-				if seen > 1 {
+				if seen > 1 || pty {
 					cancel(fmt.Errorf("interrupted by %v", s))
 					continue
 				}
