@@ -106,6 +106,7 @@ func newRoot(env Env) *cobra.Command {
 		newKeygenCmd(g, env),
 		newAuthorizeCmd(g, env),
 		newTrustCmd(g, env),
+		newLegacyCmd(env),
 		newVersionCmd(env),
 	)
 	return root

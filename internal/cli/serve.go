@@ -19,6 +19,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/legacy"
 	"github.com/rexec-dev/rexec/internal/server"
 	"github.com/rexec-dev/rexec/internal/session"
 	"github.com/rexec-dev/rexec/internal/transport"
@@ -33,10 +34,12 @@ const DefaultListen = "127.0.0.1:7022"
 const DefaultDrainGrace = 30 * time.Second
 
 type serveOpts struct {
-	listen    []string
-	stdio     bool
-	grace     time.Duration
-	logFormat string
+	listen            []string
+	stdio             bool
+	grace             time.Duration
+	logFormat         string
+	legacyListen      string
+	legacyAllowRemote bool
 }
 
 func newServeCmd(g *globals, env Env) *cobra.Command {
@@ -54,6 +57,8 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	f.BoolVar(&o.stdio, "stdio", false, "serve one connection on stdin/stdout (like sshd -i)")
 	f.DurationVar(&o.grace, "grace", DefaultDrainGrace, "on SIGTERM, how long sessions may finish before they are killed")
 	f.StringVar(&o.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal)")
+	f.StringVar(&o.legacyListen, "legacy-listen", "", "also serve the lesson's plain protocol on ADDR (unauthenticated; loopback only)")
+	f.BoolVar(&o.legacyAllowRemote, "legacy-allow-remote", false, "allow --legacy-listen on a non-loopback address")
 	return cmd
 }
 
@@ -95,9 +100,35 @@ func serve(ctx context.Context, g *globals, o *serveOpts, env Env) error {
 	if err != nil {
 		return fail(1, err)
 	}
+	legacyLn, err := listenLegacy(o)
+	if err != nil {
+		closeAll(lns)
+		return fail(1, err)
+	}
 	pinOwnHostKey(h, hostKey, lns, log)
 	announce(env, lns, hostKey)
-	return runUntilSignalled(ctx, srv, lns, o.grace, log)
+	if legacyLn != nil {
+		fmt.Fprintf(env.Stderr, "rexec: lesson protocol (unauthenticated plaintext) on %s\n", legacyLn.Addr())
+	}
+	return runUntilSignalled(ctx, srv, lns, legacyLn, o.grace, log)
+}
+
+// listenLegacy binds --legacy-listen, refusing a non-loopback address
+// without --legacy-allow-remote: that listener runs commands for anyone.
+func listenLegacy(o *serveOpts) (net.Listener, error) {
+	if o.legacyListen == "" {
+		return nil, nil
+	}
+	if err := legacy.CheckListenAddr(o.legacyListen, o.legacyAllowRemote); err != nil {
+		return nil, fmt.Errorf("%w (--legacy-allow-remote)", err)
+	}
+	return net.Listen("tcp", o.legacyListen)
+}
+
+func closeAll(lns []net.Listener) {
+	for _, l := range lns {
+		l.Close()
+	}
 }
 
 // listenAll binds every address, or none: a daemon half-listening would
@@ -110,9 +141,7 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
+			closeAll(lns)
 			return nil, err
 		}
 		lns = append(lns, ln)
@@ -188,7 +217,8 @@ func announce(env Env, lns []net.Listener, id *auth.Identity) {
 // runUntilSignalled serves until SIGTERM/SIGINT or ctx, then drains: stop
 // accepting, let sessions finish for grace, then kill what is left. A
 // second signal kills at once.
-func runUntilSignalled(ctx context.Context, srv *server.Server, lns []net.Listener, grace time.Duration, log *slog.Logger) error {
+func runUntilSignalled(ctx context.Context, srv *server.Server, lns []net.Listener, legacyLn net.Listener,
+	grace time.Duration, log *slog.Logger) error {
 	sigc := make(chan os.Signal, 2)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigc)
@@ -197,6 +227,18 @@ func runUntilSignalled(ctx context.Context, srv *server.Server, lns []net.Listen
 	for _, ln := range lns {
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- srv.Serve(ln) }()
+	}
+	legacyCtx, stopLegacy := context.WithCancel(context.Background())
+	defer stopLegacy()
+	if legacyLn != nil {
+		ls := &legacy.Server{Logger: log.With("listener", "legacy")}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ls.Serve(legacyCtx, legacyLn); err != nil {
+				log.Error("legacy listener failed", "err", err)
+			}
+		}()
 	}
 	var err error
 	select {
@@ -217,6 +259,7 @@ func runUntilSignalled(ctx context.Context, srv *server.Server, lns []net.Listen
 		case <-sctx.Done():
 		}
 	}()
+	stopLegacy()
 	if serr := srv.Shutdown(sctx); serr != nil {
 		log.Info("grace period over: remaining sessions were killed")
 	}

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rexec-dev/rexec/internal/legacy"
+)
+
+func newLegacyCmd(env Env) *cobra.Command {
+	c := &legacy.Client{Stdout: env.Stdout, Stderr: env.Stderr}
+	cmd := &cobra.Command{
+		Use:   "legacy [ADDR] [-- COMMAND]",
+		Short: "Client for the lesson's plain protocol (unauthenticated, plaintext)",
+		Long: "Talk to a server of the lesson's plain protocol (its server.py, or\n" +
+			"`rexec serve --legacy-listen`): the >>: prompt loop, or one command after --.\n" +
+			"ADDR defaults to " + legacy.DefaultAddr + ".",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			addrs, command := args, []string(nil)
+			if dash >= 0 {
+				addrs, command = args[:dash], args[dash:]
+			}
+			if len(addrs) > 1 {
+				return fmt.Errorf("one address at most, got %q (put the command after --)", addrs)
+			}
+			if len(addrs) == 1 {
+				c.Addr = addrs[0]
+			}
+			if dash >= 0 {
+				if len(command) == 0 {
+					return fmt.Errorf("no command after --")
+				}
+				if _, err := c.Run(cmd.Context(), joinCommand(command)); err != nil {
+					return fail(ExitFailure, err)
+				}
+				return nil
+			}
+			if err := c.PromptLoop(cmd.Context(), env.Stdin, env.Stdout); err != nil {
+				return fail(ExitFailure, err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&c.Encoding, "encoding", "", "output encoding: utf-8, gbk or raw (default: utf-8 if valid, else gbk, else raw)")
+	cmd.Flags().BoolVar(&c.HideHeader, "no-header", false, "do not print the reply's header line")
+	cmd.Flags().DurationVar(&c.Timeout, "timeout", 0, "give up on a reply after this long (default: no limit)")
+	return cmd
+}
+
+// joinCommand makes one shell string of the words after --, as the
+// lesson's client sends a typed line.
+func joinCommand(words []string) string {
+	if len(words) == 1 {
+		return words[0]
+	}
+	s := words[0]
+	for _, w := range words[1:] {
+		s += " " + w
+	}
+	return s
+}
