@@ -26,9 +26,12 @@ type serverConn struct {
 	pc  *protocol.Conn // set once authenticated
 	key *auth.AuthorizedKey
 
-	mu     sync.Mutex // mu guards active and closed
+	mu     sync.Mutex // mu guards active, exiting and closed
 	active *execSession
-	closed bool
+	// exiting counts sessions that have left active but are still
+	// sending their exit: the connection is not idle until it is out.
+	exiting int
+	closed  bool
 }
 
 // newConn registers nc, or returns nil while the server is closing.
@@ -215,7 +218,7 @@ func (c *serverConn) sendError(code, msg string) {
 func (c *serverConn) closeIfIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.active == nil && !c.closed {
+	if c.active == nil && c.exiting == 0 && !c.closed {
 		c.closed = true
 		c.nc.Close()
 	}

@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -290,9 +292,17 @@ func (s *Server) untrackListener(ln net.Listener) {
 // hostOS is reported in hello.
 func hostOS() string { return runtime.GOOS + "/" + runtime.GOARCH }
 
+// currentUser is the account sessions run as: this process's own, as
+// session.Start resolves it (not $USER, which a service manager may leave
+// unset and a caller may set to anything). On Windows the DOMAIN\ prefix
+// is dropped.
 func currentUser() string {
-	if u := os.Getenv("USER"); u != "" {
-		return u
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name := u.Username
+		if i := strings.LastIndexByte(name, '\\'); i >= 0 {
+			name = name[i+1:]
+		}
+		return name
 	}
-	return ""
+	return os.Getenv("USER")
 }
