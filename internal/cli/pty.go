@@ -21,13 +21,6 @@ const (
 // errEscapeDisconnect is the cause when the user typed ~. to drop a session.
 var errEscapeDisconnect = errors.New("connection closed by the ~. escape")
 
-// terminal is the local side of a PTY session: raw mode while it runs,
-// window size changes forwarded, escapes recognized in the input.
-type terminal struct {
-	in      *os.File // nil when stdin is not a terminal (-t forced)
-	restore func()
-}
-
 // setupPTY fills the terminal fields of req, puts the local terminal in raw
 // mode and wires sio for a PTY session. The returned cleanup restores the
 // terminal; it must run on every exit path (the caller defers it, which

@@ -54,6 +54,7 @@ func (c *serverConn) serve() {
 	defer c.nc.Close()
 	if err := c.authenticate(); err != nil {
 		c.log.Info("connection refused before authentication", "err", err)
+		c.lingerClose()
 		return
 	}
 	defer c.pc.Close()
@@ -62,7 +63,29 @@ func (c *serverConn) serve() {
 	c.endSession()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("connection ended", "err", err)
+		c.lingerClose()
 	}
+}
+
+// Bounds of lingerClose: long enough for a peer to read an error frame,
+// short and small enough that a hostile peer gains nothing by it.
+const (
+	lingerTime = time.Second
+	lingerMax  = 256 << 10
+)
+
+// lingerClose ends a connection the server gave up on (after an error
+// frame, usually) without losing that frame: closing a socket with unread
+// input makes the kernel send RST, and the peer may then never read what
+// was written just before. So: half-close, discard what the peer still
+// sends for a moment, then close.
+func (c *serverConn) lingerClose() {
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, lingerMax))
+	c.nc.Close()
 }
 
 func (c *serverConn) unregister() {

@@ -45,14 +45,21 @@ type execSession struct {
 func (c *serverConn) startExec(req protocol.Exec) error {
 	draining := c.s.isClosing() // before c.mu: closeIdle locks s.mu, then c.mu
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.active != nil {
+	busy, closed := c.active != nil, draining || c.closed
+	c.mu.Unlock()
+	switch {
+	case busy:
 		c.sendError(protocol.CodeBusy, "a session is already running on this connection")
 		return errBusy
-	}
-	if draining || c.closed {
+	case closed:
 		c.sendError(protocol.CodeUnavailable, "the server is shutting down")
 		return errAborted
+	}
+	req, denied := applyPolicy(&c.key.Options, req)
+	if denied != "" {
+		c.log.Info("exec denied", "rule", denied, "command", req.Command, "argv", req.Argv, "pty", req.PTY)
+		c.sendError(protocol.CodeDenied, denied)
+		return nil // denied is not fatal: the connection stays (PROTOCOL.md §6)
 	}
 	start := time.Now()
 	p, err := session.Start(specFor(req))
@@ -64,10 +71,25 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	s := &execSession{c: c, p: p, req: req, stdin: newStdinQueue(), ctx: ctx, cancel: cancel,
 		finished: make(chan struct{}), start: start}
-	c.active = s
+	if !c.activate(s) { // aborted while the process started
+		p.Close()
+		return errAborted
+	}
 	c.log.Info("session started", "id", p.ID(), "command", req.Command, "argv", req.Argv, "pty", req.PTY)
 	go s.run()
 	return nil
+}
+
+// activate makes s the connection's session unless the connection was
+// closed meanwhile (Shutdown or abort), which it reports as false.
+func (c *serverConn) activate(s *execSession) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.active = s
+	return true
 }
 
 // specFor maps an exec request to a session spec.

@@ -1,0 +1,84 @@
+//go:build linux
+
+package server
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/protocol"
+)
+
+// withOptions rewrites the test server's authorized_keys so the client key
+// carries opts (picked up at the next connection).
+func (ts *testServer) withOptions(t *testing.T, opts string) {
+	t.Helper()
+	line := opts + " " + auth.AuthorizedLine(ts.client.Public, ts.client.Comment) + "\n"
+	if err := os.WriteFile(ts.keysPath, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeyPolicy(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     string
+		req      protocol.Exec
+		stdout   string
+		code     int
+		deniedBy string // non-empty: an error frame "denied" naming this rule
+	}{
+		{"forced command sees the original", `command="echo forced: $REXEC_ORIGINAL_COMMAND"`,
+			protocol.Exec{Argv: []string{"rm", "-rf", "a b"}}, "forced: rm -rf 'a b'\n", 0, ""},
+		{"forced command replaces a shell string", `command="echo only this"`,
+			protocol.Exec{Command: "touch /tmp/never"}, "only this\n", 0, ""},
+		{"no-pty refuses a terminal", `no-pty`,
+			protocol.Exec{Command: "tty", PTY: true}, "", 0, "no-pty"},
+		{"no-pty allows plain exec", `no-pty`,
+			protocol.Exec{Command: "echo fine"}, "fine\n", 0, ""},
+		{"restrict implies no-pty", `restrict`,
+			protocol.Exec{Command: "tty", PTY: true}, "", 0, "no-pty"},
+		{"allow admits a listed argv", `allow="echo *,uname"`,
+			protocol.Exec{Argv: []string{"echo", "hi", "there"}}, "hi there\n", 0, ""},
+		{"allow refuses an unlisted argv", `allow="echo *"`,
+			protocol.Exec{Argv: []string{"id"}}, "", 0, "allow="},
+		{"allow refuses shell strings", `allow="*"`,
+			protocol.Exec{Command: "echo hi; id"}, "", 0, "allow="},
+		{"allow refuses a login shell", `allow="*"`,
+			protocol.Exec{}, "", 0, "allow="},
+		{"environment wins over the client", `environment="MODE=admin"`,
+			protocol.Exec{Command: "echo $MODE", Env: map[string]string{"MODE": "user"}}, "admin\n", 0, ""},
+	}
+	ts := startServer(t, Config{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts.withOptions(t, tt.opts)
+			c := ts.dial(t)
+			defer c.close()
+			r := c.mustRun(t, tt.req, "")
+			if tt.deniedBy != "" {
+				if r.err == nil || r.err.Code != protocol.CodeDenied || !strings.Contains(r.err.Message, tt.deniedBy) {
+					t.Fatalf("%s: got %v; want error denied naming %q", tt.opts, r, tt.deniedBy)
+				}
+				// denied is not fatal: the same connection still runs commands
+				if ok := c.mustRun(t, protocol.Exec{Argv: []string{"echo", "after"}}, ""); ok.exit == nil {
+					t.Fatalf("after a denial the connection no longer works: %v", ok)
+				}
+				return
+			}
+			if r.exit == nil || r.exit.Code != tt.code || r.stdout != tt.stdout {
+				t.Errorf("%s: got %v; want exit %d stdout %q", tt.opts, r, tt.code, tt.stdout)
+			}
+		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{"plain": "plain", "a b": "'a b'", "it's": `'it'\''s'`, "": "''", "$(id)": "'$(id)'"} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
