@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
@@ -23,8 +25,11 @@ type serverConn struct {
 	remote string
 	log    *slog.Logger
 
+	adm *admission     // pre-auth gate place; nil for ServeConn
 	pc  *protocol.Conn // set once authenticated
 	key *auth.AuthorizedKey
+
+	lastRequest atomic.Int64 // unix nanos of the last request, for the idle timeout
 
 	mu     sync.Mutex // mu guards active, exiting and closed
 	active *execSession
@@ -52,14 +57,18 @@ func (c *serverConn) serve() {
 	defer c.s.wg.Done()
 	defer c.unregister()
 	defer c.nc.Close()
-	if err := c.authenticate(); err != nil {
-		c.log.Info("connection refused before authentication", "err", err)
+	err := c.authenticate()
+	c.leaveGate(err)
+	if err != nil {
+		c.s.preauthLog("connection refused before authentication", "remote", c.remote, "err", err)
 		c.lingerClose()
 		return
 	}
 	defer c.pc.Close()
+	stopKeepalive := c.startKeepalive()
+	defer stopKeepalive()
 	c.log.Info("authenticated", "key", auth.Fingerprint(c.key.Key), "comment", c.key.Comment)
-	err := c.loop()
+	err = c.loop()
 	c.endSession()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("connection ended", "err", err)
@@ -128,8 +137,11 @@ func (c *serverConn) authorize(cs tls.ConnectionState) error {
 		ip = ta.IP
 	}
 	key, err := c.s.authorizedKeys().Lookup(pub, ip)
+	if errors.Is(err, auth.ErrFromRefused) {
+		return unauthorizedError(fmt.Sprintf("key %s is not authorized from this address", auth.Fingerprint(pub)))
+	}
 	if err != nil {
-		return fmt.Errorf("key %s is not authorized on this server: %w", auth.Fingerprint(pub), err)
+		return unauthorizedError(fmt.Sprintf("key %s is not authorized on this server", auth.Fingerprint(pub)))
 	}
 	c.key = key
 	return nil
@@ -159,9 +171,76 @@ func (c *serverConn) hello() error {
 		OS: hostOS(), Encoding: "utf-8", User: c.s.user})
 }
 
-// loop reads requests until the connection ends.
+// unauthorizedError is a refused client key; its text goes to the client.
+type unauthorizedError string
+
+func (e unauthorizedError) Error() string { return string(e) }
+
+// leaveGate ends the connection's pre-auth accounting and penalises its
+// source for a failed authentication (SPEC §4, PerSourcePenalties).
+func (c *serverConn) leaveGate(err error) {
+	if c.adm == nil {
+		return
+	}
+	c.s.gate.leave(c.adm.src, c.adm.known)
+	if err == nil || !c.adm.known {
+		return
+	}
+	kind := penaltyNoAuth
+	switch {
+	case errors.As(err, new(unauthorizedError)):
+		kind = penaltyAuthFail
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		kind = penaltyGrace
+	}
+	c.s.gate.penalize(c.adm.src, kind)
+}
+
+// startKeepalive pings the peer every KeepaliveInterval and closes the
+// connection when it has been idle (no session, no request) for
+// IdleTimeout. Silence is caught by loop's read deadline. The returned
+// stop waits for the goroutine to end.
+func (c *serverConn) startKeepalive() (stop func()) {
+	c.lastRequest.Store(time.Now().UnixNano())
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(c.s.cfg.KeepaliveInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if c.idleFor() > c.s.cfg.IdleTimeout {
+					c.log.Info("closing idle connection", "idle_timeout", c.s.cfg.IdleTimeout)
+					c.closeIfIdle()
+					return
+				}
+				_ = c.pc.Send(protocol.Ping{})
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// idleFor is how long the connection has had no session and no request.
+func (c *serverConn) idleFor() time.Duration {
+	c.mu.Lock()
+	busy := c.active != nil || c.exiting > 0
+	c.mu.Unlock()
+	if busy {
+		c.lastRequest.Store(time.Now().UnixNano())
+		return 0
+	}
+	return time.Since(time.Unix(0, c.lastRequest.Load()))
+}
+
+// loop reads requests until the connection ends. A peer silent for
+// keepaliveMisses ping intervals is taken for dead.
 func (c *serverConn) loop() error {
 	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(keepaliveMisses * c.s.cfg.KeepaliveInterval))
 		m, err := c.pc.Recv()
 		if err != nil {
 			return c.protocolFailure("reading request", err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/protocol/frame"
 	"github.com/rexec-dev/rexec/internal/session"
@@ -40,6 +41,7 @@ type execSession struct {
 	cancel   context.CancelCauseFunc
 	finished chan struct{} // closed when run has returned
 	start    time.Time
+	slot     string // the key whose session slot this holds
 }
 
 func (c *serverConn) startExec(req protocol.Exec) error {
@@ -61,18 +63,25 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 		c.sendError(protocol.CodeDenied, denied)
 		return nil // denied is not fatal: the connection stays (PROTOCOL.md §6)
 	}
+	slot := auth.Fingerprint(c.key.Key)
+	if reason, ok := c.s.running.acquire(slot); !ok {
+		c.sendError(protocol.CodeUnavailable, reason)
+		return errors.New(reason)
+	}
 	start := time.Now()
 	p, err := session.Start(specFor(req))
 	if err != nil {
+		c.s.running.release(slot)
 		c.log.Info("exec failed to start", "err", err)
 		return c.pc.Send(protocol.Exit{Code: 127, Error: err.Error(),
 			DurationMS: time.Since(start).Milliseconds()})
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	s := &execSession{c: c, p: p, req: req, stdin: newStdinQueue(), ctx: ctx, cancel: cancel,
-		finished: make(chan struct{}), start: start}
+		finished: make(chan struct{}), start: start, slot: slot}
 	if !c.activate(s) { // aborted while the process started
 		p.Close()
+		c.s.running.release(slot)
 		return errAborted
 	}
 	c.log.Info("session started", "id", p.ID(), "command", req.Command, "argv", req.Argv, "pty", req.PTY)
@@ -112,6 +121,7 @@ func specFor(req protocol.Exec) session.Spec {
 
 func (s *execSession) run() {
 	defer close(s.finished)
+	defer s.c.s.running.release(s.slot)
 	defer s.cancel(nil)
 	var pumps, writer sync.WaitGroup
 	pumps.Add(2)

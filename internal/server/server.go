@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/user"
 	"runtime"
@@ -50,7 +51,35 @@ type Config struct {
 	KillGrace          time.Duration
 	// Software is sent in hello, e.g. "rexec/1.0".
 	Software string
+
+	// Pre-authentication defences (SPEC §4). Zero values mean the
+	// defaults: DefaultStartups, DefaultPerSourceMax (negative: no
+	// per-source cap), and Penalties' documented defaults.
+	MaxStartups  Startups
+	PerSourceMax int
+	Penalties    Penalties
+
+	// KeepaliveInterval is how often an authenticated connection is
+	// pinged; a peer silent for 3 intervals is dropped (default 15 s, so
+	// a dead peer goes within 45 s).
+	KeepaliveInterval time.Duration
+	// IdleTimeout closes an authenticated connection with no session for
+	// this long (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxSessions bounds sessions running at once on the server (default
+	// DefaultMaxSessions); MaxSessionsPerKey per client key (0: no bound).
+	MaxSessions       int
+	MaxSessionsPerKey int
 }
+
+// Defaults for the after-authentication limits of Config.
+const (
+	DefaultKeepaliveInterval = 15 * time.Second
+	DefaultIdleTimeout       = 30 * time.Minute
+	DefaultMaxSessions       = 8192
+	// keepaliveMisses is how many intervals of silence drop a peer.
+	keepaliveMisses = 3
+)
 
 // Server serves rexec connections. Create it with New.
 type Server struct {
@@ -58,6 +87,10 @@ type Server struct {
 	tls  *tls.Config
 	log  *slog.Logger
 	user string
+
+	gate    *gate       // pre-auth admission; has its own lock
+	prelog  *logLimiter // rate limit of pre-auth log lines
+	running *sessionCount
 
 	mu        sync.Mutex // mu guards the fields below
 	keys      *auth.AuthorizedKeys
@@ -85,11 +118,23 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Software == "" {
 		cfg.Software = "rexec"
 	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = DefaultKeepaliveInterval
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
 	tc, err := transport.ServerConfig(cfg.HostKey)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{cfg: cfg, tls: tc, log: cfg.Logger, user: currentUser(),
+		gate:      newGate(cfg.MaxStartups, cfg.PerSourceMax, cfg.Penalties),
+		prelog:    &logLimiter{perInterval: preauthLogsPerSecond, interval: time.Second, now: time.Now},
+		running:   newSessionCount(cfg.MaxSessions, cfg.MaxSessionsPerKey),
 		listeners: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}}
 	return s, s.Reload()
 }
@@ -169,8 +214,35 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("server: accept: %w", err)
 		}
 		backoff = 0
-		s.startConn(nc)
+		src, known := sourceOf(nc.RemoteAddr())
+		if reason, ok := s.gate.admit(src, known); !ok {
+			s.preauthLog("connection dropped before authentication", "remote", nc.RemoteAddr().String(), "reason", reason)
+			nc.Close()
+			continue
+		}
+		s.startConn(nc, &admission{src: src, known: known})
 	}
+}
+
+// preauthLogsPerSecond bounds log lines about unauthenticated peers.
+const preauthLogsPerSecond = 20
+
+// preauthLog logs a line about an unauthenticated peer, rate-limited.
+func (s *Server) preauthLog(msg string, args ...any) {
+	ok, suppressed := s.prelog.allow()
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		s.log.Warn("pre-authentication log lines suppressed", "dropped", suppressed)
+	}
+	s.log.Info(msg, args...)
+}
+
+// admission is a connection's place in the pre-auth gate.
+type admission struct {
+	src   netip.Prefix
+	known bool
 }
 
 // nextBackoff returns how long to wait after a temporary accept error, or 0
@@ -197,12 +269,14 @@ func (s *Server) ServeConn(nc net.Conn) {
 	c.serve()
 }
 
-func (s *Server) startConn(nc net.Conn) {
+func (s *Server) startConn(nc net.Conn, adm *admission) {
 	c := s.newConn(nc)
 	if c == nil {
+		s.gate.leave(adm.src, adm.known)
 		nc.Close()
 		return
 	}
+	c.adm = adm
 	go c.serve()
 }
 

@@ -1,0 +1,42 @@
+package server
+
+import "sync"
+
+// sessionCount bounds sessions running at once, in total and per client
+// key (Config.MaxSessions, MaxSessionsPerKey). mu guards the counts.
+type sessionCount struct {
+	max, maxPerKey int
+
+	mu     sync.Mutex
+	total  int
+	perKey map[string]int
+}
+
+func newSessionCount(max, maxPerKey int) *sessionCount {
+	return &sessionCount{max: max, maxPerKey: maxPerKey, perKey: map[string]int{}}
+}
+
+// acquire takes a slot for key, or reports which limit is reached.
+func (sc *sessionCount) acquire(key string) (reason string, ok bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	switch {
+	case sc.total >= sc.max:
+		return "the server runs its maximum number of sessions", false
+	case sc.maxPerKey > 0 && sc.perKey[key] >= sc.maxPerKey:
+		return "this key runs its maximum number of sessions", false
+	}
+	sc.total++
+	sc.perKey[key]++
+	return "", true
+}
+
+// release gives back a slot taken by acquire.
+func (sc *sessionCount) release(key string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.total--
+	if sc.perKey[key]--; sc.perKey[key] <= 0 {
+		delete(sc.perKey, key)
+	}
+}
