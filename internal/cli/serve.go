@@ -240,15 +240,16 @@ func runUntilSignalled(ctx context.Context, srv *server.Server, lns []net.Listen
 			}
 		}()
 	}
-	var err error
-	select {
-	case sig := <-sigc:
-		log.Info("shutting down", "signal", sig.String(), "grace", grace)
-	case <-ctx.Done():
-		log.Info("shutting down", "cause", context.Cause(ctx))
-	case err = <-errc:
-		log.Error("listener failed", "err", err)
-	}
+	hupc := make(chan os.Signal, 1)
+	notifyHangup(hupc)
+	defer signal.Stop(hupc)
+	err := waitForStop(ctx, sigc, hupc, errc, grace, log, func() {
+		if rerr := srv.Reload(); rerr != nil {
+			log.Error("reload failed; keeping the previous authorized_keys", "err", rerr)
+			return
+		}
+		log.Info("reloaded authorized_keys")
+	})
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	go func() {
@@ -268,6 +269,27 @@ func runUntilSignalled(ctx context.Context, srv *server.Server, lns []net.Listen
 		return fail(1, err)
 	}
 	return nil
+}
+
+// waitForStop blocks until a stop signal, ctx or a failed listener, running
+// reload on every SIGHUP meanwhile (running sessions are not touched).
+func waitForStop(ctx context.Context, sigc, hupc <-chan os.Signal, errc <-chan error,
+	grace time.Duration, log *slog.Logger, reload func()) error {
+	for {
+		select {
+		case <-hupc:
+			reload()
+		case sig := <-sigc:
+			log.Info("shutting down", "signal", sig.String(), "grace", grace)
+			return nil
+		case <-ctx.Done():
+			log.Info("shutting down", "cause", context.Cause(ctx))
+			return nil
+		case err := <-errc:
+			log.Error("listener failed", "err", err)
+			return err
+		}
+	}
 }
 
 // newLogger builds the daemon's slog logger on stderr.

@@ -1,0 +1,12 @@
+//go:build !windows
+
+package cli
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// notifyHangup delivers SIGHUP (reload) to c.
+func notifyHangup(c chan<- os.Signal) { signal.Notify(c, syscall.SIGHUP) }

@@ -1,0 +1,6 @@
+package cli
+
+import "os"
+
+// notifyHangup does nothing on Windows, which has no SIGHUP.
+func notifyHangup(chan<- os.Signal) {}
