@@ -10,7 +10,6 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
-	"github.com/rexec-dev/rexec/internal/protocol/frame"
 	"github.com/rexec-dev/rexec/internal/session"
 )
 
@@ -22,11 +21,12 @@ var (
 )
 
 // Output read sizes: a session starts with a small buffer, so that a
-// thousand idle sessions cost little, and grows to a full frame once the
-// command shows it writes in bulk.
+// thousand idle sessions cost little, and grows once the command shows it
+// writes in bulk. 256 KiB rather than a full 1 MiB frame: measured faster,
+// since the buffer stays in the L2 cache while it is encrypted and sent.
 const (
 	smallReadSize = 16 << 10
-	bulkReadSize  = frame.MaxBodySize
+	bulkReadSize  = 256 << 10
 )
 
 // execSession is one running exec request. run owns it: it starts the

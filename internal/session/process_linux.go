@@ -165,11 +165,14 @@ func (s *sysProcess) forceKill() {
 	}
 }
 
-// treeEmpty reports whether no live process of the session is left. The
-// cheap cgroup check runs first; the /proc sweep only once it is empty.
+// treeEmpty reports whether no live process of the session is left. With a
+// cgroup, its populated flag is the answer: every descendant is cloned into
+// it and an unprivileged process cannot leave it, so the /proc sweep (which
+// reads every process's environment, milliseconds on a busy host) is only
+// needed without one. Signalling still sweeps /proc as well (signalTree).
 func (s *sysProcess) treeEmpty() bool {
-	if s.tree.cg != nil && s.tree.cg.populated() {
-		return false
+	if s.tree.cg != nil {
+		return !s.tree.cg.populated()
 	}
 	return len(s.members()) == 0
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -105,14 +106,55 @@ func reapLoop(ctx context.Context) {
 	}
 }
 
+// ownChildren returns the stat of every child of this process, from the
+// children lists of its threads (Linux 3.5+, CONFIG_PROC_CHILDREN); where
+// those are missing it falls back to scanning every process.
+func ownChildren() []procInfo {
+	tasks, err := os.ReadDir(procRoot + "/self/task")
+	if err != nil {
+		return childrenByScan()
+	}
+	var out []procInfo
+	for _, t := range tasks {
+		b, err := os.ReadFile(procRoot + "/self/task/" + t.Name() + "/children")
+		if err != nil {
+			return childrenByScan()
+		}
+		for _, f := range strings.Fields(string(b)) {
+			st, err := os.ReadFile(procRoot + "/" + f + "/stat")
+			if err != nil {
+				continue
+			}
+			if pi, ok := parseStat(st); ok {
+				out = append(out, pi)
+			}
+		}
+	}
+	return out
+}
+
+// childrenByScan is ownChildren by reading the whole process table.
+func childrenByScan() []procInfo {
+	self := os.Getpid()
+	var out []procInfo
+	for _, p := range listProcs() {
+		if p.ppid == self {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // reapOrphans wait4s every zombie child that is not a registered main
-// process. It returns how many it reaped.
+// process. It returns how many it reaped. It reads only this process's own
+// children (/proc/self/task/*/children), not the whole process table: it
+// runs on every SIGCHLD, under forkMu, which holds up new sessions.
 func reapOrphans() int {
 	forkMu.Lock()
 	defer forkMu.Unlock()
-	self, n := os.Getpid(), 0
-	for _, p := range listProcs() {
-		if p.ppid != self || p.state != 'Z' || isMain(p.pid) {
+	n := 0
+	for _, p := range ownChildren() {
+		if p.state != 'Z' || isMain(p.pid) {
 			continue
 		}
 		var ws unix.WaitStatus
