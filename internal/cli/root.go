@@ -108,6 +108,7 @@ func newRoot(env Env) *cobra.Command {
 		newTrustCmd(g, env),
 		newLegacyCmd(env),
 		newVersionCmd(env),
+		newAuditCmd(env),
 	)
 	return root
 }

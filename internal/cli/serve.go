@@ -4,25 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
-	"os/signal"
+	"reflect"
 	"strconv"
-	"sync"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
-	"github.com/rexec-dev/rexec/internal/legacy"
 	"github.com/rexec-dev/rexec/internal/server"
-	"github.com/rexec-dev/rexec/internal/session"
-	"github.com/rexec-dev/rexec/internal/transport"
 )
 
 // DefaultListen is where `rexec serve` listens without --listen (SPEC §4):
@@ -33,13 +33,13 @@ const DefaultListen = "127.0.0.1:7022"
 // before their process trees are killed (SPEC §4).
 const DefaultDrainGrace = 30 * time.Second
 
+// serveOpts are the flags of `rexec serve`. Settings that the config file
+// also holds are parsed into file and overlaid on it (flagsOver).
 type serveOpts struct {
-	listen            []string
-	stdio             bool
-	grace             time.Duration
-	logFormat         string
-	legacyListen      string
-	legacyAllowRemote bool
+	file        config.ServerFile
+	configPath  string
+	checkConfig bool
+	stdio       bool
 }
 
 func newServeCmd(g *globals, env Env) *cobra.Command {
@@ -47,88 +47,172 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR]...",
 		Short: "Run the rexec daemon",
-		Args:  cobra.NoArgs,
+		Long: "Run the rexec daemon. Every setting can also be given in a TOML config file\n" +
+			"(--config, default HOME/config.toml if it exists) with the flag's name in\n" +
+			"snake_case; flags override the file. Penalty and SYN-watch tuning is file-only.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), g, o, env)
+			return serve(cmd.Context(), g, o, cmd.Flags(), env)
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.listen, "listen", nil, "address to listen on, repeatable (default "+DefaultListen+")")
+	s := &o.file
+	f.StringVar(&o.configPath, "config", "", "TOML config file (default HOME/config.toml when it exists)")
+	f.BoolVar(&o.checkConfig, "check-config", false, "check the configuration and exit")
 	f.BoolVar(&o.stdio, "stdio", false, "serve one connection on stdin/stdout (like sshd -i)")
-	f.DurationVar(&o.grace, "grace", DefaultDrainGrace, "on SIGTERM, how long sessions may finish before they are killed")
-	f.StringVar(&o.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal)")
-	f.StringVar(&o.legacyListen, "legacy-listen", "", "also serve the lesson's plain protocol on ADDR (unauthenticated; loopback only)")
-	f.BoolVar(&o.legacyAllowRemote, "legacy-allow-remote", false, "allow --legacy-listen on a non-loopback address")
+	f.StringArrayVar(&s.Listen, "listen", nil, "address to listen on, repeatable (default "+DefaultListen+")")
+	f.StringVar(&s.LegacyListen, "legacy-listen", "", "also serve the lesson's plain protocol on ADDR (unauthenticated; loopback only)")
+	f.BoolVar(&s.LegacyAllowRemote, "legacy-allow-remote", false, "allow --legacy-listen on a non-loopback address")
+	f.DurationVar(&s.Grace, "grace", DefaultDrainGrace, "on SIGTERM, how long sessions may finish before they are killed")
+	f.StringVar(&s.LogFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal)")
+	f.StringVar(&s.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (/metrics)")
+	f.StringVar(&s.AuditLog, "audit-log", "", "append a tamper-evident audit log (JSON lines) to FILE")
+	f.StringVar(&s.AuditSync, "audit-sync", "every", "fsync the audit log after every record, at session end, or never")
+	f.DurationVar(&s.LoginGrace, "login-grace", server.DefaultLoginGrace, "time from accept to authenticated, absolute")
+	f.StringVar(&s.MaxStartups, "max-startups", server.DefaultStartups.String(), "unauthenticated connections: start:rate:full random early drop")
+	f.IntVar(&s.PerSourceMax, "per-source-max", server.DefaultPerSourceMax, "unauthenticated connections per source /32 or /64 (-1: no cap)")
+	f.DurationVar(&s.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close a connection with no session for this long")
+	f.DurationVar(&s.Keepalive, "keepalive", server.DefaultKeepaliveInterval, "ping interval; a peer silent for 3 is dropped")
+	f.IntVar(&s.MaxSessions, "max-sessions", server.DefaultMaxSessions, "sessions running at once")
+	f.IntVar(&s.MaxSessionsPerKey, "max-sessions-per-key", 0, "sessions running at once per client key (0: no limit)")
+	f.StringArrayVar(&s.Penalty.Exempt, "penalty-exempt", nil, "address or CIDR never penalised, repeatable")
 	return cmd
 }
 
-func serve(ctx context.Context, g *globals, o *serveOpts, env Env) error {
+// loadSettings reads the config file (if any) and overlays the flags the
+// user set, so the file mirrors every flag and flags win. It returns the
+// settings, the file's own content and its path ("" when there is none).
+func loadSettings(h config.Home, o *serveOpts, flags *pflag.FlagSet) (config.ServerFile, config.ServerFile, string, error) {
+	path, explicit := o.configPath, o.configPath != ""
+	if !explicit {
+		path = h.Path(config.ConfigFile)
+	}
+	file, err := config.LoadServerFile(path)
+	switch {
+	case err == nil:
+	case !explicit && errors.Is(err, fs.ErrNotExist):
+		file, path = config.ServerFile{}, ""
+	default:
+		return file, file, path, err
+	}
+	settings := file
+	flagsOver(&settings, &o.file, flags)
+	return settings, file, path, settings.Validate()
+}
+
+// flagsOver copies into dst each field of src whose flag (the toml key
+// with '-' for '_', prefixed by its table's for nested ones) was set, and
+// each field dst leaves at its zero value (the flag defaults).
+func flagsOver(dst, src *config.ServerFile, flags *pflag.FlagSet) {
+	var walk func(d, s reflect.Value, prefix string)
+	walk = func(d, s reflect.Value, prefix string) {
+		for i := 0; i < d.NumField(); i++ {
+			tag, _, _ := strings.Cut(d.Type().Field(i).Tag.Get("toml"), ",")
+			name := prefix + strings.ReplaceAll(tag, "_", "-")
+			if d.Field(i).Kind() == reflect.Struct {
+				walk(d.Field(i), s.Field(i), name+"-")
+				continue
+			}
+			if flags.Changed(name) || (d.Field(i).IsZero() && flags.Lookup(name) != nil) {
+				d.Field(i).Set(s.Field(i))
+			}
+		}
+	}
+	walk(reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem(), "")
+}
+
+// serverConfig turns settings into the server's Config.
+func serverConfig(f config.ServerFile) (server.Config, error) {
+	cfg := server.Config{LoginGrace: f.LoginGrace, PerSourceMax: f.PerSourceMax, IdleTimeout: f.IdleTimeout,
+		KeepaliveInterval: f.Keepalive, MaxSessions: f.MaxSessions, MaxSessionsPerKey: f.MaxSessionsPerKey,
+		Software: "rexec/" + version()}
+	if f.MaxStartups != "" {
+		st, err := server.ParseStartups(f.MaxStartups)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.MaxStartups = st
+	}
+	p := f.Penalty
+	cfg.Penalties = server.Penalties{AuthFail: p.AuthFailure, Grace: p.GraceExpired, NoAuth: p.ProtocolViolation,
+		Min: p.Min, Max: p.Max, MaxSources: p.MaxSources}
+	for _, e := range p.Exempt {
+		pfx, err := config.ParseSourcePrefix(e)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Penalties.Exempt = append(cfg.Penalties.Exempt, pfx)
+	}
+	return cfg, nil
+}
+
+func auditSync(s string) (audit.SyncPolicy, error) {
+	switch s {
+	case "", "every":
+		return audit.SyncEvery, nil
+	case "end":
+		return audit.SyncEnd, nil
+	case "never":
+		return audit.SyncNever, nil
+	}
+	return 0, fmt.Errorf("--audit-sync must be every, end or never, not %q", s)
+}
+
+func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, env Env) error {
 	h, err := g.resolveHome()
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o.logFormat, env)
+	settings, file, path, err := loadSettings(h, o, flags)
 	if err != nil {
 		return fail(2, err)
 	}
+	cfg, err := serverConfig(settings)
+	if err != nil {
+		return fail(2, err)
+	}
+	sync, err := auditSync(settings.AuditSync)
+	if err != nil {
+		return fail(2, err)
+	}
+	if o.checkConfig {
+		fmt.Fprintln(env.Stdout, "configuration ok")
+		return nil
+	}
+	log, err := newLogger(settings.LogFormat, env)
+	if err != nil {
+		return fail(2, err)
+	}
+	hostKey, err := prepareHome(h, log)
+	if err != nil {
+		return fail(1, err)
+	}
+	cfg.HostKey, cfg.Logger, cfg.AuthorizedKeysPath = hostKey, log, h.Path(config.AuthorizedKeysFile)
+	if settings.AuditLog != "" {
+		if cfg.Audit, err = audit.OpenWith(settings.AuditLog, audit.Options{Sync: sync}); err != nil {
+			return fail(1, err)
+		}
+		defer cfg.Audit.Close()
+	}
+	d := &daemon{settings: settings, fileSettings: file, configPath: path, log: log, env: env, home: h, hostKey: hostKey}
+	return d.run(ctx, cfg, o.stdio)
+}
+
+// prepareHome loads or creates the host key; on a fresh home it is the
+// zero-config first run (SPEC §2): the local user's identity is created if
+// missing and authorized.
+func prepareHome(h config.Home, log *slog.Logger) (*auth.Identity, error) {
 	hostKey, created, err := auth.EnsureIdentity(h.Path(config.HostKeyFile), "rexec-host@"+hostname())
 	if err != nil {
-		return fail(1, fmt.Errorf("host key: %w", err))
+		return nil, fmt.Errorf("host key: %w", err)
 	}
 	if created {
 		log.Info("created host key", "path", h.Path(config.HostKeyFile), "fingerprint", auth.Fingerprint(hostKey.Public))
 		if err := authorizeOwnIdentity(h, log); err != nil {
-			return fail(1, err)
+			return nil, err
 		}
 	}
-	srv, err := server.New(server.Config{HostKey: hostKey, Logger: log, Software: "rexec/" + version(),
-		AuthorizedKeysPath: h.Path(config.AuthorizedKeysFile)})
-	if err != nil {
-		return fail(1, err)
-	}
-	stopReaper, err := session.EnableSubreaper(ctx)
-	if err != nil {
-		log.Warn("orphaned descendants will not be reaped by the daemon", "err", err)
-	} else {
-		defer stopReaper()
-	}
-	if o.stdio {
-		srv.ServeConn(transport.Stdio())
-		return nil
-	}
-	lns, err := listenAll(o.listen)
-	if err != nil {
-		return fail(1, err)
-	}
-	legacyLn, err := listenLegacy(o)
-	if err != nil {
-		closeAll(lns)
-		return fail(1, err)
-	}
-	pinOwnHostKey(h, hostKey, lns, log)
-	announce(env, lns, hostKey)
-	if legacyLn != nil {
-		fmt.Fprintf(env.Stderr, "rexec: lesson protocol (unauthenticated plaintext) on %s\n", legacyLn.Addr())
-	}
-	return runUntilSignalled(ctx, srv, lns, legacyLn, o.grace, log)
-}
-
-// listenLegacy binds --legacy-listen, refusing a non-loopback address
-// without --legacy-allow-remote: that listener runs commands for anyone.
-func listenLegacy(o *serveOpts) (net.Listener, error) {
-	if o.legacyListen == "" {
-		return nil, nil
-	}
-	if err := legacy.CheckListenAddr(o.legacyListen, o.legacyAllowRemote); err != nil {
-		return nil, fmt.Errorf("%w (--legacy-allow-remote)", err)
-	}
-	return net.Listen("tcp", o.legacyListen)
-}
-
-func closeAll(lns []net.Listener) {
-	for _, l := range lns {
-		l.Close()
-	}
+	return hostKey, nil
 }
 
 // listenAll binds every address, or none: a daemon half-listening would
@@ -147,6 +231,12 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 		lns = append(lns, ln)
 	}
 	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, l := range lns {
+		l.Close()
+	}
 }
 
 // authorizeOwnIdentity is the zero-config first run (SPEC §2): the local
@@ -214,88 +304,21 @@ func announce(env Env, lns []net.Listener, id *auth.Identity) {
 	fmt.Fprintf(env.Stderr, "rexec: try: rexec run %s -- uname -a\n", host)
 }
 
-// runUntilSignalled serves until SIGTERM/SIGINT or ctx, then drains: stop
-// accepting, let sessions finish for grace, then kill what is left. A
-// second signal kills at once.
-func runUntilSignalled(ctx context.Context, srv *server.Server, lns []net.Listener, legacyLn net.Listener,
-	grace time.Duration, log *slog.Logger) error {
-	sigc := make(chan os.Signal, 2)
-	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigc)
-	errc := make(chan error, len(lns))
-	var wg sync.WaitGroup
+// listenPorts are the TCP ports of lns, for the SYN-flood watch.
+func listenPorts(lns []net.Listener) []uint16 {
+	var ports []uint16
 	for _, ln := range lns {
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- srv.Serve(ln) }()
-	}
-	legacyCtx, stopLegacy := context.WithCancel(context.Background())
-	defer stopLegacy()
-	if legacyLn != nil {
-		ls := &legacy.Server{Logger: log.With("listener", "legacy")}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ls.Serve(legacyCtx, legacyLn); err != nil {
-				log.Error("legacy listener failed", "err", err)
-			}
-		}()
-	}
-	hupc := make(chan os.Signal, 1)
-	notifyHangup(hupc)
-	defer signal.Stop(hupc)
-	err := waitForStop(ctx, sigc, hupc, errc, grace, log, func() {
-		if rerr := srv.Reload(); rerr != nil {
-			log.Error("reload failed; keeping the previous authorized_keys", "err", rerr)
-			return
-		}
-		log.Info("reloaded authorized_keys")
-	})
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	go func() {
-		select {
-		case <-sigc:
-			log.Info("second signal: killing every session now")
-			cancel()
-		case <-sctx.Done():
-		}
-	}()
-	stopLegacy()
-	if serr := srv.Shutdown(sctx); serr != nil {
-		log.Info("grace period over: remaining sessions were killed")
-	}
-	wg.Wait()
-	if err != nil && !errors.Is(err, server.ErrServerClosed) {
-		return fail(1, err)
-	}
-	return nil
-}
-
-// waitForStop blocks until a stop signal, ctx or a failed listener, running
-// reload on every SIGHUP meanwhile (running sessions are not touched).
-func waitForStop(ctx context.Context, sigc, hupc <-chan os.Signal, errc <-chan error,
-	grace time.Duration, log *slog.Logger, reload func()) error {
-	for {
-		select {
-		case <-hupc:
-			reload()
-		case sig := <-sigc:
-			log.Info("shutting down", "signal", sig.String(), "grace", grace)
-			return nil
-		case <-ctx.Done():
-			log.Info("shutting down", "cause", context.Cause(ctx))
-			return nil
-		case err := <-errc:
-			log.Error("listener failed", "err", err)
-			return err
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
+			ports = append(ports, ap.Port())
 		}
 	}
+	return ports
 }
 
 // newLogger builds the daemon's slog logger on stderr.
 func newLogger(format string, env Env) (*slog.Logger, error) {
 	switch format {
-	case "auto":
+	case "auto", "":
 		format = "json"
 		if f, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			format = "text"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/metrics"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
@@ -57,13 +58,18 @@ func (c *serverConn) serve() {
 	defer c.s.wg.Done()
 	defer c.unregister()
 	defer c.nc.Close()
+	m := c.s.cfg.Metrics
+	m.ConnOpened(metrics.StatePreauth)
 	err := c.authenticate()
 	c.leaveGate(err)
 	if err != nil {
+		m.ConnClosed(metrics.StatePreauth)
 		c.s.preauthLog("connection refused before authentication", "remote", c.remote, "err", err)
 		c.lingerClose()
 		return
 	}
+	m.ConnState(metrics.StatePreauth, metrics.StateAuthenticated)
+	defer m.ConnClosed(metrics.StateAuthenticated)
 	defer c.pc.Close()
 	stopKeepalive := c.startKeepalive()
 	defer stopKeepalive()
@@ -190,10 +196,12 @@ func (c *serverConn) leaveGate(err error) {
 	switch {
 	case errors.As(err, new(unauthorizedError)):
 		kind = penaltyAuthFail
+		c.s.cfg.Metrics.AuthFailed()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		kind = penaltyGrace
 	}
 	c.s.gate.penalize(c.adm.src, kind)
+	c.s.cfg.Metrics.SetPenalised(c.s.gate.penalised())
 }
 
 // startKeepalive pings the peer every KeepaliveInterval and closes the
@@ -259,7 +267,7 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 		if m.Stream != protocol.TypeStdin {
 			return c.unexpected(m)
 		}
-		return c.withSession(func(s *execSession) error { return s.stdin.push(m.Body) })
+		return c.withSession(func(s *execSession) error { s.audit.input(len(m.Body)); return s.stdin.push(m.Body) })
 	case protocol.StdinEOF:
 		return c.withSession(func(s *execSession) error { s.stdin.closeInput(); return nil })
 	case protocol.Signal:

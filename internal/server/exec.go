@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
@@ -42,6 +43,7 @@ type execSession struct {
 	finished chan struct{} // closed when run has returned
 	start    time.Time
 	slot     string // the key whose session slot this holds
+	audit    *sessionAudit
 }
 
 func (c *serverConn) startExec(req protocol.Exec) error {
@@ -57,9 +59,11 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 		c.sendError(protocol.CodeUnavailable, "the server is shutting down")
 		return errAborted
 	}
+	kind := kindOf(req)
 	req, denied := applyPolicy(&c.key.Options, req)
 	if denied != "" {
 		c.log.Info("exec denied", "rule", denied, "command", req.Command, "argv", req.Argv, "pty", req.PTY)
+		c.auditDenied(kind, req, denied)
 		c.sendError(protocol.CodeDenied, denied)
 		return nil // denied is not fatal: the connection stays (PROTOCOL.md §6)
 	}
@@ -68,20 +72,30 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 		c.sendError(protocol.CodeUnavailable, reason)
 		return errors.New(reason)
 	}
-	start := time.Now()
-	p, err := session.Start(specFor(req))
+	spec := specFor(req)
+	spec.ID = session.NewID()
+	aud, err := c.beginAudit(spec.ID, kind, req)
 	if err != nil {
 		c.s.running.release(slot)
+		c.sendError(protocol.CodeUnavailable, err.Error())
+		return err
+	}
+	start := time.Now()
+	p, err := session.Start(spec)
+	if err != nil {
+		c.s.running.release(slot)
+		aud.end(audit.Record{Outcome: "failed", ExitCode: audit.Code(127), Reason: err.Error()}, c)
 		c.log.Info("exec failed to start", "err", err)
 		return c.pc.Send(protocol.Exit{Code: 127, Error: err.Error(),
 			DurationMS: time.Since(start).Milliseconds()})
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	s := &execSession{c: c, p: p, req: req, stdin: newStdinQueue(), ctx: ctx, cancel: cancel,
-		finished: make(chan struct{}), start: start, slot: slot}
+		finished: make(chan struct{}), start: start, slot: slot, audit: aud}
 	if !c.activate(s) { // aborted while the process started
 		p.Close()
 		c.s.running.release(slot)
+		aud.end(audit.Record{Outcome: "connection_lost", Reason: errAborted.Error()}, c)
 		return errAborted
 	}
 	c.log.Info("session started", "id", p.ID(), "command", req.Command, "argv", req.Argv, "pty", req.PTY)
@@ -141,6 +155,7 @@ func (s *execSession) run() {
 	exit := exitFor(status, timedOut, time.Since(s.start))
 	s.c.clearActive(s)
 	cause := context.Cause(s.ctx)
+	s.audit.end(exitRecord(exit, cause), s.c)
 	s.c.log.Info("session ended", "id", s.p.ID(), "status", status.String(), "timed_out", timedOut,
 		"cause", cause, "duration", time.Since(s.start))
 	if cause == nil {
@@ -178,6 +193,7 @@ func (s *execSession) pump(r io.Reader, stream string, wg *sync.WaitGroup) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
+			s.audit.output(stream, buf[:n])
 			if serr := s.c.pc.Send(protocol.Data{Stream: stream, Body: buf[:n]}); serr != nil {
 				s.cancel(errClientGone)
 				return

@@ -21,7 +21,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/metrics"
 	"github.com/rexec-dev/rexec/internal/session"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
@@ -70,6 +72,14 @@ type Config struct {
 	// DefaultMaxSessions); MaxSessionsPerKey per client key (0: no bound).
 	MaxSessions       int
 	MaxSessionsPerKey int
+
+	// Audit, when non-nil, gets a start and an end record of every session
+	// and refusal; a session whose start record cannot be written is
+	// refused (fail closed). The caller opens and closes it.
+	Audit *audit.Log
+	// Metrics, when non-nil, is updated as connections and sessions come
+	// and go; nil costs nothing.
+	Metrics *metrics.Metrics
 }
 
 // Defaults for the after-authentication limits of Config.
@@ -216,6 +226,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		backoff = 0
 		src, known := sourceOf(nc.RemoteAddr())
 		if reason, ok := s.gate.admit(src, known); !ok {
+			s.cfg.Metrics.Dropped(reason)
 			s.preauthLog("connection dropped before authentication", "remote", nc.RemoteAddr().String(), "reason", reason)
 			nc.Close()
 			continue

@@ -37,7 +37,7 @@ func Start(spec Spec) (*Process, error) {
 	if spec.PTY != nil || (spec.Login && len(spec.Argv) == 0 && spec.Command == "") {
 		return nil, ErrUnsupported
 	}
-	p := &Process{id: newID(), done: make(chan struct{})}
+	p := &Process{id: firstNonEmpty(spec.ID, newID()), done: make(chan struct{})}
 	cmd, err := windowsCmd(spec)
 	if err != nil {
 		return nil, err

@@ -72,6 +72,10 @@ type Spec struct {
 	// or "/" if that does not exist (as sshd does); a relative Dir is
 	// taken from the home directory.
 	Dir string
+	// ID is the session id (exported as REXEC_SESSION); empty means a
+	// fresh random one. A caller that must record the session before it
+	// starts (an audit log) picks it with NewID.
+	ID string
 	// PTY, when non-nil, runs the command on a new pseudo-terminal as the
 	// leader of a new session with the terminal as controlling tty.
 	PTY *PTYSpec
@@ -184,6 +188,9 @@ func (p *Process) KillTree(grace time.Duration) {
 	}
 	p.treeDead = p.sys.killTree(p, grace)
 }
+
+// NewID returns a fresh random session id (16 hex digits), for Spec.ID.
+func NewID() string { return newID() }
 
 // newID returns a fresh random session id (16 hex digits).
 func newID() string {

@@ -41,7 +41,7 @@ func Start(spec Spec) (*Process, error) {
 	if err := validEnv(spec.Env); err != nil {
 		return nil, err
 	}
-	p := &Process{id: newID(), done: make(chan struct{})}
+	p := &Process{id: firstNonEmpty(spec.ID, newID()), done: make(chan struct{})}
 	acct := currentAccount()
 	env := mergeEnv(baseEnv(acct, spec.PTY), spec.Env...)
 	env = mergeEnv(env, MarkerVar+"="+p.id)

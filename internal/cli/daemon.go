@@ -1,0 +1,238 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"reflect"
+	"sync"
+	"syscall"
+
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/legacy"
+	"github.com/rexec-dev/rexec/internal/metrics"
+	"github.com/rexec-dev/rexec/internal/sdnotify"
+	"github.com/rexec-dev/rexec/internal/server"
+	"github.com/rexec-dev/rexec/internal/session"
+	"github.com/rexec-dev/rexec/internal/transport"
+)
+
+// daemon is one run of `rexec serve`: it owns the listeners, the optional
+// metrics server, the SYN watch and the legacy listener, and stops them
+// all before run returns.
+type daemon struct {
+	settings     config.ServerFile // in force: file, then flags
+	fileSettings config.ServerFile // the config file alone, to notice edits
+	configPath   string            // the file settings came from, re-read on SIGHUP ("" none)
+	log          *slog.Logger
+	env          Env
+	home         config.Home
+	hostKey      *auth.Identity
+
+	wg sync.WaitGroup // every goroutine run starts
+}
+
+func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
+	if d.settings.Metrics != "" {
+		cfg.Metrics = metrics.New()
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return fail(1, err)
+	}
+	if stop, err := session.EnableSubreaper(ctx); err != nil {
+		d.log.Warn("orphaned descendants will not be reaped by the daemon", "err", err)
+	} else {
+		defer stop()
+	}
+	if stdio {
+		srv.ServeConn(transport.Stdio())
+		return nil
+	}
+	lns, legacyLn, err := d.listen()
+	if err != nil {
+		return fail(1, err)
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	defer func() { stopBG(); d.wg.Wait() }()
+	if err := d.startMetrics(bg, cfg.Metrics, lns); err != nil {
+		closeAll(lns)
+		if legacyLn != nil {
+			legacyLn.Close()
+		}
+		return fail(1, err)
+	}
+	pinOwnHostKey(d.home, d.hostKey, lns, d.log)
+	announce(d.env, lns, d.hostKey)
+	if legacyLn != nil {
+		fmt.Fprintf(d.env.Stderr, "rexec: lesson protocol (unauthenticated plaintext) on %s\n", legacyLn.Addr())
+		d.startLegacy(bg, legacyLn)
+	}
+	return d.serveUntilStopped(ctx, srv, lns)
+}
+
+// listen binds the rexec addresses and the legacy one, or nothing.
+func (d *daemon) listen() ([]net.Listener, net.Listener, error) {
+	lns, err := listenAll(d.settings.Listen)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.settings.LegacyListen == "" {
+		return lns, nil, nil
+	}
+	if err := legacy.CheckListenAddr(d.settings.LegacyListen, d.settings.LegacyAllowRemote); err != nil {
+		closeAll(lns)
+		return nil, nil, fmt.Errorf("%w (--legacy-allow-remote)", err)
+	}
+	ln, err := net.Listen("tcp", d.settings.LegacyListen)
+	if err != nil {
+		closeAll(lns)
+		return nil, nil, err
+	}
+	return lns, ln, nil
+}
+
+// startMetrics serves /metrics when enabled, and runs the SYN-flood watch
+// on the listen ports either way (its warnings belong in the log).
+func (d *daemon) startMetrics(ctx context.Context, m *metrics.Metrics, lns []net.Listener) error {
+	if m != nil {
+		ms, err := m.Serve(ctx, d.settings.Metrics)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		fmt.Fprintf(d.env.Stderr, "rexec: metrics on http://%s/metrics\n", ms.Addr())
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); <-ctx.Done(); ms.Close() }()
+	}
+	sw := d.settings.SYNWatch
+	w := metrics.NewWatcher(metrics.WatchConfig{Ports: listenPorts(lns), Interval: sw.Interval,
+		HalfOpenThreshold: sw.HalfOpenThreshold, CounterRise: int64(sw.CounterRise), Logger: d.log, Metrics: m})
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Warn("SYN-flood watch stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (d *daemon) startLegacy(ctx context.Context, ln net.Listener) {
+	ls := &legacy.Server{Logger: d.log.With("listener", "legacy")}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := ls.Serve(ctx, ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			d.log.Error("legacy listener failed", "err", err)
+		}
+	}()
+}
+
+// serveUntilStopped serves until SIGTERM/SIGINT or ctx, then drains: stop
+// accepting, let sessions finish for the grace period, then kill what is
+// left. A second signal kills at once. SIGHUP reloads meanwhile.
+func (d *daemon) serveUntilStopped(ctx context.Context, srv *server.Server, lns []net.Listener) error {
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigc)
+	hupc := make(chan os.Signal, 1)
+	notifyHangup(hupc)
+	defer signal.Stop(hupc)
+	errc := make(chan error, len(lns))
+	var serving sync.WaitGroup
+	for _, ln := range lns {
+		serving.Add(1)
+		go func() { defer serving.Done(); errc <- srv.Serve(ln) }()
+	}
+	d.notify(sdnotify.Ready)
+	err := d.waitForStop(ctx, sigc, hupc, errc, func() { d.reload(srv) })
+	d.notify(sdnotify.Stopping)
+	sctx, cancel := context.WithTimeout(context.Background(), d.settings.Grace)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigc:
+			d.log.Info("second signal: killing every session now")
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		d.log.Info("grace period over: remaining sessions were killed")
+	}
+	serving.Wait()
+	if err != nil && !errors.Is(err, server.ErrServerClosed) {
+		return fail(1, err)
+	}
+	return nil
+}
+
+// waitForStop blocks until a stop signal, ctx or a failed listener,
+// running reload on every SIGHUP meanwhile.
+func (d *daemon) waitForStop(ctx context.Context, sigc, hupc <-chan os.Signal, errc <-chan error, reload func()) error {
+	for {
+		select {
+		case <-hupc:
+			reload()
+		case sig := <-sigc:
+			d.log.Info("shutting down", "signal", sig.String(), "grace", d.settings.Grace)
+			return nil
+		case <-ctx.Done():
+			d.log.Info("shutting down", "cause", context.Cause(ctx))
+			return nil
+		case err := <-errc:
+			d.log.Error("listener failed", "err", err)
+			return err
+		}
+	}
+}
+
+// reload re-reads authorized_keys (running sessions are untouched) and
+// checks the config file. Settings that take effect only at start are
+// named in the log rather than silently ignored.
+func (d *daemon) reload(srv *server.Server) {
+	d.notify(sdnotify.Reloading)
+	defer d.notify(sdnotify.Ready)
+	if err := srv.Reload(); err != nil {
+		d.log.Error("reload failed; keeping the previous authorized_keys", "err", err)
+	} else {
+		d.log.Info("reloaded authorized_keys")
+	}
+	if d.configPath == "" {
+		return
+	}
+	f, err := config.LoadServerFile(d.configPath)
+	if err != nil {
+		d.log.Error("config file is invalid; keeping the running configuration", "err", err)
+		return
+	}
+	for _, name := range changedSettings(d.fileSettings, f) {
+		d.log.Warn("setting changed in the config file; restart the daemon to apply it", "setting", name)
+	}
+	d.fileSettings = f
+}
+
+// changedSettings names the top-level keys that differ between a and b.
+func changedSettings(a, b config.ServerFile) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := 0; i < va.NumField(); i++ {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, va.Type().Field(i).Tag.Get("toml"))
+		}
+	}
+	return out
+}
+
+// notify tells systemd (Type=notify) about the daemon's state; without
+// $NOTIFY_SOCKET it does nothing.
+func (d *daemon) notify(state string) {
+	if err := sdnotify.Notify(state); err != nil {
+		d.log.Warn("sd_notify failed", "state", state, "err", err)
+	}
+}

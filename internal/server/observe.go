@@ -1,0 +1,149 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"sync"
+	"time"
+
+	"github.com/rexec-dev/rexec/internal/audit"
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/metrics"
+	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/session"
+)
+
+// errAuditFailed refuses sessions when the audit log cannot be written:
+// an unaudited session must not run (fail closed).
+var errAuditFailed = errors.New("the audit log cannot be written; the server refuses new sessions")
+
+// Session kinds in audit records and metrics.
+const (
+	kindExec  = "exec"
+	kindShell = "shell"
+)
+
+// sessionAudit is the audit and metrics side of one session: the start
+// record, byte counts and output hashes while it runs, and the end record.
+// The zero value records nothing; methods are safe for concurrent use.
+type sessionAudit struct {
+	log   *audit.Log
+	m     *metrics.Metrics
+	base  audit.Record // the start record, repeated in the end record
+	start time.Time
+
+	mu             sync.Mutex // guards the fields below
+	in, out        int64
+	stdout, stderr hash.Hash // nil without an audit log: hashing costs CPU
+}
+
+// kindOf names what an exec request is, for the audit log.
+func kindOf(req protocol.Exec) string {
+	if req.Command == "" && len(req.Argv) == 0 {
+		return kindShell
+	}
+	return kindExec
+}
+
+// beginAudit writes the start record of a session; an error means the
+// session must be refused.
+func (c *serverConn) beginAudit(id, kind string, req protocol.Exec) (*sessionAudit, error) {
+	a := &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
+		base: audit.Record{Session: id, Fingerprint: auth.Fingerprint(c.key.Key), Comment: c.key.Comment,
+			Remote: c.remote, Kind: kind, Argv: req.Argv, Command: req.Command}}
+	if a.log == nil {
+		return a, nil
+	}
+	a.stdout, a.stderr = sha256.New(), sha256.New()
+	r := a.base
+	r.Event = audit.EventStart
+	if err := a.log.Append(r); err != nil {
+		c.log.Error("audit log write failed", "err", err)
+		return nil, errAuditFailed
+	}
+	return a, nil
+}
+
+// denied records a refused request as a start and an end record.
+func (c *serverConn) auditDenied(kind string, req protocol.Exec, rule string) {
+	if c.s.cfg.Audit == nil {
+		c.s.cfg.Metrics.SessionEnded(kind, "denied")
+		return
+	}
+	a, err := c.beginAudit(session.NewID(), kind, req)
+	if err != nil {
+		return
+	}
+	a.end(audit.Record{Outcome: "denied", DeniedRule: ruleName(rule), Reason: rule}, c)
+}
+
+// ruleName is the option named at the start of a denial reason.
+func ruleName(reason string) string {
+	for i := 0; i < len(reason); i++ {
+		if reason[i] == ':' {
+			return reason[:i]
+		}
+	}
+	return reason
+}
+
+// output counts (and, with an audit log, hashes) bytes sent to the client.
+func (a *sessionAudit) output(stream string, b []byte) {
+	a.m.Bytes(metrics.DirOut, int64(len(b)))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.out += int64(len(b))
+	if a.stdout == nil {
+		return
+	}
+	if stream == protocol.TypeStderr {
+		a.stderr.Write(b)
+	} else {
+		a.stdout.Write(b)
+	}
+}
+
+// input counts bytes received from the client.
+func (a *sessionAudit) input(n int) {
+	a.m.Bytes(metrics.DirIn, int64(n))
+	a.mu.Lock()
+	a.in += int64(n)
+	a.mu.Unlock()
+}
+
+// end writes the end record; r carries the outcome fields.
+func (a *sessionAudit) end(r audit.Record, c *serverConn) {
+	a.m.SessionEnded(a.base.Kind, r.Outcome)
+	if a.log == nil {
+		return
+	}
+	a.mu.Lock()
+	r.BytesIn, r.BytesOut = a.in, a.out
+	if a.stdout != nil && r.Outcome != "denied" {
+		r.StdoutSHA, r.StderrSHA = hex.EncodeToString(a.stdout.Sum(nil)), hex.EncodeToString(a.stderr.Sum(nil))
+	}
+	a.mu.Unlock()
+	r.Event = audit.EventEnd
+	r.Session, r.Fingerprint, r.Comment, r.Remote, r.Kind = a.base.Session, a.base.Fingerprint, a.base.Comment, a.base.Remote, a.base.Kind
+	r.Argv, r.Command = a.base.Argv, a.base.Command
+	r.DurationMS = time.Since(a.start).Milliseconds()
+	if err := a.log.Append(r); err != nil {
+		c.log.Error("audit log write failed", "err", err)
+	}
+}
+
+// exitRecord turns an exit message (or its absence) into the end record's
+// outcome fields.
+func exitRecord(e protocol.Exit, cause error) audit.Record {
+	switch {
+	case cause != nil:
+		return audit.Record{Outcome: "connection_lost", Reason: cause.Error()}
+	case e.TimedOut:
+		return audit.Record{Outcome: "timed_out", ExitCode: audit.Code(e.Code)}
+	case e.Signal != "":
+		return audit.Record{Outcome: "signaled", Signal: e.Signal, ExitCode: audit.Code(e.Code)}
+	}
+	return audit.Record{Outcome: "exited", ExitCode: audit.Code(e.Code), Reason: e.Error}
+}
