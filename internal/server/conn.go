@@ -144,9 +144,11 @@ func (c *serverConn) authorize(cs tls.ConnectionState) error {
 	}
 	key, err := c.s.authorizedKeys().Lookup(pub, ip)
 	if errors.Is(err, auth.ErrFromRefused) {
+		c.auditRefusedKey(pub, "from=", "key not authorized from "+c.remote)
 		return unauthorizedError(fmt.Sprintf("key %s is not authorized from this address", auth.Fingerprint(pub)))
 	}
 	if err != nil {
+		c.auditRefusedKey(pub, "authorized_keys", "key not in authorized_keys")
 		return unauthorizedError(fmt.Sprintf("key %s is not authorized on this server", auth.Fingerprint(pub)))
 	}
 	c.key = key

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -23,6 +24,7 @@ var errAuditFailed = errors.New("the audit log cannot be written; the server ref
 const (
 	kindExec  = "exec"
 	kindShell = "shell"
+	kindAuth  = "auth" // a refused authentication: one end record, no session
 )
 
 // sessionAudit is the audit and metrics side of one session: the start
@@ -77,6 +79,19 @@ func (c *serverConn) auditDenied(kind string, req protocol.Exec, rule string) {
 		return
 	}
 	a.end(audit.Record{Outcome: "denied", DeniedRule: ruleName(rule), Reason: rule}, c)
+}
+
+// auditRefusedKey records a connection refused at authentication (the key
+// is unknown, or its from= excludes the address) as a denied "auth" record.
+func (c *serverConn) auditRefusedKey(pub ed25519.PublicKey, rule, reason string) {
+	if c.s.cfg.Audit == nil {
+		return
+	}
+	r := audit.Record{Event: audit.EventEnd, Session: session.NewID(), Fingerprint: auth.Fingerprint(pub),
+		Remote: c.remote, Kind: kindAuth, Outcome: "denied", DeniedRule: rule, Reason: reason}
+	if err := c.s.cfg.Audit.Append(r); err != nil {
+		c.log.Error("audit log write failed", "err", err)
+	}
 }
 
 // ruleName is the option named at the start of a denial reason.

@@ -86,6 +86,15 @@ func TestAuditAndMetrics(t *testing.T) {
 		}
 	}
 
+	// A refused key is audited too, naming the rule.
+	if _, err := ts.connect(newIdentity(t, "stranger")); err == nil {
+		t.Fatal("a stranger connected")
+	}
+	recs = readAudit(t, path)
+	if last := recs[len(recs)-1]; last.Kind != "auth" || last.Outcome != "denied" || last.DeniedRule != "authorized_keys" {
+		t.Errorf("refused key record = %+v", last)
+	}
+
 	// Fail closed: once the log cannot be written, sessions are refused.
 	log.Close()
 	ts.withOptions(t, "")
