@@ -280,7 +280,6 @@ func readPids(t *testing.T, r io.Reader, n int) []int {
 	return pids
 }
 
-
 func TestConcurrentClients(t *testing.T) {
 	home := t.TempDir()
 	d := startDaemon(t, home)

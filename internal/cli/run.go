@@ -72,6 +72,7 @@ type runOpts struct {
 	noStdin bool
 	shell   bool
 	noShell bool
+	fan     fanOpts
 }
 
 // ttyOpts choose whether a session gets a remote terminal (-t, -T) and
@@ -100,13 +101,15 @@ func (o *ttyOpts) want(def bool) (bool, error) {
 func newRunCmd(g *globals, env Env) *cobra.Command {
 	o := &runOpts{}
 	cmd := &cobra.Command{
-		Use:   "run [flags] HOST -- COMMAND [ARG...]",
-		Short: "Run a command on a host",
+		Use:   "run [flags] HOST... -- COMMAND [ARG...]",
+		Short: "Run a command on a host, or on many (fan-out)",
 		Long: "Run a command on a host. One COMMAND argument is a shell string run by the\n" +
-			"remote user's shell; several are an exact argv, run with no shell.",
+			"remote user's shell; several are an exact argv, run with no shell.\n\n" +
+			"With several HOSTs, a range (web[01-20]) or --hosts FILE, the command runs on\n" +
+			"every host, -f at a time; stdin is not forwarded and -t is refused.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			hosts, command, err := splitHostsCommand(args, cmd.ArgsLenAtDash())
+			hosts, command, err := o.fan.split(args, cmd.ArgsLenAtDash())
 			if err != nil {
 				return err
 			}
@@ -118,8 +121,8 @@ func newRunCmd(g *globals, env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(hosts) > 1 {
-				return fail(2, errors.New("several hosts given: fan-out is not available in this build"))
+			if o.fan.wanted(hosts) {
+				return runFanout(cmd.Context(), cfg, hosts, o, req, env)
 			}
 			if req.PTY, err = o.tty.want(false); err != nil {
 				return fail(2, err)
@@ -130,6 +133,7 @@ func newRunCmd(g *globals, env Env) *cobra.Command {
 	cmd.Flags().SetInterspersed(false) // flags end at HOST, as with ssh
 	o.conn.register(cmd)
 	o.tty.register(cmd, "")
+	o.fan.register(cmd)
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set a remote environment variable K=V (repeatable)")
 	f.StringVarP(&o.dir, "dir", "C", "", "remote working directory (default: the remote home)")

@@ -1,0 +1,123 @@
+package fanout
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/protocol"
+)
+
+func ok(host string) Result { return Result{Host: host, Outcome: Exited} }
+
+func TestExitStatus(t *testing.T) {
+	exit := func(code int) Result { return Result{Host: "h", Outcome: Exited, ExitCode: code} }
+	timedOut := Result{Host: "t", Outcome: TimedOut, ExitCode: 124}
+	killed := Result{Host: "k", Outcome: Signaled, ExitCode: 137, Signal: "KILL"}
+	down := Result{Host: "d", Outcome: ConnectFailed, Err: errors.New("refused")}
+	skipped := Result{Host: "s", Outcome: Skipped, Err: ErrFailFast}
+	tests := []struct {
+		name    string
+		results []Result
+		want    int
+	}{
+		{"all ok", []Result{ok("a"), ok("b")}, 0},
+		{"no hosts", nil, 0},
+		{"highest code", []Result{ok("a"), exit(3), exit(1)}, 3},
+		{"timeout is 124", []Result{exit(3), timedOut}, 124},
+		{"signal is 128+N", []Result{timedOut, killed}, 137},
+		{"unreachable wins", []Result{killed, down, exit(3)}, 255},
+		{"host key mismatch", []Result{ok("a"), {Outcome: HostKeyMismatch}}, 255},
+		{"connection lost", []Result{ok("a"), {Outcome: ConnectionLost}}, 255},
+		{"denied", []Result{ok("a"), {Outcome: Denied}}, 255},
+		{"skipped keeps the code", []Result{exit(3), skipped}, 3},
+		{"skipped never ok", []Result{ok("a"), skipped}, 255},
+	}
+	for _, tt := range tests {
+		if got := ExitStatus(tt.results); got != tt.want {
+			t.Errorf("%s: ExitStatus = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	var rs []Result
+	for i := 1; i <= 9; i++ {
+		rs = append(rs, ok(fmt.Sprintf("web%02d", i)))
+	}
+	rs[6] = Result{Host: "web07", Outcome: Exited, ExitCode: 1}
+	rs[7] = Result{Host: "web08", Outcome: TimedOut, ExitCode: 124}
+	rs[8] = Result{Host: "web09", Outcome: ConnectFailed}
+	got := Summary(rs)
+	want := "6 ok, 2 failed (web[07-08]), 1 unreachable (web09)"
+	if got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
+	rs = append(rs, Result{Host: "web10", Outcome: Skipped})
+	if got := Summary(rs); !strings.HasSuffix(got, ", 1 skipped (web10)") {
+		t.Errorf("Summary with a skipped host = %q, want it counted", got)
+	}
+	var many []Result
+	for i := range 1000 {
+		many = append(many, Result{Host: fmt.Sprintf("h%d.x", i*2), Outcome: ConnectFailed})
+	}
+	if got := Summary(many); len(got) > 300 || !strings.Contains(got, "1000 unreachable (") || !strings.Contains(got, ",…)") {
+		t.Errorf("Summary of 1000 unreachable = %q (%d bytes); want a bounded list", got, len(got))
+	}
+	if got := cutAtTopComma("a[1,3],b[2,4],c", 9); got != "a[1,3]" {
+		t.Errorf("cutAtTopComma = %q, want a[1,3]", got)
+	}
+}
+
+func TestOutcomeOf(t *testing.T) {
+	tests := map[client.Outcome]Outcome{
+		client.ConnectFailed:   ConnectFailed,
+		client.AuthFailed:      AuthFailed,
+		client.HostKeyMismatch: HostKeyMismatch,
+		client.HostKeyUnknown:  HostKeyUnknown,
+		client.ConnectionLost:  ConnectionLost,
+		client.ProtocolFailed:  ProtocolError,
+		client.Denied:          Denied,
+	}
+	for in, want := range tests {
+		err := fmt.Errorf("wrapped: %w", &client.Error{Outcome: in, Host: "h", Err: errors.New("x")})
+		if got := outcomeOf(err); got != want {
+			t.Errorf("outcomeOf(%s) = %s, want %s", in, got, want)
+		}
+	}
+	if got := outcomeOf(errors.New("plain")); got != ConnectionLost {
+		t.Errorf("outcomeOf(plain error) = %s, want connection_lost", got)
+	}
+}
+
+func TestExitResult(t *testing.T) {
+	tests := []struct {
+		exit protocol.Exit
+		want Result
+	}{
+		{protocol.Exit{Code: 0}, Result{Outcome: Exited}},
+		{protocol.Exit{Code: 3}, Result{Outcome: Exited, ExitCode: 3}},
+		{protocol.Exit{Code: 137, Signal: "KILL", SignalNumber: 9}, Result{Outcome: Signaled, ExitCode: 137, Signal: "KILL"}},
+		{protocol.Exit{Signal: "TERM", SignalNumber: 15}, Result{Outcome: Signaled, ExitCode: 143, Signal: "TERM"}},
+		{protocol.Exit{Code: 124, TimedOut: true, Signal: "TERM"}, Result{Outcome: TimedOut, ExitCode: 124}},
+	}
+	for _, tt := range tests {
+		if got := exitResult(tt.exit); got != tt.want {
+			t.Errorf("exitResult(%+v) = %+v, want %+v", tt.exit, got, tt.want)
+		}
+	}
+	got := exitResult(protocol.Exit{Code: 127, Error: "no such file"})
+	if got.OK() || got.ExitCode != 127 || got.Err == nil {
+		t.Errorf("exitResult(start failure) = %+v; want exit 127 with an error", got)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	r := Result{Host: "h", Outcome: ConnectFailed,
+		Err: &client.Error{Outcome: client.ConnectFailed, Host: "h", Err: errors.New("dial: connection\nrefused")}}
+	if got, want := r.Describe(), "connect_failed: dial: connection refused"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+}
