@@ -44,3 +44,12 @@ func checkTrustFile(path string, fi fs.FileInfo) error {
 	}
 	return nil
 }
+
+// fileInode returns fi's inode number (0 if unknown), to notice a file
+// replaced by rename.
+func fileInode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
+}
