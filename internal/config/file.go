@@ -31,7 +31,7 @@ type ServerFile struct {
 
 	LoginGrace        time.Duration `toml:"login_grace"`          // --login-grace: accept to authenticated, absolute
 	MaxStartups       string        `toml:"max_startups"`         // --max-startups: "start:rate:full" or "full"
-	PerSourceMax      int           `toml:"per_source_max"`       // --per-source-max: unauthenticated per /32 and /64
+	PerSourceMax      int           `toml:"per_source_max"`       // --per-source-max: unauthenticated per /32 and /64; -1: no cap
 	IdleTimeout       time.Duration `toml:"idle_timeout"`         // --idle-timeout
 	Keepalive         time.Duration `toml:"keepalive"`            // --keepalive: ping interval after auth
 	MaxSessions       int           `toml:"max_sessions"`         // --max-sessions: in total
@@ -168,7 +168,7 @@ func (f ServerFile) problems() []string {
 		}
 	}
 	for _, n := range f.counts() {
-		if n.val < 0 {
+		if n.val < 0 && !(n.key == "per_source_max" && n.val == -1) {
 			bad(n.key, "negative value %d", n.val)
 		}
 	}

@@ -30,7 +30,8 @@ type serverConn struct {
 	pc  *protocol.Conn // set once authenticated
 	key *auth.AuthorizedKey
 
-	lastRequest atomic.Int64 // unix nanos of the last request, for the idle timeout
+	lastRequest atomic.Int64 // unix nanos of the last request or busy moment, for the idle timeout
+	lastFrame   atomic.Int64 // unix nanos of the last frame read, for the keepalive
 
 	mu     sync.Mutex // mu guards active, exiting and closed
 	active *execSession
@@ -107,13 +108,21 @@ func (c *serverConn) unregister() {
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
 	c.s.mu.Unlock()
+	select { // its descriptor is closed: an accept loop backing off may go on
+	case c.s.freed <- struct{}{}:
+	default:
+	}
 }
 
 // authenticate runs the TLS handshake, the authorized_keys check and the
 // hello exchange under one absolute deadline (LoginGrace): a peer cannot
 // extend it by trickling bytes.
 func (c *serverConn) authenticate() error {
-	if err := c.nc.SetDeadline(time.Now().Add(c.s.cfg.LoginGrace)); err != nil {
+	start := time.Now()
+	if c.adm != nil {
+		start = c.adm.accepted
+	}
+	if err := c.nc.SetDeadline(start.Add(c.s.cfg.LoginGrace)); err != nil {
 		return err
 	}
 	tc := tls.Server(c.nc, c.s.tls)
@@ -208,10 +217,16 @@ func (c *serverConn) leaveGate(err error) {
 
 // startKeepalive pings the peer every KeepaliveInterval and closes the
 // connection when it has been idle (no session, no request) for
-// IdleTimeout. Silence is caught by loop's read deadline. The returned
-// stop waits for the goroutine to end.
+// IdleTimeout. Between sessions a peer that sends nothing, not even a pong,
+// for keepaliveMisses intervals is taken for dead (a read deadline). During
+// a session there is no such deadline: a client paused on its own stdout
+// (`| less`) reads nothing and must not lose its session; TCP keepalive
+// (set at accept) finds peers that are really gone. The returned stop waits
+// for the goroutine to end.
 func (c *serverConn) startKeepalive() (stop func()) {
-	c.lastRequest.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastRequest.Store(now)
+	c.lastFrame.Store(now)
 	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -222,16 +237,30 @@ func (c *serverConn) startKeepalive() (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				if c.idleFor() > c.s.cfg.IdleTimeout {
+				idle := c.idleFor()
+				if idle > c.s.cfg.IdleTimeout {
 					c.log.Info("closing idle connection", "idle_timeout", c.s.cfg.IdleTimeout)
 					c.closeIfIdle()
 					return
 				}
+				c.setSilenceDeadline(idle == 0)
 				_ = c.pc.Send(protocol.Ping{})
 			}
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// setSilenceDeadline arms the between-sessions read deadline, counted from
+// the later of the last frame read and the last busy moment, or clears it
+// while a session runs.
+func (c *serverConn) setSilenceDeadline(busy bool) {
+	if busy {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		return
+	}
+	last := max(c.lastFrame.Load(), c.lastRequest.Load())
+	_ = c.nc.SetReadDeadline(time.Unix(0, last).Add(keepaliveMisses * c.s.cfg.KeepaliveInterval))
 }
 
 // idleFor is how long the connection has had no session and no request.
@@ -246,12 +275,11 @@ func (c *serverConn) idleFor() time.Duration {
 	return time.Since(time.Unix(0, c.lastRequest.Load()))
 }
 
-// loop reads requests until the connection ends. A peer silent for
-// keepaliveMisses ping intervals is taken for dead.
+// loop reads requests until the connection ends.
 func (c *serverConn) loop() error {
 	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(keepaliveMisses * c.s.cfg.KeepaliveInterval))
 		m, err := c.pc.Recv()
+		c.lastFrame.Store(time.Now().UnixNano())
 		if err != nil {
 			return c.protocolFailure("reading request", err)
 		}

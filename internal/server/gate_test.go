@@ -215,3 +215,21 @@ func TestMaxSessions(t *testing.T) {
 	}
 	a.close()
 }
+
+// TestKeepaliveSparesPausedReader: a client that reads nothing while its
+// session runs (paused on its own stdout) keeps the session.
+func TestKeepaliveSparesPausedReader(t *testing.T) {
+	ts := startServer(t, Config{KeepaliveInterval: 100 * time.Millisecond})
+	c := ts.dial(t)
+	if err := c.send(protocol.Exec{Command: "sleep 1; echo done"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.send(protocol.StdinEOF{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(800 * time.Millisecond) // 8 intervals without reading or sending
+	r, err := c.collect()
+	if err != nil || r.exit == nil || r.stdout != "done\n" {
+		t.Fatalf("paused client's session = %v, %v; want done and an exit", r, err)
+	}
+}

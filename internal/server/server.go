@@ -98,8 +98,9 @@ type Server struct {
 	log  *slog.Logger
 	user string
 
-	gate    *gate       // pre-auth admission; has its own lock
-	prelog  *logLimiter // rate limit of pre-auth log lines
+	gate    *gate         // pre-auth admission; has its own lock
+	freed   chan struct{} // signalled (non-blocking, cap 1) when a connection ends
+	prelog  *logLimiter   // rate limit of pre-auth log lines
 	running *sessionCount
 
 	mu        sync.Mutex // mu guards the fields below
@@ -143,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, tls: tc, log: cfg.Logger, user: currentUser(),
 		gate:      newGate(cfg.MaxStartups, cfg.PerSourceMax, cfg.Penalties),
+		freed:     make(chan struct{}, 1),
 		prelog:    &logLimiter{perInterval: preauthLogsPerSecond, interval: time.Second, now: time.Now},
 		running:   newSessionCount(cfg.MaxSessions, cfg.MaxSessionsPerKey),
 		listeners: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}}
@@ -217,13 +219,15 @@ func (s *Server) Serve(ln net.Listener) error {
 				return ErrServerClosed
 			}
 			if backoff = nextBackoff(backoff, err); backoff > 0 {
-				s.log.Warn("accept failed; backing off", "err", err, "delay", backoff)
-				time.Sleep(backoff)
+				s.preauthLog("accept failed; backing off", "err", err, "delay", backoff)
+				s.sleepUnlessFreed(backoff)
 				continue
 			}
 			return fmt.Errorf("server: accept: %w", err)
 		}
 		backoff = 0
+		accepted := time.Now()
+		s.tcpKeepalive(nc)
 		src, known := sourceOf(nc.RemoteAddr())
 		if reason, ok := s.gate.admit(src, known); !ok {
 			s.cfg.Metrics.Dropped(reason)
@@ -231,7 +235,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		s.startConn(nc, &admission{src: src, known: known})
+		s.startConn(nc, &admission{src: src, known: known, accepted: accepted})
+	}
+}
+
+// tcpKeepalive makes the kernel probe an idle peer every
+// KeepaliveInterval and drop it after keepaliveMisses unanswered probes in
+// all (so within 3 intervals, 45 s by default), whatever the application
+// is doing: a peer that is alive but not reading still answers probes.
+func (s *Server) tcpKeepalive(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		ka := s.cfg.KeepaliveInterval
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ka, Interval: ka, Count: keepaliveMisses - 1})
 	}
 }
 
@@ -250,10 +265,25 @@ func (s *Server) preauthLog(msg string, args ...any) {
 	s.log.Info(msg, args...)
 }
 
-// admission is a connection's place in the pre-auth gate.
+// admission is a connection's place in the pre-auth gate. accepted starts
+// the login grace: the deadline is absolute from accept, not from when the
+// connection's goroutine first ran.
 type admission struct {
-	src   netip.Prefix
-	known bool
+	src      netip.Prefix
+	known    bool
+	accepted time.Time
+}
+
+// sleepUnlessFreed waits out an accept backoff (out of file descriptors),
+// but wakes as soon as a connection ends and frees one, so service resumes
+// at once after a flood instead of up to a full backoff later.
+func (s *Server) sleepUnlessFreed(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.freed:
+	}
 }
 
 // nextBackoff returns how long to wait after a temporary accept error, or 0
