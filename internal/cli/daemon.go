@@ -26,13 +26,15 @@ import (
 // metrics server, the SYN watch and the legacy listener, and stops them
 // all before run returns.
 type daemon struct {
-	settings     config.ServerFile // in force: file, then flags
-	fileSettings config.ServerFile // the config file alone, to notice edits
-	configPath   string            // the file settings came from, re-read on SIGHUP ("" none)
-	log          *slog.Logger
-	env          Env
-	home         config.Home
-	hostKey      *auth.Identity
+	settings   config.ServerFile // in force: file, then flags
+	configPath string            // the file settings came from, re-read on SIGHUP ("" none)
+	// overlay applies the command line's flags to a freshly read file
+	// and validates the result, as at start.
+	overlay func(config.ServerFile) (config.ServerFile, error)
+	log     *slog.Logger
+	env     Env
+	home    config.Home
+	hostKey *auth.Identity
 
 	wg sync.WaitGroup // every goroutine run starts
 }
@@ -192,9 +194,14 @@ func (d *daemon) waitForStop(ctx context.Context, sigc, hupc <-chan os.Signal, e
 	}
 }
 
-// reload re-reads authorized_keys (running sessions are untouched) and
-// checks the config file. Settings that take effect only at start are
-// named in the log rather than silently ignored.
+// liveSettings are the config keys a SIGHUP applies to the running
+// server (Server.Reconfigure); any other change needs a restart.
+var liveSettings = map[string]bool{"max_startups": true, "per_source_max": true, "penalty": true,
+	"max_sessions": true, "max_sessions_per_key": true}
+
+// reload re-reads authorized_keys and the config file (running sessions
+// are untouched): the limits in liveSettings take effect at once; other
+// changed settings are named in the log rather than silently ignored.
 func (d *daemon) reload(srv *server.Server) {
 	d.notify(sdnotify.Reloading)
 	defer d.notify(sdnotify.Ready)
@@ -207,14 +214,27 @@ func (d *daemon) reload(srv *server.Server) {
 		return
 	}
 	f, err := config.LoadServerFile(d.configPath)
+	var settings config.ServerFile
+	var cfg server.Config
+	if err == nil {
+		settings, err = d.overlay(f)
+	}
+	if err == nil {
+		cfg, err = serverConfig(settings)
+	}
 	if err != nil {
 		d.log.Error("config file is invalid; keeping the running configuration", "err", err)
 		return
 	}
-	for _, name := range changedSettings(d.fileSettings, f) {
+	srv.Reconfigure(cfg)
+	for _, name := range changedSettings(d.settings, settings) {
+		if liveSettings[name] {
+			d.log.Info("applied changed setting", "setting", name)
+			continue
+		}
 		d.log.Warn("setting changed in the config file; restart the daemon to apply it", "setting", name)
 	}
-	d.fileSettings = f
+	d.settings = settings
 }
 
 // changedSettings names the top-level keys that differ between a and b.

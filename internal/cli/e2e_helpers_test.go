@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ type daemon struct {
 	cmd  *exec.Cmd
 	home string
 	port string // the port it listens on
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
 }
 
@@ -76,7 +77,7 @@ func startDaemon(t *testing.T, home string, flags ...string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, home: home, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, home: home, logs: &syncBuffer{}, done: make(chan error, 1)}
 	portc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -99,6 +100,25 @@ func startDaemon(t *testing.T, home string, flags ...string) *daemon {
 		t.Fatalf("rexec serve did not start; logs:\n%s", d.logs)
 	}
 	return d
+}
+
+// syncBuffer is a bytes.Buffer safe for the log reader goroutine and the
+// test reading it at the same time.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // stop sends SIGTERM and waits (bounded) for the daemon to exit.

@@ -81,8 +81,8 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 
 // loadSettings reads the config file (if any) and overlays the flags the
 // user set, so the file mirrors every flag and flags win. It returns the
-// settings, the file's own content and its path ("" when there is none).
-func loadSettings(h config.Home, o *serveOpts, flags *pflag.FlagSet) (config.ServerFile, config.ServerFile, string, error) {
+// settings and the file's path ("" when there is none).
+func loadSettings(h config.Home, o *serveOpts, flags *pflag.FlagSet) (config.ServerFile, string, error) {
 	path, explicit := o.configPath, o.configPath != ""
 	if !explicit {
 		path = h.Path(config.ConfigFile)
@@ -93,11 +93,17 @@ func loadSettings(h config.Home, o *serveOpts, flags *pflag.FlagSet) (config.Ser
 	case !explicit && errors.Is(err, fs.ErrNotExist):
 		file, path = config.ServerFile{}, ""
 	default:
-		return file, file, path, err
+		return file, path, err
 	}
+	settings, err := overlayFlags(file, o, flags)
+	return settings, path, err
+}
+
+// overlayFlags returns file with the flags the user set applied, validated.
+func overlayFlags(file config.ServerFile, o *serveOpts, flags *pflag.FlagSet) (config.ServerFile, error) {
 	settings := file
 	flagsOver(&settings, &o.file, flags)
-	return settings, file, path, settings.Validate()
+	return settings, settings.Validate()
 }
 
 // flagsOver copies into dst each field of src whose flag (the toml key
@@ -163,7 +169,7 @@ func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, 
 	if err != nil {
 		return err
 	}
-	settings, file, path, err := loadSettings(h, o, flags)
+	settings, path, err := loadSettings(h, o, flags)
 	if err != nil {
 		return fail(2, err)
 	}
@@ -194,7 +200,8 @@ func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, 
 		}
 		defer cfg.Audit.Close()
 	}
-	d := &daemon{settings: settings, fileSettings: file, configPath: path, log: log, env: env, home: h, hostKey: hostKey}
+	d := &daemon{settings: settings, configPath: path, log: log, env: env, home: h, hostKey: hostKey,
+		overlay: func(f config.ServerFile) (config.ServerFile, error) { return overlayFlags(f, o, flags) }}
 	return d.run(ctx, cfg, o.stdio)
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -94,5 +95,44 @@ func TestMetricsAuditReload(t *testing.T) {
 	r := rexec(t, home, nil, "audit", "verify", auditPath)
 	if r.code == 0 || !strings.Contains(r.stderr, "record 2") {
 		t.Errorf("audit verify after a changed byte = %d %q; want failure naming record 2", r.code, r.stderr)
+	}
+}
+
+// TestSIGHUPAppliesLimits: a limit raised in the config file takes effect
+// on SIGHUP while a session runs; a setting that needs a restart is named.
+func TestSIGHUPAppliesLimits(t *testing.T) {
+	home := t.TempDir()
+	conf := filepath.Join(home, "config.toml")
+	os.WriteFile(conf, []byte("max_sessions = 1\n"), 0o600)
+	d := startDaemon(t, home, "--config", conf)
+	long := exec.Command(rexecBin, "run", d.host(), "echo started; sleep 3")
+	long.Env = append(os.Environ(), "REXEC_HOME="+home)
+	out, _ := long.StdoutPipe()
+	if err := long.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer long.Wait()
+	started := make([]byte, len("started"))
+	if _, err := io.ReadFull(out, started); err != nil {
+		t.Fatal(err)
+	}
+	if r := rexec(t, home, nil, "run", d.host(), "true"); r.code != 255 || !strings.Contains(r.stderr, "maximum number of sessions") {
+		t.Fatalf("second session under max_sessions = 1: %d %q", r.code, r.stderr)
+	}
+	os.WriteFile(conf, []byte("max_sessions = 5\nidle_timeout = \"1h\"\n"), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	ok := false
+	for i := 0; i < 50 && !ok; i++ { // the reload is asynchronous: bounded retries
+		time.Sleep(50 * time.Millisecond)
+		ok = strings.Contains(d.logs.String(), "applied changed setting")
+	}
+	if !ok {
+		t.Fatalf("no 'applied changed setting' in the log after SIGHUP:\n%s", d.logs)
+	}
+	if r := rexec(t, home, nil, "run", d.host(), "echo ok"); r.code != 0 {
+		t.Fatalf("after raising max_sessions and SIGHUP: %d %q", r.code, r.stderr)
+	}
+	if !strings.Contains(d.logs.String(), `"setting":"idle_timeout"`) {
+		t.Errorf("changed idle_timeout not named as needing a restart; logs:\n%s", d.logs)
 	}
 }

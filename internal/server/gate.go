@@ -106,7 +106,8 @@ const (
 	penaltyGrace
 )
 
-// gate admits connections before authentication. mu guards every field.
+// gate admits connections before authentication. mu guards every field
+// but now and random (fixed at construction).
 type gate struct {
 	startups  Startups
 	perSource int // <= 0: unlimited
@@ -135,6 +136,15 @@ func newGate(st Startups, perSource int, pen Penalties) *gate {
 	return &gate{startups: st, perSource: perSource, pen: pen.withDefaults(),
 		now: time.Now, random: rand.Float64,
 		sources: map[netip.Prefix]int{}, penalties: map[netip.Prefix]*penalty{}}
+}
+
+// reconfigure changes the gate's limits; connections already admitted
+// keep their places, and penalties already given keep running.
+func (g *gate) reconfigure(st Startups, perSource int, pen Penalties) {
+	n := newGate(st, perSource, pen)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.startups, g.perSource, g.pen = n.startups, n.perSource, n.pen
 }
 
 // sourceOf is the unit of per-source accounting: the /32 of an IPv4
@@ -213,12 +223,12 @@ func (g *gate) leave(src netip.Prefix, known bool) {
 
 // penalize adds a penalty of the given kind to src's account.
 func (g *gate) penalize(src netip.Prefix, kind int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.pen.Disabled || g.exempt(src) {
 		return
 	}
 	d := [...]time.Duration{penaltyAuthFail: g.pen.AuthFail, penaltyNoAuth: g.pen.NoAuth, penaltyGrace: g.pen.Grace}[kind]
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	now := g.now()
 	p := g.penalties[src]
 	if p == nil {

@@ -3,7 +3,7 @@ package server
 import "sync"
 
 // sessionCount bounds sessions running at once, in total and per client
-// key (Config.MaxSessions, MaxSessionsPerKey). mu guards the counts.
+// key (Config.MaxSessions, MaxSessionsPerKey). mu guards every field.
 type sessionCount struct {
 	max, maxPerKey int
 
@@ -14,6 +14,14 @@ type sessionCount struct {
 
 func newSessionCount(max, maxPerKey int) *sessionCount {
 	return &sessionCount{max: max, maxPerKey: maxPerKey, perKey: map[string]int{}}
+}
+
+// setLimits changes the bounds; sessions running above a lowered bound
+// go on, new ones wait for the count to fall under it.
+func (sc *sessionCount) setLimits(max, maxPerKey int) {
+	sc.mu.Lock()
+	sc.max, sc.maxPerKey = max, maxPerKey
+	sc.mu.Unlock()
 }
 
 // acquire takes a slot for key, or reports which limit is reached.

@@ -188,6 +188,18 @@ func statStamp(path string) fileStamp {
 // authorizedKeys returns the current authorized keys, re-reading the file
 // first if it changed. A file that became unreadable keeps the old set
 // and is logged, so a botched edit does not lock everyone out silently.
+// Reconfigure applies the limits of cfg that can change while the server
+// runs (SIGHUP): MaxStartups, PerSourceMax, Penalties, MaxSessions and
+// MaxSessionsPerKey, with the zero values meaning the defaults, as in New.
+// Everything else in cfg is ignored: it takes effect only in New.
+func (s *Server) Reconfigure(cfg Config) {
+	s.gate.reconfigure(cfg.MaxStartups, cfg.PerSourceMax, cfg.Penalties)
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	s.running.setLimits(cfg.MaxSessions, cfg.MaxSessionsPerKey)
+}
+
 func (s *Server) authorizedKeys() *auth.AuthorizedKeys {
 	stamp := statStamp(s.cfg.AuthorizedKeysPath)
 	s.mu.Lock()
