@@ -46,3 +46,28 @@ check: lint race fuzz-smoke cross
 
 bench:
 	bench/compare.sh
+
+# Reliability (docs/TESTING.md). The fault-injection suites run in `make
+# test` at their default size; `make reliability` runs the full one (1,000
+# bit flips, 1,000 cuts, 1,000 damaged uploads). `make load` and `make
+# soak` build the real binary and load a `rexec serve` process (build tag
+# load, never part of `go test ./...`).
+SOAKTIME ?= 30m
+.PHONY: reliability load soak
+
+reliability:
+	REXEC_RELIABILITY_FULL=1 $(GO) test -count 1 -v -timeout 30m ./internal/faultproxy/ ./internal/reliability/
+
+load:
+	$(GO) test -tags load -count 1 -v -timeout 30m -run '^TestLoad' ./internal/reliability/load/
+
+soak:
+	REXEC_SOAK=$(SOAKTIME) $(GO) test -tags load -count 1 -v -timeout 0 -run '^TestSoak$$' ./internal/reliability/load/
+
+# The pre-auth flood must-holds of issue 7 (idle, drip, past the fd limit),
+# printing the figures docs/TESTING.md quotes; REXEC_FLOOD_HELD=1 adds the
+# case where the daemon holds all 10,000 idle connections.
+.PHONY: flood
+flood:
+	$(GO) test -count=1 ./internal/flood
+	$(GO) test -count=1 -v -run '^TestFlood' ./internal/cli

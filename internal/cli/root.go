@@ -103,6 +103,7 @@ func newRoot(env Env) *cobra.Command {
 		newServeCmd(g, env),
 		newRunCmd(g, env),
 		newShellCmd(g, env),
+		newCpCmd(g, env),
 		newKeygenCmd(g, env),
 		newAuthorizeCmd(g, env),
 		newTrustCmd(g, env),

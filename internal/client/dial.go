@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"time"
@@ -159,7 +160,9 @@ func classifyHandshake(t Target, err error) error {
 		return newError(HostKeyMismatch, t.String(), changed)
 	case errors.Is(err, auth.ErrHostKeyRevoked):
 		return newError(HostKeyMismatch, t.String(), err)
-	case isNetErr(err):
+	case isNetErr(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		// the server closed before the handshake completed: its pre-auth
+		// limits or penalties, or a network failure
 		return newError(ConnectFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
 	}
 	return newError(ProtocolFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))

@@ -56,5 +56,5 @@ func Fatal(code string) bool {
 	case CodeBadRequest, CodeDenied:
 		return false
 	}
-	return true
+	return !IsFileCode(code)
 }

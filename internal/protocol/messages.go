@@ -153,5 +153,5 @@ func newMessage(typ string) Message {
 	case TypeError:
 		return &Error{}
 	}
-	return nil
+	return newTransferMessage(typ)
 }

@@ -36,6 +36,8 @@ func validate(m Message) error {
 		if m.Code == "" {
 			err = fmt.Errorf("error: code is required")
 		}
+	default:
+		err = validateTransfer(m)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadField, err)

@@ -33,8 +33,11 @@ type serverConn struct {
 	lastRequest atomic.Int64 // unix nanos of the last request or busy moment, for the idle timeout
 	lastFrame   atomic.Int64 // unix nanos of the last frame read, for the keepalive
 
-	mu     sync.Mutex // mu guards active, exiting and closed
+	mu     sync.Mutex // mu guards active, exiting, xfer and closed
 	active *execSession
+	// xfer is set while the reader itself serves a file request
+	// (transfer.go): the connection is busy, not idle.
+	xfer bool
 	// exiting counts sessions that have left active but are still
 	// sending their exit: the connection is not idle until it is out.
 	exiting int
@@ -243,7 +246,7 @@ func (c *serverConn) startKeepalive() (stop func()) {
 					c.closeIfIdle()
 					return
 				}
-				c.setSilenceDeadline(idle == 0)
+				c.tickDeadline(idle == 0)
 				_ = c.pc.Send(protocol.Ping{})
 			}
 		}
@@ -266,7 +269,7 @@ func (c *serverConn) setSilenceDeadline(busy bool) {
 // idleFor is how long the connection has had no session and no request.
 func (c *serverConn) idleFor() time.Duration {
 	c.mu.Lock()
-	busy := c.active != nil || c.exiting > 0
+	busy := c.active != nil || c.exiting > 0 || c.xfer
 	c.mu.Unlock()
 	if busy {
 		c.lastRequest.Store(time.Now().UnixNano())
@@ -304,6 +307,8 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 		return c.withSession(func(s *execSession) error { return s.signal(m.Signal) })
 	case protocol.Resize:
 		return c.withSession(func(s *execSession) error { s.resize(m.Rows, m.Cols); return nil })
+	case protocol.Stat, protocol.Put, protocol.Get:
+		return c.serveTransfer(m)
 	case protocol.Ping:
 		return c.pc.Send(protocol.Pong{})
 	case protocol.Pong:
@@ -358,7 +363,7 @@ func (c *serverConn) sendError(code, msg string) {
 func (c *serverConn) closeIfIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.active == nil && c.exiting == 0 && !c.closed {
+	if c.active == nil && c.exiting == 0 && !c.xfer && !c.closed {
 		c.closed = true
 		c.nc.Close()
 	}

@@ -259,6 +259,9 @@ func (s *Server) tcpKeepalive(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		ka := s.cfg.KeepaliveInterval
 		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ka, Interval: ka, Count: keepaliveMisses - 1})
+		// Keepalive probes are not sent while data (our pings, output)
+		// waits unacknowledged; the user timeout bounds that case too.
+		setUserTimeout(tc, keepaliveMisses*ka)
 	}
 }
 

@@ -144,10 +144,14 @@ func (s *sysProcess) release(p *Process) error {
 }
 
 // signalTree sends sig to every process of the session it can find.
+// With a cgroup, the cgroup holds every descendant, so the /proc sweep
+// (a scan of every process, which made tearing down many sessions at once
+// quadratic) is skipped; forceKill still sweeps as a last resort.
 func (s *sysProcess) signalTree(sig syscall.Signal) {
 	s.signalPgroup(sig)
 	if s.tree.cg != nil {
 		s.tree.cg.signalAll(sig)
+		return
 	}
 	for _, pid := range s.members() {
 		_ = syscall.Kill(pid, sig)

@@ -1,0 +1,336 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/transfer"
+)
+
+// exitCopyFailed is cp's status when some file could not be copied (no
+// such file, permission denied, disk full, source changed), as scp's 1;
+// rexec's own failures (connect, auth, lost connection) are ExitFailure.
+const exitCopyFailed = 1
+
+type cpOpts struct {
+	conn      connOpts
+	recursive bool
+	preserve  bool
+	resume    bool
+	quiet     bool
+	verbose   bool
+}
+
+func newCpCmd(g *globals, env Env) *cobra.Command {
+	o := &cpOpts{}
+	cmd := &cobra.Command{
+		Use:   "cp [flags] SRC... DST",
+		Short: "Copy files to or from a host (HOST:PATH, as scp)",
+		Long: "Copy files between this machine and a host. HOST:PATH names a remote file,\n" +
+			"relative to the remote home unless absolute; a name with a colon before any\n" +
+			"slash is remote, as in scp (write ./a:b for a local one). Several sources go\n" +
+			"into a directory. Every file is verified (sha256) and renamed into place\n" +
+			"only when complete; mode and modification time are kept.",
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), g, env, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.conn.identity, "identity", "i", "", "identity file (an OpenSSH id_ed25519 works; default HOME/id_ed25519)")
+	f.IntVarP(&o.conn.port, "port", "P", client.DefaultPort, "port of the remote host")
+	f.BoolVar(&o.conn.acceptNew, "accept-new", false, "pin an unknown host key without asking")
+	f.DurationVar(&o.conn.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
+	f.BoolVarP(&o.recursive, "recursive", "r", false, "copy directories recursively (symbolic links are copied as links)")
+	f.BoolVarP(&o.preserve, "preserve", "p", false, "keep mode and modification time (always done; accepted for scp compatibility)")
+	f.BoolVar(&o.resume, "resume", false, "continue an interrupted copy, re-using the part already there once verified")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bars")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "report each file: where a resume started and the bytes that crossed the wire")
+	return cmd
+}
+
+// operand is one SRC or DST of cp.
+type operand struct {
+	remote bool
+	host   string // [user@]host when remote
+	path   string
+}
+
+// parseOperand applies scp's rule: a colon before any slash makes the
+// operand remote (host:path, user@host:path, [v6addr]:path); a leading
+// colon is part of a local name.
+func parseOperand(s string) operand {
+	bracket := strings.HasPrefix(s, "[")
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '@' && i+1 < len(s) && s[i+1] == '[':
+			bracket = true
+		case c == ']' && bracket && i+1 < len(s) && s[i+1] == ':':
+			return operand{remote: true, host: s[:i+1], path: s[i+2:]}
+		case c == ':' && bracket: // inside an IPv6 address
+		case c == ':' && i > 0:
+			return operand{remote: true, host: s[:i], path: s[i+1:]}
+		case c == '/' || c == ':':
+			return operand{path: s}
+		}
+	}
+	return operand{path: s}
+}
+
+func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) error {
+	ops := make([]operand, len(args))
+	for i, a := range args {
+		ops[i] = parseOperand(a)
+	}
+	srcs, dst := ops[:len(ops)-1], ops[len(ops)-1]
+	remoteSrcs := 0
+	for _, s := range srcs {
+		if s.remote {
+			remoteSrcs++
+		}
+	}
+	switch {
+	case dst.remote && remoteSrcs == 0:
+	case !dst.remote && remoteSrcs == len(srcs):
+	case !dst.remote && remoteSrcs == 0:
+		return fail(2, errors.New("no remote operand (HOST:PATH); use cp for a local copy"))
+	default:
+		return fail(2, errors.New("copying between two remote hosts, or from local and remote sources at once, is not supported"))
+	}
+	cfg, err := o.conn.clientConfig(g, env)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	rep := newCpReport(env, o)
+	if dst.remote {
+		err = o.upload(ctx, cfg, srcs, dst, rep)
+	} else {
+		err = o.download(ctx, cfg, srcs, dst, rep)
+	}
+	rep.prog.wait()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fail(ExitFailure, errors.New("interrupted (partial files are kept: run again with --resume to continue)"))
+	case err != nil:
+		return fail(ExitFailure, err)
+	case rep.failed > 0:
+		return exitError{code: exitCopyFailed}
+	}
+	return nil
+}
+
+// dial connects to an operand's host.
+func (o *cpOpts) dial(ctx context.Context, cfg client.Config, op operand) (*client.Conn, error) {
+	t, err := client.ParseTarget(op.host, o.conn.port)
+	if err != nil {
+		return nil, err
+	}
+	return client.Dial(ctx, cfg, t)
+}
+
+// upload copies local sources to dst on its host. Fatal errors are
+// returned; failures of single files are reported and counted.
+func (o *cpOpts) upload(ctx context.Context, cfg client.Config, srcs []operand, dst operand, rep *cpReport) error {
+	c, err := o.dial(ctx, cfg, dst)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := c.Stat(ctx, dst.path)
+	var fe *transfer.FileError
+	isDir := err == nil && st.Kind == protocol.KindDir
+	if err == nil && !isDir {
+		if err := notIntoFile(srcs, c.Target().Host+":"+dst.path); err != nil {
+			rep.fail(err)
+			return nil
+		}
+	}
+	if err != nil && (!errors.As(err, &fe) || fe.Code != protocol.CodeNotFound) {
+		return rep.fileOrFatal(err)
+	}
+	dir, items, err := uploadPlan(srcs, dst, c.Target().Host, isDir)
+	if err != nil {
+		rep.fail(err)
+		return nil
+	}
+	_, err = c.Put(ctx, dir, items, rep.options(o))
+	return err
+}
+
+// notIntoFile refuses to copy a directory over an existing file, once,
+// rather than once per entry of the tree.
+func notIntoFile(srcs []operand, shown string) error {
+	for _, s := range srcs {
+		if fi, err := os.Stat(s.path); err == nil && fi.IsDir() {
+			return fmt.Errorf("%s: not a directory (cannot copy directory %s onto it)", shown, s.path)
+		}
+	}
+	return nil
+}
+
+// uploadPlan decides where each source goes, as scp does: into dst when
+// it is a directory, else as dst itself (one source only).
+func uploadPlan(srcs []operand, dst operand, host string, isDir bool) (string, []client.PutItem, error) {
+	shown := host + ":" + dst.path
+	var items []client.PutItem
+	if isDir {
+		for _, s := range srcs {
+			name, err := localBase(s.path)
+			if err != nil {
+				return "", nil, err
+			}
+			items = append(items, client.PutItem{Local: s.path, Name: name})
+		}
+		return dst.path, items, nil
+	}
+	switch {
+	case len(srcs) > 1:
+		return "", nil, fmt.Errorf("%s: not a directory (several sources need one)", shown)
+	case dst.path == "" || strings.HasSuffix(dst.path, "/"):
+		return "", nil, fmt.Errorf("%s: no such directory", shown)
+	}
+	dir, name := dst.path[:strings.LastIndexByte(dst.path, '/')+1], dst.path[strings.LastIndexByte(dst.path, '/')+1:]
+	if err := transfer.CheckName(name); err != nil {
+		return "", nil, fmt.Errorf("%s: not a usable file name", shown)
+	}
+	return dir, []client.PutItem{{Local: srcs[0].path, Name: name}}, nil
+}
+
+// localBase is the name a local source takes at the destination.
+func localBase(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Base(abs)
+	if transfer.CheckName(base) != nil {
+		return "", fmt.Errorf("%s: cannot be copied under its own name %q", p, base)
+	}
+	return base, nil
+}
+
+// download copies remote sources to the local dst.
+func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []operand, dst operand, rep *cpReport) error {
+	fi, err := os.Stat(dst.path)
+	isDir := err == nil && fi.IsDir()
+	switch {
+	case dst.path == "":
+		return errors.New("empty destination")
+	case !isDir && len(srcs) > 1:
+		rep.fail(fmt.Errorf("%s: not a directory (several sources need one)", dst.path))
+		return nil
+	case !isDir && strings.HasSuffix(dst.path, "/"):
+		rep.fail(fmt.Errorf("%s: no such directory", dst.path))
+		return nil
+	}
+	conns := map[string]*client.Conn{}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, src := range srcs {
+		c := conns[src.host]
+		if c == nil {
+			if c, err = o.dial(ctx, cfg, src); err != nil {
+				return err
+			}
+			conns[src.host] = c
+		}
+		if err := o.get(ctx, c, src, dst.path, isDir, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// get downloads one remote source.
+func (o *cpOpts) get(ctx context.Context, c *client.Conn, src operand, dst string, isDir bool, rep *cpReport) error {
+	st, err := c.Stat(ctx, src.path)
+	if err != nil {
+		return rep.fileOrFatal(err)
+	}
+	shown := c.Target().Host + ":" + src.path
+	if st.Kind == protocol.KindDir && !o.recursive {
+		rep.fail(fmt.Errorf("%s: is a directory (use -r)", shown))
+		return nil
+	}
+	dir, top := filepath.Dir(dst), filepath.Base(dst)
+	if fi, err := os.Stat(dst); err == nil && !isDir && !fi.IsDir() && st.Kind == protocol.KindDir {
+		rep.fail(fmt.Errorf("%s: not a directory (cannot copy directory %s onto it)", dst, shown))
+		return nil
+	}
+	if isDir {
+		dir, top = dst, st.Name
+		if transfer.CheckName(top) != nil {
+			rep.fail(fmt.Errorf("%s: has no name to copy it under; give a destination that does not exist", shown))
+			return nil
+		}
+	}
+	_, err = c.Get(ctx, src.path, dir, top, rep.options(o))
+	return rep.fileOrFatal(err)
+}
+
+// cpReport prints what happens to each file and counts the failures.
+type cpReport struct {
+	out     io.Writer
+	prog    *cpProgress
+	verbose bool
+	failed  int
+}
+
+func newCpReport(env Env, o *cpOpts) *cpReport {
+	r := &cpReport{out: env.Stderr, prog: newProgress(env.Stderr, o.quiet), verbose: o.verbose}
+	if r.prog != nil {
+		r.out = r.prog
+	}
+	return r
+}
+
+func (r *cpReport) options(o *cpOpts) client.CopyOptions {
+	opts := client.CopyOptions{Recursive: o.recursive, Resume: o.resume, Done: r.done}
+	if r.prog != nil {
+		opts.Start = r.prog.start
+	}
+	return opts
+}
+
+func (r *cpReport) done(name, kind string, res transfer.Result, err error) {
+	r.prog.done(name, err != nil)
+	switch {
+	case err != nil:
+		r.fail(err)
+	case r.verbose && kind == protocol.KindFile:
+		fmt.Fprintf(r.out, "rexec: %s: resumed at %d bytes, %d bytes on the wire\n", name, res.Offset, res.Bytes)
+	}
+}
+
+// fail reports one file that could not be copied.
+func (r *cpReport) fail(err error) {
+	r.failed++
+	fmt.Fprintf(r.out, "rexec: %s\n", oneLine(err.Error()))
+}
+
+// fileOrFatal reports a file's failure and returns nil, or returns a fatal
+// error (connection, protocol) for the caller to end with.
+func (r *cpReport) fileOrFatal(err error) error {
+	var fe *transfer.FileError
+	if errors.As(err, &fe) {
+		r.fail(err)
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,252 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/transfer"
+)
+
+// CopyOptions shape a Put or Get (rexec cp). The zero value copies one
+// file, from scratch, silently.
+type CopyOptions struct {
+	// Recursive copies directory trees (-r); without it a directory is a
+	// file error.
+	Recursive bool
+	// Resume continues a partial file left by an interrupted copy of the
+	// same source version, after verifying it chunk by chunk.
+	Resume bool
+	// Start, when non-nil, is called as each file's data begins, with the
+	// file's name as shown to the user, its length and the offset a
+	// resume starts from. The returned function, if non-nil, is called
+	// with each count of bytes sent or received.
+	Start func(name string, length, offset int64) func(n int64)
+	// Done, when non-nil, is called once per entry that ended: its name
+	// as shown to the user, its kind (protocol.KindFile, ...; empty for a
+	// failure the server reports without an entry), and err, nil or a
+	// *transfer.FileError (the copy goes on after it). For a file, res
+	// tells how many bytes crossed the wire and where a resume started.
+	Done func(name, kind string, res transfer.Result, err error)
+}
+
+func (o CopyOptions) done(name, kind string, res transfer.Result, err error) {
+	if o.Done != nil {
+		o.Done(name, kind, res, err)
+	}
+}
+
+// CopySummary counts what a Put or Get did.
+type CopySummary struct {
+	Entries int   // entries that arrived
+	Failed  int   // entries that failed (each reported to Done)
+	Bytes   int64 // file bytes that crossed the wire
+}
+
+func (s *CopySummary) add(res transfer.Result, err error) {
+	s.Bytes += res.Bytes
+	if err != nil {
+		s.Failed++
+	} else {
+		s.Entries++
+	}
+}
+
+// remoteFileError turns a non-fatal error frame whose message names the
+// server's file into the failure of one entry, shown as HOST:message.
+func (c *Conn) remoteFileError(m protocol.Error) *transfer.FileError {
+	return &transfer.FileError{Code: m.Code, Err: errors.New(c.target.Host + ":" + m.Message)}
+}
+
+// Stat asks what is at path on the server (following symbolic links). A
+// path that cannot be examined (not_found, permission, denied) is a
+// *transfer.FileError; a failure of the connection is an *Error.
+func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, error) {
+	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
+	defer stop()
+	if err := c.pc.Send(protocol.Stat{Path: path}); err != nil {
+		return protocol.StatResult{}, newError(ConnectionLost, c.target.String(), err)
+	}
+	for {
+		m, err := c.recv()
+		if err != nil {
+			return protocol.StatResult{}, err
+		}
+		switch m := m.(type) {
+		case protocol.StatResult:
+			return m, nil
+		case protocol.Error:
+			if protocol.Fatal(m.Code) {
+				return protocol.StatResult{}, c.remoteError(m)
+			}
+			return protocol.StatResult{}, c.remoteFileError(m)
+		default:
+			return protocol.StatResult{}, c.unexpected(m)
+		}
+	}
+}
+
+// recv reads the next message, answering pings on the way.
+func (c *Conn) recv() (protocol.Message, error) {
+	for {
+		m, err := c.pc.Recv()
+		if err != nil {
+			return nil, c.recvError("connection lost during the copy", err)
+		}
+		switch m.(type) {
+		case protocol.Ping:
+			if err := c.pc.Send(protocol.Pong{}); err != nil {
+				return nil, newError(ConnectionLost, c.target.String(), err)
+			}
+			continue
+		case protocol.Pong:
+			continue
+		}
+		return m, nil
+	}
+}
+
+func (c *Conn) unexpected(m protocol.Message) error {
+	return newError(ProtocolFailed, c.target.String(), fmt.Errorf("unexpected %s from server", m.Type()))
+}
+
+// copyError classifies a fatal error of a copy: a violation by the
+// server, or a lost connection. *Error values pass through.
+func (c *Conn) copyError(err error) error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return err
+	case errors.Is(err, transfer.ErrProtocol):
+		return newError(ProtocolFailed, c.target.String(), err)
+	}
+	return c.recvError("connection lost during the copy", err)
+}
+
+// getWire is the connection as a downloaded file's stream sees it.
+type getWire struct{ c *Conn }
+
+func (w getWire) Send(m protocol.Message) error { return w.c.pc.Send(m) }
+func (w getWire) Recv() (protocol.Message, error) {
+	m, err := w.c.recv()
+	if e, ok := m.(protocol.Error); ok && err == nil {
+		return nil, w.c.remoteError(e) // no error belongs inside a file's stream
+	}
+	return m, err
+}
+
+// Get downloads path from the server into the local directory dir, under
+// the name top (the entry "." is dir/top, everything below it goes
+// inside). Every name from the server is confined to dir/top
+// (transfer.Receiver): a hostile server can write nothing else, and
+// without Recursive nothing but the one file asked for. Failures of
+// single entries go to o.Done and are counted; the error is an *Error
+// when the connection failed, or a *transfer.FileError when dir itself
+// cannot be written.
+func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (CopySummary, error) {
+	var sum CopySummary
+	r, err := transfer.OpenReceiver(dir, top)
+	if err != nil {
+		return sum, transfer.NewFileError(dir, err)
+	}
+	defer r.Close()
+	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
+	defer stop()
+	if err := c.pc.Send(protocol.Get{Path: path, Recursive: o.Recursive, Resume: o.Resume}); err != nil {
+		return sum, newError(ConnectionLost, c.target.String(), err)
+	}
+	g := &getter{c: c, r: r, o: o, dir: dir, top: top, sum: &sum}
+	for {
+		m, err := c.recv()
+		if err != nil {
+			return sum, err
+		}
+		switch m := m.(type) {
+		case protocol.Entry:
+			err = g.entry(m)
+		case protocol.Error:
+			if protocol.Fatal(m.Code) {
+				return sum, c.remoteError(m)
+			}
+			fe := c.remoteFileError(m)
+			sum.add(transfer.Result{}, fe)
+			o.done("", "", transfer.Result{}, fe)
+		case protocol.GetEnd:
+			return sum, nil
+		default:
+			err = c.unexpected(m)
+		}
+		if err != nil {
+			return sum, c.copyError(err)
+		}
+	}
+}
+
+// getter is the state of one Get.
+type getter struct {
+	c        *Conn
+	r        *transfer.Receiver
+	o        CopyOptions
+	dir, top string
+	sum      *CopySummary
+}
+
+// shown is the local path of an entry, for messages.
+func (g *getter) shown(name string) string {
+	p := g.dir + "/" + g.top
+	if name != "." {
+		p += "/" + name
+	}
+	return p
+}
+
+func (g *getter) entry(e protocol.Entry) error {
+	if !g.o.Recursive && (e.Name != "." || e.Kind != protocol.KindFile) {
+		return fmt.Errorf("%w: the server sent %s %q, which was not requested", transfer.ErrProtocol, e.Kind, e.Name)
+	}
+	var res transfer.Result
+	var err error
+	switch e.Kind {
+	case protocol.KindFile:
+		res, err = g.file(e)
+	case protocol.KindDir:
+		err = g.r.Dir(e)
+	case protocol.KindSymlink:
+		err = g.r.Symlink(e)
+	}
+	if errors.Is(err, transfer.ErrBadName) {
+		return fmt.Errorf("%w: %v", transfer.ErrProtocol, err)
+	}
+	var fe *transfer.FileError
+	if err != nil && !errors.As(err, &fe) {
+		if e.Kind == protocol.KindFile {
+			return err // the conversation broke
+		}
+		fe = transfer.NewFileError(g.shown(e.Name), err)
+	}
+	if fe != nil {
+		err = &transfer.FileError{Name: g.shown(e.Name), Code: fe.Code, Err: fe.Err}
+	}
+	g.sum.add(res, err)
+	g.o.done(g.shown(e.Name), e.Kind, res, err)
+	return nil
+}
+
+func (g *getter) file(e protocol.Entry) (transfer.Result, error) {
+	var progress func(int64)
+	hooks := transfer.Hooks{
+		Started: func(off int64) {
+			if g.o.Start != nil {
+				progress = g.o.Start(g.shown(e.Name), e.Length, off)
+			}
+		},
+		Progress: func(n int64) {
+			if progress != nil {
+				progress(n)
+			}
+		},
+	}
+	open := func() (*transfer.Part, error) { return g.r.File(e) }
+	return transfer.ReceiveFile(getWire{g.c}, e, g.o.Resume, open, hooks)
+}

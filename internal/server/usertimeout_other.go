@@ -1,0 +1,11 @@
+//go:build !linux
+
+package server
+
+import (
+	"net"
+	"time"
+)
+
+// setUserTimeout is Linux-only; elsewhere keepalive probes must do.
+func setUserTimeout(*net.TCPConn, time.Duration) {}
