@@ -157,6 +157,10 @@ func TestPenaltyOnRealSockets(t *testing.T) {
 			t.Fatal("an unauthorized key connected")
 		}
 	}
+	// The server penalises after sending its refusal: wait for it to count.
+	if !eventually(5*time.Second, func() bool { return ts.gate.penalised() > 0 }) {
+		t.Fatal("three auth failures did not penalise the source")
+	}
 	if _, err := ts.connect(ts.client); err == nil {
 		t.Fatal("a penalised source was admitted")
 	}
