@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +33,7 @@ func newLegacyCmd(env Env) *cobra.Command {
 				if len(command) == 0 {
 					return fmt.Errorf("no command after --")
 				}
-				if _, err := c.Run(cmd.Context(), joinCommand(command)); err != nil {
+				if _, err := c.Run(cmd.Context(), strings.Join(command, " ")); err != nil {
 					return fail(ExitFailure, err)
 				}
 				return nil
@@ -47,17 +48,4 @@ func newLegacyCmd(env Env) *cobra.Command {
 	cmd.Flags().BoolVar(&c.HideHeader, "no-header", false, "do not print the reply's header line")
 	cmd.Flags().DurationVar(&c.Timeout, "timeout", 0, "give up on a reply after this long (default: no limit)")
 	return cmd
-}
-
-// joinCommand makes one shell string of the words after --, as the
-// lesson's client sends a typed line.
-func joinCommand(words []string) string {
-	if len(words) == 1 {
-		return words[0]
-	}
-	s := words[0]
-	for _, w := range words[1:] {
-		s += " " + w
-	}
-	return s
 }

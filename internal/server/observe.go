@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,12 +97,8 @@ func (c *serverConn) auditRefusedKey(pub ed25519.PublicKey, rule, reason string)
 
 // ruleName is the option named at the start of a denial reason.
 func ruleName(reason string) string {
-	for i := 0; i < len(reason); i++ {
-		if reason[i] == ':' {
-			return reason[:i]
-		}
-	}
-	return reason
+	rule, _, _ := strings.Cut(reason, ":")
+	return rule
 }
 
 // output counts (and, with an audit log, hashes) bytes sent to the client.
