@@ -308,18 +308,22 @@ func TestConcurrentClients(t *testing.T) {
 func TestDrainOnSIGTERM(t *testing.T) {
 	home := t.TempDir()
 	d := startDaemon(t, home, "--grace", "2s")
-	short := exec.Command(rexecBin, "run", d.host(), "sleep 0.5; echo finished")
+	// Both sessions print before the signal, so both are surely running.
+	short := exec.Command(rexecBin, "run", d.host(), "echo 0; sleep 0.5; echo finished")
 	short.Env = append(os.Environ(), "REXEC_HOME="+home)
 	long := exec.Command(rexecBin, "run", d.host(), "echo $$; exec sleep 1000")
 	long.Env = short.Env
-	var shortOut strings.Builder
-	short.Stdout = &shortOut
+	shortOut, _ := short.StdoutPipe()
 	longOut, _ := long.StdoutPipe()
 	if err := short.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if err := long.Start(); err != nil {
 		t.Fatal(err)
+	}
+	shortR := bufio.NewReader(shortOut)
+	if first, err := shortR.ReadString('\n'); err != nil || first != "0\n" {
+		t.Fatalf("short session's first line = %q, %v", first, err)
 	}
 	pid := readPids(t, longOut, 1)[0]
 	d.cmd.Process.Signal(syscall.SIGTERM)
@@ -328,10 +332,11 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM and the grace period")
 	}
+	rest, _ := io.ReadAll(shortR)
 	short.Wait()
 	long.Wait()
-	if shortOut.String() != "finished\n" {
-		t.Errorf("session running at SIGTERM printed %q, want it to finish", shortOut.String())
+	if string(rest) != "finished\n" {
+		t.Errorf("session running at SIGTERM printed %q after the signal, want it to finish", rest)
 	}
 	if pidAlive(pid) {
 		t.Errorf("session outliving the grace period (pid %d) was not killed", pid)
