@@ -50,7 +50,7 @@ func TestAuditAndMetrics(t *testing.T) {
 	m := metrics.New()
 	ts := startServer(t, Config{Audit: log, Metrics: m})
 	c := ts.dial(t)
-	r := c.mustRun(t, protocol.Exec{Argv: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}}, "in")
+	r := c.mustRun(t, protocol.Exec{Argv: []string{"sh", "-c", "cat >/dev/null; echo out; echo err >&2; exit 3"}}, "in")
 	if r.exit == nil || r.exit.Code != 3 {
 		t.Fatalf("run = %v", r)
 	}
