@@ -15,6 +15,9 @@ const MechanismPgroup = "pgroup"
 // tree is empty on macOS: only the process group is known.
 type tree struct{}
 
+// exitWatch is empty on macOS: waitMain blocks in wait4.
+type exitWatch struct{}
+
 // Mechanism reports how KillTree finds the tree: MechanismPgroup.
 func (p *Process) Mechanism() string { return MechanismPgroup }
 

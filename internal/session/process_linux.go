@@ -57,7 +57,7 @@ func (s *sysProcess) fork(p *Process, cmd *exec.Cmd, spec Spec) error {
 			withCg.SysProcAttr.UseCgroupFD, withCg.SysProcAttr.CgroupFD = true, cg.fd
 			if err := withCg.Start(); err == nil {
 				s.tree.cg, s.cmd = cg, withCg
-				registerMain(withCg.Process.Pid)
+				s.registered(spec)
 				return nil
 			}
 			_ = cg.remove() // e.g. clone3 unsupported; a real error repeats below
@@ -67,8 +67,17 @@ func (s *sysProcess) fork(p *Process, cmd *exec.Cmd, spec Spec) error {
 		return err
 	}
 	s.cmd = cmd
-	registerMain(cmd.Process.Pid)
+	s.registered(spec)
 	return nil
+}
+
+// registered registers the main process just started with the reaper and
+// opens its pidfd, both under forkMu, before anything could reap it.
+func (s *sysProcess) registered(spec Spec) {
+	registerMain(s.cmd.Process.Pid)
+	if !spec.noPidfd {
+		s.exit = watchExit(s.cmd.Process.Pid)
+	}
 }
 
 // cloneCmd copies an unstarted Cmd (a Cmd can be started only once).
@@ -81,17 +90,27 @@ func cloneCmd(c *exec.Cmd) *exec.Cmd {
 // waitMain waits for the main process to exit WITHOUT reaping it: the
 // zombie keeps its pid (the process group id) reserved until Close, so
 // signals to the group can never reach a process that reused the pid.
+// With a pidfd it waits in the runtime's poller (exitWatch); without one
+// it blocks an OS thread in waitid until the exit.
 func (s *sysProcess) waitMain(p *Process) {
-	var info unix.Siginfo
-	var err error
-	for {
-		err = unix.Waitid(unix.P_PID, s.cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
+	info, err := s.exit.waitExit()
+	if errors.Is(err, errNoPoll) {
+		info, err = waitBlocking(s.cmd.Process.Pid)
 	}
 	p.status = statusFromSiginfo(&info, err)
 	close(p.done)
+}
+
+// waitBlocking is waitMain without a pidfd: waitid(P_PID, WNOWAIT), which
+// holds the calling goroutine's thread until the process exits.
+func waitBlocking(pid int) (unix.Siginfo, error) {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			return info, err
+		}
+	}
 }
 
 // siginfoUnion is the offset of the union in siginfo_t: after three int32

@@ -84,6 +84,9 @@ type Spec struct {
 	noCgroup bool
 	// noCgroupKill ignores cgroup.kill and uses freeze+SIGKILL (tests).
 	noCgroupKill bool
+	// noPidfd waits for the exit in a blocking waitid, as on kernels
+	// without a pollable pidfd (tests).
+	noPidfd bool
 }
 
 // Status is how the main process ended. Exactly one holds: Err != nil (the

@@ -23,7 +23,8 @@ type sysProcess struct {
 	pgid   int      // the main pid: leader of the process group (and session with a PTY)
 	pty    *os.File // terminal master, nil without a PTY
 	parent []*os.File
-	tree   tree // what kills the tree: cgroup and /proc sweep on Linux
+	tree   tree      // what kills the tree: cgroup and /proc sweep on Linux
+	exit   exitWatch // how waitMain learns of the exit: a pidfd on Linux
 
 	// mu guards reaped, closed and the use of pgid and pty against them:
 	// while the main process is not reaped its pid (= pgid) cannot be
