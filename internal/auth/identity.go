@@ -24,6 +24,24 @@ type Identity struct {
 	Comment string
 }
 
+// Verify checks that the private seed yields the public key. LoadIdentity
+// checks only that the key file is consistent with itself and leaves this
+// to the first signature (transport.SelfSignedCert calls it), because it
+// costs the ed25519 table set-up that a resumed connection never needs.
+// A file whose seed was altered would otherwise sign with a key that does
+// not match its certificate, and the peer would report only a bad
+// signature.
+func (id *Identity) Verify() error {
+	if len(id.Private) != ed25519.PrivateKeySize || len(id.Public) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: bad ed25519 key lengths", ErrMalformedKey)
+	}
+	derived := ed25519.NewKeyFromSeed(id.Private.Seed()).Public().(ed25519.PublicKey)
+	if !derived.Equal(id.Public) || !bytes.Equal(id.Private[ed25519.SeedSize:], id.Public) {
+		return fmt.Errorf("%w: public key does not match private key", ErrMalformedKey)
+	}
+	return nil
+}
+
 // GenerateIdentity makes a new random identity with the given comment.
 func GenerateIdentity(comment string) (*Identity, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -53,7 +71,7 @@ func LoadIdentity(path string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}
-	id := &Identity{Private: priv, Public: priv.Public().(ed25519.PublicKey), Comment: comment}
+	id := &Identity{Private: priv, Public: ed25519.PublicKey(bytes.Clone(priv[ed25519.SeedSize:])), Comment: comment}
 	if pubData, err := os.ReadFile(path + ".pub"); err == nil {
 		if pub, c, err := ParsePublicKeyLine(pubData); err == nil && pub.Equal(id.Public) {
 			id.Comment = c
@@ -158,4 +176,12 @@ func EnsureIdentity(path, comment string) (id *Identity, created bool, err error
 // sameKey reports whether a and b are the same public key.
 func sameKey(a, b ed25519.PublicKey) bool {
 	return len(a) == ed25519.PublicKeySize && bytes.Equal(a, b)
+}
+
+// CheckSecretFile applies the private-key rules (no access by group or
+// others, owned by the effective user) to another file that holds a
+// secret, such as a stored TLS session ticket, given its open file's
+// FileInfo. The error wraps ErrKeyPermissions.
+func CheckSecretFile(path string, fi fs.FileInfo) error {
+	return checkPrivateKeyFile(path, fi)
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -208,5 +209,38 @@ func TestEnsureIdentity(t *testing.T) {
 	}
 	if _, _, err := EnsureIdentity(filepath.Join(path, "x", "y"), "c"); err == nil {
 		t.Errorf("EnsureIdentity(bad dir) = nil error")
+	}
+}
+
+// A key file whose public half is consistent but whose seed was altered
+// loads (LoadIdentity defers the expensive check) and is refused by
+// Verify, which every signer calls first.
+func TestVerifyCatchesAlteredSeed(t *testing.T) {
+	id, err := GenerateIdentity("seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Verify(); err != nil {
+		t.Fatalf("Verify of a fresh identity: %v", err)
+	}
+	bad := bytes.Clone(id.Private)
+	bad[0] ^= 1
+	data, err := marshalOpenSSHPrivateKey(bad, "seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadIdentity(path)
+	if err != nil {
+		t.Fatalf("LoadIdentity: %v", err)
+	}
+	if !loaded.Public.Equal(id.Public) {
+		t.Fatalf("public key = %x, want %x", loaded.Public, id.Public)
+	}
+	if err := loaded.Verify(); !errors.Is(err, ErrMalformedKey) {
+		t.Fatalf("Verify = %v, want ErrMalformedKey", err)
 	}
 }

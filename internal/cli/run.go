@@ -53,7 +53,7 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 		return client.Config{}, fail(ExitFailure, err)
 	}
 	cfg := client.Config{Identity: id, KnownHosts: auth.KnownHosts{Path: h.Path(config.KnownHostsFile)},
-		AcceptNew: o.acceptNew, ConnectTimeout: o.connectTimeout, Software: "rexec/" + version()}
+		AcceptNew: o.acceptNew, TicketDir: h.Path(config.TicketsDir), ConnectTimeout: o.connectTimeout, Software: "rexec/" + version()}
 	if isTerminal(env) {
 		cfg.Confirm = func(host, fp string) (bool, error) {
 			return askOnTerminal(env, fmt.Sprintf("The authenticity of host '%s' can't be established.\n"+

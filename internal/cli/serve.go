@@ -75,6 +75,7 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	f.DurationVar(&s.Keepalive, "keepalive", server.DefaultKeepaliveInterval, "ping interval; a peer silent for 3 is dropped")
 	f.IntVar(&s.MaxSessions, "max-sessions", server.DefaultMaxSessions, "sessions running at once")
 	f.IntVar(&s.MaxSessionsPerKey, "max-sessions-per-key", 0, "sessions running at once per client key (0: no limit)")
+	f.BoolVar(&s.NoResumption, "no-resumption", false, "issue no TLS session tickets: every connection is a full handshake")
 	f.StringArrayVar(&s.Penalty.Exempt, "penalty-exempt", nil, "address or CIDR never penalised, repeatable")
 	return cmd
 }
@@ -131,7 +132,7 @@ func flagsOver(dst, src *config.ServerFile, flags *pflag.FlagSet) {
 func serverConfig(f config.ServerFile) (server.Config, error) {
 	cfg := server.Config{LoginGrace: f.LoginGrace, PerSourceMax: f.PerSourceMax, IdleTimeout: f.IdleTimeout,
 		KeepaliveInterval: f.Keepalive, MaxSessions: f.MaxSessions, MaxSessionsPerKey: f.MaxSessionsPerKey,
-		Software: "rexec/" + version()}
+		NoResumption: f.NoResumption, Software: "rexec/" + version()}
 	if f.MaxStartups != "" {
 		st, err := server.ParseStartups(f.MaxStartups)
 		if err != nil {

@@ -47,6 +47,15 @@ type Config struct {
 	Software string
 	// Dialer, when non-nil, replaces net.Dialer (tests, proxies).
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TicketDir, when set, keeps one TLS session ticket per identity and
+	// target in this directory (created 0700), so that the next
+	// connection, even from another process, resumes: no signature on
+	// either side, which is most of a connection's CPU (PROTOCOL.md
+	// §1.2). Both keys are still checked on a resumed connection: the
+	// server authorizes the client key against its current
+	// authorized_keys and the host key is looked up in KnownHosts. Empty
+	// means every connection is a full handshake.
+	TicketDir string
 }
 
 // Conn is an authenticated connection to one server. Requests run one at a
@@ -59,6 +68,9 @@ type Conn struct {
 	Server protocol.Hello
 	// HostKey is the server's verified public key.
 	HostKey ed25519.PublicKey
+	// Resumed reports that the TLS handshake resumed an earlier session
+	// (Config.TicketDir) instead of running a full one.
+	Resumed bool
 }
 
 // Dial connects to t and authenticates both ends. Every error is an *Error
@@ -109,11 +121,21 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn) (*Conn, e
 	if err != nil {
 		return nil, newError(AuthFailed, t.String(), err)
 	}
+	var tickets *ticketStore
+	if cfg.TicketDir != "" {
+		tickets = newTicketStore(cfg.TicketDir, cfg.Identity.Public, t.Addr())
+		tc.SessionTicketsDisabled = false
+		tc.ClientSessionCache = tickets
+	}
 	tlsConn := tls.Client(nc, tc)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		return nil, classifyHandshake(t, err)
 	}
-	c := &Conn{target: t, nc: nc, pc: protocol.NewConn(tlsConn), HostKey: hostKey}
+	if tickets != nil && !tlsConn.ConnectionState().DidResume {
+		tickets.stale() // the server refused it: store the next one
+	}
+	c := &Conn{target: t, nc: nc, pc: protocol.NewConn(tlsConn), HostKey: hostKey,
+		Resumed: tlsConn.ConnectionState().DidResume}
 	if err := c.hello(cfg); err != nil {
 		c.pc.Close()
 		return nil, err

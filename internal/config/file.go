@@ -36,6 +36,7 @@ type ServerFile struct {
 	Keepalive         time.Duration `toml:"keepalive"`            // --keepalive: ping interval after auth
 	MaxSessions       int           `toml:"max_sessions"`         // --max-sessions: in total
 	MaxSessionsPerKey int           `toml:"max_sessions_per_key"` // --max-sessions-per-key
+	NoResumption      bool          `toml:"no_resumption"`        // --no-resumption: no TLS session tickets
 
 	Penalty  PenaltyFile  `toml:"penalty"`
 	SYNWatch SYNWatchFile `toml:"syn_watch"`

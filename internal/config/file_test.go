@@ -21,7 +21,7 @@ func TestLoadServerFileGood(t *testing.T) {
 		LegacyListen: "127.0.0.1:7000", Grace: 45 * time.Second, LogFormat: "json",
 		Metrics: "127.0.0.1:9122", AuditLog: "/var/log/rexec/audit.log", AuditSync: "end",
 		LoginGrace: 20 * time.Second, MaxStartups: "10:30:100", PerSourceMax: 10,
-		IdleTimeout: time.Hour, Keepalive: 15 * time.Second, MaxSessions: 256, MaxSessionsPerKey: 32,
+		IdleTimeout: time.Hour, Keepalive: 15 * time.Second, MaxSessions: 256, MaxSessionsPerKey: 32, NoResumption: true,
 		Penalty: PenaltyFile{AuthFailure: 5 * time.Second, GraceExpired: 20 * time.Second,
 			ProtocolViolation: 20 * time.Second, Min: 15 * time.Second, Max: 10 * time.Minute,
 			MaxSources: 65536, Exempt: []string{"127.0.0.1", "10.0.0.0/8", "2001:db8::/32"}},

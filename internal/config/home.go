@@ -17,6 +17,9 @@ const (
 	HostKeyFile        = "host_ed25519_key"
 	AuthorizedKeysFile = "authorized_keys"
 	ConfigFile         = "config.toml"
+	// TicketsDir holds the client's TLS session tickets, one file per
+	// identity and host, as secret as the identity (mode 0700/0600).
+	TicketsDir = "tickets"
 )
 
 // HomeEnv overrides the home directory when --home is not given.

@@ -72,6 +72,12 @@ type Config struct {
 	// DefaultMaxSessions); MaxSessionsPerKey per client key (0: no bound).
 	MaxSessions       int
 	MaxSessionsPerKey int
+	// NoResumption stops the server issuing TLS session tickets, so that
+	// every connection is a full handshake in which the client signs
+	// (PROTOCOL.md §1.2). Resumed connections are authorized against the
+	// current authorized_keys all the same; this is for operators who
+	// want each connection to prove possession of the key itself.
+	NoResumption bool
 
 	// Audit, when non-nil, gets a start and an end record of every session
 	// and refusal; a session whose start record cannot be written is
@@ -142,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	tc.SessionTicketsDisabled = cfg.NoResumption
 	s := &Server{cfg: cfg, tls: tc, log: cfg.Logger, user: currentUser(),
 		gate:      newGate(cfg.MaxStartups, cfg.PerSourceMax, cfg.Penalties),
 		freed:     make(chan struct{}, 1),

@@ -11,6 +11,11 @@
 // (normally auth.KnownHosts.Check); the error that function returns comes
 // back out of tls.Conn.Handshake unchanged, for errors.As.
 //
+// Session resumption is allowed (PROTOCOL.md §1.2). Both checks above run
+// on resumed connections too, on the keys of the original full handshake;
+// the client creates its certificate only when a full handshake asks for
+// it, so a resumed connection signs nothing.
+//
 // transport sits above internal/auth and below the server and client
 // packages; it imports only auth.
 package transport

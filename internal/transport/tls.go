@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
@@ -41,6 +42,9 @@ func SelfSignedCert(id *auth.Identity) (tls.Certificate, error) {
 	if id == nil || len(id.Private) != ed25519.PrivateKeySize {
 		return tls.Certificate{}, errors.New("transport: identity has no ed25519 private key")
 	}
+	if err := id.Verify(); err != nil {
+		return tls.Certificate{}, fmt.Errorf("transport: %w", err)
+	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("transport: certificate serial: %w", err)
@@ -68,16 +72,24 @@ func SelfSignedCert(id *auth.Identity) (tls.Certificate, error) {
 // ServerConfig returns a TLS 1.3-only server configuration presenting the
 // host identity's certificate. It requires a client certificate and
 // accepts any single ed25519 one: the caller must authorize PeerKey of
-// the completed handshake before doing anything on the client's behalf.
-// Session tickets (resumption) are disabled, so every connection proves
-// possession of both keys. ALPN "rexec/1" is required (a
-// VerifyConnection hook fails the handshake without it).
+// the completed handshake before doing anything on the client's behalf,
+// on every connection, resumed ones included (PeerKey then returns the
+// key proven in the full handshake the ticket came from).
+//
+// Session tickets are issued (PROTOCOL.md §1.2): a client that resumes
+// skips both signatures, which is most of the handshake's CPU. The ticket
+// keys are crypto/tls's own, random per Config and never stored, so a
+// daemon restart invalidates every ticket; set SessionTicketsDisabled on
+// the result to force a full handshake on every connection. ALPN
+// "rexec/1" is required (a VerifyConnection hook fails the handshake
+// without it).
 func ServerConfig(host *auth.Identity) (*tls.Config, error) {
 	cert, err := SelfSignedCert(host)
 	if err != nil {
 		return nil, err
 	}
-	cfg := baseConfig(cert)
+	cfg := baseConfig()
+	cfg.Certificates = []tls.Certificate{cert}
 	cfg.ClientAuth = tls.RequireAnyClientCert
 	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
 		_, err := keyFromRaw(raw)
@@ -86,25 +98,48 @@ func ServerConfig(host *auth.Identity) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// ClientConfig returns a TLS 1.3-only client configuration presenting the
-// user identity's certificate. Certificate-chain and name verification
-// are off (InsecureSkipVerify); instead the server's ed25519 key is passed
-// to verify during the handshake, and a non-nil result aborts the
-// handshake and is returned unchanged (wrapped at most) by Handshake, so
-// errors.As finds e.g. *auth.UnknownHostError. verify must not be nil.
-// No session cache: every connection runs a full handshake and verify.
+// ClientConfig returns a TLS 1.3-only client configuration for the user
+// identity. Certificate-chain and name verification are off
+// (InsecureSkipVerify); instead the server's ed25519 key is passed to
+// verify, from a VerifyConnection hook, so that it runs on resumed
+// connections too (crypto/tls skips VerifyPeerCertificate there). In a
+// full handshake the hook runs before the client sends its certificate,
+// so a refused server never sees it. A non-nil result of verify aborts
+// the handshake and is returned unchanged (wrapped at most) by Handshake,
+// so errors.As finds e.g. *auth.UnknownHostError. verify must not be nil.
+//
+// The client certificate is made (and the key used) only when the server
+// asks for it, i.e. only in a full handshake: a resumed connection signs
+// nothing. Resumption needs a ClientSessionCache, which the caller sets
+// (with SessionTicketsDisabled false); the zero value has none, so every
+// connection is a full handshake.
 func ClientConfig(user *auth.Identity, verify func(ed25519.PublicKey) error) (*tls.Config, error) {
 	if verify == nil {
 		return nil, errors.New("transport: ClientConfig needs a verify function")
 	}
-	cert, err := SelfSignedCert(user)
-	if err != nil {
-		return nil, err
+	if user == nil || len(user.Private) != ed25519.PrivateKeySize {
+		return nil, errors.New("transport: identity has no ed25519 private key")
 	}
-	cfg := baseConfig(cert)
+	cfg := baseConfig()
+	cfg.SessionTicketsDisabled = true
 	cfg.InsecureSkipVerify = true
-	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-		key, err := keyFromRaw(raw)
+	var (
+		once sync.Once
+		cert tls.Certificate
+		cerr error
+	)
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		once.Do(func() { cert, cerr = SelfSignedCert(user) })
+		return &cert, cerr
+	}
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := requireALPN(cs); err != nil {
+			return err
+		}
+		if len(cs.PeerCertificates) != 1 {
+			return fmt.Errorf("%w (got %d)", ErrPeerCert, len(cs.PeerCertificates))
+		}
+		key, err := certKey(cs.PeerCertificates[0])
 		if err != nil {
 			return err
 		}
@@ -114,14 +149,12 @@ func ClientConfig(user *auth.Identity, verify func(ed25519.PublicKey) error) (*t
 }
 
 // baseConfig holds what client and server share.
-func baseConfig(cert tls.Certificate) *tls.Config {
+func baseConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:             tls.VersionTLS13,
-		MaxVersion:             tls.VersionTLS13,
-		Certificates:           []tls.Certificate{cert},
-		NextProtos:             []string{ALPN},
-		SessionTicketsDisabled: true,
-		VerifyConnection:       requireALPN,
+		MinVersion:       tls.VersionTLS13,
+		MaxVersion:       tls.VersionTLS13,
+		NextProtos:       []string{ALPN},
+		VerifyConnection: requireALPN,
 	}
 }
 

@@ -181,8 +181,8 @@ func TestServerRejectsBadClients(t *testing.T) {
 		mutate  func(c *tls.Config)
 		wantErr error // on the server side; nil = any error
 	}{
-		{"no certificate", func(c *tls.Config) { c.Certificates = nil }, nil},
-		{"ecdsa certificate", func(c *tls.Config) { c.Certificates = []tls.Certificate{ecdsaCert(t)} }, ErrPeerKeyType},
+		{"no certificate", func(c *tls.Config) { c.GetClientCertificate = sendCert(tls.Certificate{}) }, nil},
+		{"ecdsa certificate", func(c *tls.Config) { c.GetClientCertificate = sendCert(ecdsaCert(t)) }, ErrPeerKeyType},
 		{"no ALPN", func(c *tls.Config) { c.NextProtos = nil; c.VerifyConnection = nil }, ErrPeerProtocol},
 		{"TLS 1.2", func(c *tls.Config) { c.MinVersion, c.MaxVersion = tls.VersionTLS12, tls.VersionTLS12 }, nil},
 	}
@@ -210,6 +210,11 @@ func TestClientRejectsBadServers(t *testing.T) {
 	if !errors.Is(client.err, ErrPeerKeyType) || server.err == nil || called {
 		t.Errorf("handshake with ecdsa server: client %v, server %v, verify called %v; want ErrPeerKeyType, verify not called", client.err, server.err, called)
 	}
+}
+
+// sendCert makes a GetClientCertificate hook that presents cert.
+func sendCert(cert tls.Certificate) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 }
 
 // ecdsaCert makes a self-signed P-256 certificate, a key type rexec refuses.
