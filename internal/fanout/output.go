@@ -161,7 +161,10 @@ func (b *buffers) take(index int) *[2]cappedBuffer {
 // replaced by stdout_b64 and stderr_b64 (standard base64) when the output
 // is not valid UTF-8, so the bytes survive exactly; exit_code and signal
 // are null when there is none, error is null on success. Truncated is
-// present only when output passed MaxBufferedOutput.
+// present only when output passed MaxBufferedOutput. Entries,
+// FailedEntries and Bytes are present only for a copy (rexec cp): the
+// entries (files, directories, links) written, those that failed, and
+// the file bytes that crossed the wire.
 type Record struct {
 	Host       string  `json:"host"`
 	Outcome    Outcome `json:"outcome"`
@@ -174,6 +177,10 @@ type Record struct {
 	DurationMS int64   `json:"duration_ms"`
 	Error      *string `json:"error"`
 	Truncated  bool    `json:"truncated,omitempty"`
+
+	Entries       *int   `json:"entries,omitempty"`
+	FailedEntries *int   `json:"failed_entries,omitempty"`
+	Bytes         *int64 `json:"bytes,omitempty"`
 }
 
 // NewRecord builds the json record of r with its captured output.
@@ -184,6 +191,9 @@ func NewRecord(r Result, stdout, stderr []byte, truncated bool) Record {
 	}
 	if r.Signal != "" {
 		rec.Signal = &r.Signal
+	}
+	if r.Copy != nil {
+		rec.Entries, rec.FailedEntries, rec.Bytes = &r.Copy.Entries, &r.Copy.Failed, &r.Copy.Bytes
 	}
 	rec.Stdout, rec.StdoutB64 = textOrBytes(stdout)
 	rec.Stderr, rec.StderrB64 = textOrBytes(stderr)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/client"
 )
 
 // runPrinter drives a Printer as Run does, one host at a time.
@@ -130,5 +132,26 @@ func TestNewPrinter(t *testing.T) {
 	}
 	if _, err := NewPrinter("yaml", io.Discard, io.Discard); !errors.Is(err, ErrBadMode) {
 		t.Errorf("NewPrinter(yaml) = %v, want ErrBadMode", err)
+	}
+}
+
+// TestJSONRecordCopy: a copy's record carries its counts; a command's
+// record has none of those fields.
+func TestJSONRecordCopy(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewJSONPrinter(&buf)
+	results := []Result{
+		{Index: 0, Host: "a", Outcome: Copied, Copy: &client.CopySummary{Entries: 4, Bytes: 1024}},
+		{Index: 1, Host: "b", Outcome: CopyFailed, ExitCode: 1, Copy: &client.CopySummary{Entries: 1, Failed: 1},
+			Err: errors.New("b:/ro/f: permission denied")},
+	}
+	if err := runPrinter(p, results, [][2]string{{}, {"", "b:/ro/f: permission denied\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"host":"a","outcome":"copied","exit_code":0,"signal":null,"stdout":"","stderr":"","duration_ms":0,"error":null,"entries":4,"failed_entries":0,"bytes":1024}
+{"host":"b","outcome":"copy_failed","exit_code":1,"signal":null,"stdout":"","stderr":"b:/ro/f: permission denied\n","duration_ms":0,"error":"b:/ro/f: permission denied","entries":1,"failed_entries":1,"bytes":0}
+`
+	if buf.String() != want {
+		t.Errorf("json of copies:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }

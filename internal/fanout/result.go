@@ -16,7 +16,8 @@ import (
 // mislead: host_key_unknown (nothing pinned and no --accept-new: the key
 // did not change, so it is no mismatch), protocol_error (the peer is not
 // a rexec server we understand) and skipped (never started: the rollout
-// stopped or was interrupted first).
+// stopped or was interrupted first). A copy (rexec cp to many hosts, a
+// Job) ends copied or copy_failed instead of exited: no command ran.
 type Outcome string
 
 // The outcomes; see Outcome.
@@ -32,6 +33,8 @@ const (
 	ProtocolError   Outcome = "protocol_error"
 	Denied          Outcome = "denied"
 	Skipped         Outcome = "skipped"
+	Copied          Outcome = "copied"
+	CopyFailed      Outcome = "copy_failed"
 )
 
 // ExitFailure is the exit status for "rexec itself failed" (SPEC §2).
@@ -70,10 +73,13 @@ type Result struct {
 	Host    string
 	Outcome Outcome
 	// ExitCode is the remote status for Exited, 128+N for Signaled, 124
-	// for TimedOut; it means nothing for the other outcomes.
+	// for TimedOut, the status a Job chose for Copied (0) and CopyFailed;
+	// it means nothing for the other outcomes.
 	ExitCode int
 	// Signal names the signal for Signaled ("KILL"), else "".
 	Signal string
+	// Copy counts what a copy did (Copied, CopyFailed); nil for a command.
+	Copy *client.CopySummary
 	// Duration is the wall time from the first connect attempt to the
 	// end, as this client measured it.
 	Duration time.Duration
@@ -83,22 +89,30 @@ type Result struct {
 	Err error
 }
 
-// OK reports whether the command ran and exited 0.
-func (r Result) OK() bool { return r.Outcome == Exited && r.ExitCode == 0 && r.Err == nil }
-
-// Ran reports whether the command ran to an exit the server reported.
-func (r Result) Ran() bool {
-	return r.Outcome == Exited || r.Outcome == Signaled || r.Outcome == TimedOut
+// OK reports whether the command ran and exited 0, or the copy was
+// complete.
+func (r Result) OK() bool {
+	return (r.Outcome == Exited || r.Outcome == Copied) && r.ExitCode == 0 && r.Err == nil
 }
 
-// Unreachable reports whether rexec could not get the command run and
-// report its end: every outcome but the three of Ran, denied and skipped.
+// Ran reports whether the request ran to an end the server reported: a
+// command's exit, or a copy whose every entry was answered.
+func (r Result) Ran() bool {
+	switch r.Outcome {
+	case Exited, Signaled, TimedOut, Copied, CopyFailed:
+		return true
+	}
+	return false
+}
+
+// Unreachable reports whether rexec could not get the request run and
+// report its end: every outcome but those of Ran, denied and skipped.
 func (r Result) Unreachable() bool {
 	return !r.Ran() && r.Outcome != Denied && r.Outcome != Skipped
 }
 
 // Status is this host's share of the exit status (SPEC §2): the remote
-// code when the command ran, 255 when rexec failed (unreachable or
+// code when the command ran (a copy's ExitCode), 255 when rexec failed (unreachable or
 // denied), 0 for a skipped host (ExitStatus accounts for those).
 func (r Result) Status() int {
 	switch {
@@ -121,6 +135,9 @@ func (r Result) Describe() string {
 		s = fmt.Sprintf("killed by signal %s (exit status %d)", r.Signal, r.ExitCode)
 	case TimedOut:
 		s = fmt.Sprintf("timed_out: killed by --timeout (exit status %d)", r.ExitCode)
+		if errors.Is(r.Err, ErrJobTimeout) {
+			s = fmt.Sprintf("timed_out (exit status %d)", r.ExitCode)
+		}
 	default:
 		s = string(r.Outcome)
 	}

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -119,5 +120,58 @@ func TestDescribe(t *testing.T) {
 		Err: &client.Error{Outcome: client.ConnectFailed, Host: "h", Err: errors.New("dial: connection\nrefused")}}
 	if got, want := r.Describe(), "connect_failed: dial: connection refused"; got != want {
 		t.Errorf("Describe = %q, want %q", got, want)
+	}
+}
+
+// TestCopyOutcomes: a copy's outcomes count as a command's exit 0 and 1
+// do; a Job's timeout is timed_out (124) and says so without claiming a
+// kill.
+func TestCopyOutcomes(t *testing.T) {
+	copied := Result{Host: "a", Outcome: Copied, Copy: &client.CopySummary{Entries: 3, Bytes: 10}}
+	failed := Result{Host: "b", Outcome: CopyFailed, ExitCode: 1, Err: errors.New("b:/x: permission denied")}
+	timedOut := failedResult(context.Background(), fmt.Errorf("lost: %w", ErrJobTimeout))
+	down := Result{Host: "d", Outcome: ConnectFailed, Err: errors.New("refused")}
+	if !copied.OK() || !copied.Ran() || copied.Status() != 0 || copied.Unreachable() {
+		t.Errorf("copied: OK %v Ran %v Status %d Unreachable %v; want true true 0 false",
+			copied.OK(), copied.Ran(), copied.Status(), copied.Unreachable())
+	}
+	if failed.OK() || !failed.Ran() || failed.Status() != 1 || failed.Unreachable() {
+		t.Errorf("copy_failed: OK %v Ran %v Status %d Unreachable %v; want false true 1 false",
+			failed.OK(), failed.Ran(), failed.Status(), failed.Unreachable())
+	}
+	if timedOut.Outcome != TimedOut || timedOut.Status() != 124 {
+		t.Errorf("failedResult(ErrJobTimeout) = %+v, want timed_out 124", timedOut)
+	}
+	if got, want := timedOut.Describe(), "timed_out (exit status 124): lost: "+ErrJobTimeout.Error(); got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	if got, want := failed.Describe(), "copy_failed: b:/x: permission denied"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	timedOut.Host = "c"
+	rs := []Result{copied, failed, timedOut, down}
+	if got := ExitStatus(rs); got != 255 {
+		t.Errorf("ExitStatus = %d, want 255 (a host unreachable)", got)
+	}
+	if got := ExitStatus(rs[:3]); got != 124 {
+		t.Errorf("ExitStatus without the unreachable host = %d, want 124", got)
+	}
+	if got, want := Summary(rs), "1 ok, 2 failed (b,c), 1 unreachable (d)"; got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
+}
+
+// TestFailedResultCause: the cause of the context's end names the
+// outcome, whatever error the closed connection gave.
+func TestFailedResultCause(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(ErrJobTimeout)
+	lost := &client.Error{Outcome: client.ConnectionLost, Host: "h", Err: errors.New("use of closed connection")}
+	if got := failedResult(ctx, lost); got.Outcome != TimedOut || !errors.Is(got.Err, ErrJobTimeout) {
+		t.Errorf("failedResult after the job timeout = %+v, want timed_out", got)
+	}
+	mismatch := &client.Error{Outcome: client.HostKeyMismatch, Host: "h", Err: errors.New("changed")}
+	if got := failedResult(context.Background(), mismatch); got.Outcome != HostKeyMismatch || got.Err != error(mismatch) {
+		t.Errorf("failedResult(mismatch) = %+v, want host_key_mismatch with its error", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -40,7 +41,22 @@ var (
 	ErrInterrupted = errors.New("fanout: not started: interrupted")
 	// ErrBadOptions is an invalid Options value.
 	ErrBadOptions = errors.New("fanout: bad options")
+	// ErrJobTimeout: a Job did not finish within Runner.JobTimeout; its
+	// connection was closed (the host is timed_out).
+	ErrJobTimeout = errors.New("fanout: --timeout expired; connection closed")
 )
+
+// Job is the work done on one host once it is connected: host is the
+// host as the user wrote it, c its connection (which the Runner closes
+// afterwards), stdout and stderr where the host's output goes (the
+// Printer's writers; a Job writes each from one goroutine). It returns
+// the host's Result (Index, Host and Duration are filled in by the
+// Runner), or an error when the request could not run to its end: the
+// Runner reports the outcome the error carries (a *client.Error: lost
+// connection, protocol error), timed_out when ctx ended for JobTimeout,
+// or connection_lost. A Job stops when ctx ends and starts no goroutine
+// that outlives it.
+type Job func(ctx context.Context, host string, c *client.Conn, stdout, stderr io.Writer) (Result, error)
 
 // Options shape a rollout. The zero value runs every host, DefaultParallel
 // at a time, to the end whatever fails.
@@ -79,13 +95,22 @@ func (o Options) Validate() error {
 // Runner runs one request on many hosts. Config is used for every host,
 // except that Confirm is ignored: with many hosts there is no one to ask,
 // so an unknown host key is refused unless Config.AcceptNew is set (each
-// host's result says so). The request's TimeoutMS is each host's
-// --timeout; Stdin is never forwarded (the remote stdin is empty, as with
-// pdsh). A Runner may be used for one Run at a time.
+// host's result says so). The request is Request, a command, unless Job
+// is set. The command's TimeoutMS is each host's --timeout; Stdin is never
+// forwarded (the remote stdin is empty, as with pdsh). A Runner may be
+// used for one Run at a time.
 type Runner struct {
 	Config  client.Config
 	Request protocol.Exec
-	Options Options
+	// Job, when non-nil, is done on each host instead of Request (rexec
+	// cp to many hosts).
+	Job Job
+	// JobTimeout, when positive, bounds each host's Job from the moment
+	// it is connected: then the connection is closed and the host is
+	// timed_out (exit status 124) with ErrJobTimeout. It does not apply
+	// to Request, whose TimeoutMS the server enforces.
+	JobTimeout time.Duration
+	Options    Options
 
 	// runHost replaces the network for scheduling tests.
 	runHost func(ctx context.Context, index int, host string, p Printer) Result
@@ -235,21 +260,49 @@ func (r *Runner) connectAndRun(ctx context.Context, index int, host string, p Pr
 		return Result{Outcome: outcomeOf(err), Err: err}
 	}
 	defer c.Close()
-	runCtx := ctx
+	job, jobCtx := r.Job, ctx
+	if job == nil {
+		job = r.runRequest
+	} else if r.JobTimeout > 0 {
+		var cancel context.CancelFunc
+		jobCtx, cancel = context.WithTimeoutCause(ctx, r.JobTimeout, ErrJobTimeout)
+		defer cancel()
+	}
+	res, err := job(jobCtx, host, c, stdout, stderr)
+	if err != nil {
+		return failedResult(jobCtx, err)
+	}
+	return res
+}
+
+// failedResult is the Result of a host whose request failed with err,
+// which the cause of ctx's end replaces: the connection was closed
+// because of it.
+func failedResult(ctx context.Context, err error) Result {
+	if cause := context.Cause(ctx); cause != nil {
+		err = cause
+	}
+	if errors.Is(err, ErrJobTimeout) {
+		return Result{Outcome: TimedOut, ExitCode: exitTimedOut, Err: err}
+	}
+	return Result{Outcome: outcomeOf(err), Err: err}
+}
+
+// runRequest is the Job of a command: run Request, and give up on a
+// server that does not report the end within TimeoutSlack after the
+// command's own timeout.
+func (r *Runner) runRequest(ctx context.Context, _ string, c *client.Conn, stdout, stderr io.Writer) (Result, error) {
 	if r.Request.TimeoutMS > 0 {
 		limit := time.Duration(r.Request.TimeoutMS)*time.Millisecond + TimeoutSlack
 		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeoutCause(ctx, limit, ErrNoExitAfterTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, limit, ErrNoExitAfterTimeout)
 		defer cancel()
 	}
-	out, err := c.Run(runCtx, r.Request, client.IO{Stdout: stdout, Stderr: stderr})
+	out, err := c.Run(ctx, r.Request, client.IO{Stdout: stdout, Stderr: stderr})
 	if err != nil {
-		if cause := context.Cause(runCtx); cause != nil {
-			err = cause
-		}
-		return Result{Outcome: outcomeOf(err), Err: err}
+		return failedResult(ctx, err), nil
 	}
-	return exitResult(out.Exit)
+	return exitResult(out.Exit), nil
 }
 
 // exitResult turns the server's exit message into a Result.
