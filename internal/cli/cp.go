@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,18 +31,30 @@ type cpOpts struct {
 	resume    bool
 	quiet     bool
 	verbose   bool
+	timeout   time.Duration
+	fan       fanOpts
 }
 
 func newCpCmd(g *globals, env Env) *cobra.Command {
 	o := &cpOpts{}
 	cmd := &cobra.Command{
 		Use:   "cp [flags] SRC... DST",
-		Short: "Copy files to or from a host (HOST:PATH, as scp)",
+		Short: "Copy files to or from a host (HOST:PATH, as scp), or to many hosts",
 		Long: "Copy files between this machine and a host. HOST:PATH names a remote file,\n" +
 			"relative to the remote home unless absolute; a name with a colon before any\n" +
 			"slash is remote, as in scp (write ./a:b for a local one). Several sources go\n" +
 			"into a directory. Every file is verified (sha256) and renamed into place\n" +
-			"only when complete; mode and modification time are kept.",
+			"only when complete; mode and modification time are kept.\n\n" +
+			"To many hosts (uploads only):\n" +
+			"  rexec cp [flags] LOCAL_SRC... HOST:PATH HOST:PATH...\n" +
+			"  rexec cp [flags] LOCAL_SRC... web[01-20]:PATH\n" +
+			"  rexec cp [flags] --hosts FILE [-x HOST] LOCAL_SRC... :PATH\n" +
+			"copies the sources to every host, -f at a time; one host failing never stops\n" +
+			"the others. Each host ends copied, copy_failed, denied, timed_out,\n" +
+			"connect_failed, auth_failed, host_key_mismatch, host_key_unknown,\n" +
+			"connection_lost or skipped (--output json: one object per host per line).\n" +
+			"Exit status: 0 when every host has every file, 255 when a host could not be\n" +
+			"reached, else the highest of 1 (a copy failed) and 124 (--timeout).",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), g, env, args)
@@ -57,6 +70,8 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 	f.BoolVar(&o.resume, "resume", false, "continue an interrupted copy, re-using the part already there once verified")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bars")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "report each file: where a resume started and the bytes that crossed the wire")
+	f.DurationVar(&o.timeout, "timeout", 0, "give up a host's copy after this long once connected (exit status 124)")
+	o.fan.register(cmd)
 	return cmd
 }
 
@@ -93,6 +108,15 @@ func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) er
 	for i, a := range args {
 		ops[i] = parseOperand(a)
 	}
+	if o.timeout < 0 {
+		return fail(2, errors.New("--timeout must be positive"))
+	}
+	if srcs, dsts, err := o.fanoutOperands(args, ops); err != nil || dsts != nil {
+		if err != nil {
+			return err
+		}
+		return o.runFanout(ctx, g, env, srcs, dsts)
+	}
 	srcs, dst := ops[:len(ops)-1], ops[len(ops)-1]
 	remoteSrcs := 0
 	for _, s := range srcs {
@@ -108,20 +132,31 @@ func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) er
 	default:
 		return fail(2, errors.New("copying between two remote hosts, or from local and remote sources at once, is not supported"))
 	}
+	if !dst.remote && (o.fan.output != "" || len(o.fan.exclude) > 0) {
+		return fail(2, errors.New("--output and -x are for uploads to several hosts; a download comes from one"))
+	}
 	cfg, err := o.conn.clientConfig(g, env)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	rep := newCpReport(env, o)
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, errCpTimeout)
+		defer cancel()
+	}
+	prog := newProgress(env.Stderr, o.quiet)
+	rep := newCpReport(env.Stderr, prog, o)
 	if dst.remote {
 		err = o.upload(ctx, cfg, srcs, dst, rep)
 	} else {
 		err = o.download(ctx, cfg, srcs, dst, rep)
 	}
-	rep.prog.wait()
+	prog.wait()
 	switch {
+	case err != nil && errors.Is(context.Cause(ctx), errCpTimeout):
+		return fail(exitTimedOut, fmt.Errorf("%w after %v (partial files are kept: run again with --resume to continue)", errCpTimeout, o.timeout))
 	case err != nil && ctx.Err() != nil:
 		return fail(ExitFailure, errors.New("interrupted (partial files are kept: run again with --resume to continue)"))
 	case err != nil:
@@ -149,6 +184,11 @@ func (o *cpOpts) upload(ctx context.Context, cfg client.Config, srcs []operand, 
 		return err
 	}
 	defer c.Close()
+	return o.uploadOver(ctx, c, srcs, dst, rep)
+}
+
+// uploadOver is upload on a connection to dst's host.
+func (o *cpOpts) uploadOver(ctx context.Context, c *client.Conn, srcs []operand, dst operand, rep *cpReport) error {
 	st, err := c.Stat(ctx, dst.path)
 	var fe *transfer.FileError
 	isDir := err == nil && st.Kind == protocol.KindDir
@@ -166,7 +206,7 @@ func (o *cpOpts) upload(ctx context.Context, cfg client.Config, srcs []operand, 
 		rep.fail(err)
 		return nil
 	}
-	_, err = c.Put(ctx, dir, items, rep.options(o))
+	rep.sum, err = c.Put(ctx, dir, items, rep.options(o))
 	return err
 }
 
@@ -284,44 +324,59 @@ func (o *cpOpts) get(ctx context.Context, c *client.Conn, src operand, dst strin
 	return rep.fileOrFatal(err)
 }
 
-// cpReport prints what happens to each file and counts the failures.
+// cpReport prints what happens to each file and counts the failures. It
+// is used from one goroutine.
 type cpReport struct {
 	out     io.Writer
-	prog    *cpProgress
+	prefix  string  // before each line: "rexec: ", or "" on a fan-out host's own stderr
+	meter   cpMeter // nil shows no progress
 	verbose bool
 	failed  int
+	first   error // the first failure
+	denied  bool  // a failure was the key's policy (no-file-transfer)
+	sum     client.CopySummary
 }
 
-func newCpReport(env Env, o *cpOpts) *cpReport {
-	r := &cpReport{out: env.Stderr, prog: newProgress(env.Stderr, o.quiet), verbose: o.verbose}
-	if r.prog != nil {
-		r.out = r.prog
+// newCpReport reports on out, or above the bars of prog when it is not nil.
+func newCpReport(out io.Writer, prog *cpProgress, o *cpOpts) *cpReport {
+	r := &cpReport{out: out, prefix: "rexec: ", verbose: o.verbose}
+	if prog != nil {
+		r.out, r.meter = prog, prog
 	}
 	return r
 }
 
 func (r *cpReport) options(o *cpOpts) client.CopyOptions {
 	opts := client.CopyOptions{Recursive: o.recursive, Resume: o.resume, Done: r.done}
-	if r.prog != nil {
-		opts.Start = r.prog.start
+	if r.meter != nil {
+		opts.Start = r.meter.start
 	}
 	return opts
 }
 
 func (r *cpReport) done(name, kind string, res transfer.Result, err error) {
-	r.prog.done(name, err != nil)
+	if r.meter != nil {
+		r.meter.done(name, err != nil)
+	}
 	switch {
 	case err != nil:
 		r.fail(err)
 	case r.verbose && kind == protocol.KindFile:
-		fmt.Fprintf(r.out, "rexec: %s: resumed at %d bytes, %d bytes on the wire\n", name, res.Offset, res.Bytes)
+		fmt.Fprintf(r.out, "%s%s: resumed at %d bytes, %d bytes on the wire\n", r.prefix, name, res.Offset, res.Bytes)
 	}
 }
 
 // fail reports one file that could not be copied.
 func (r *cpReport) fail(err error) {
 	r.failed++
-	fmt.Fprintf(r.out, "rexec: %s\n", oneLine(err.Error()))
+	if r.first == nil {
+		r.first = err
+	}
+	var fe *transfer.FileError
+	if errors.As(err, &fe) && fe.Code == protocol.CodeDenied {
+		r.denied = true
+	}
+	fmt.Fprintf(r.out, "%s%s\n", r.prefix, oneLine(err.Error()))
 }
 
 // fileOrFatal reports a file's failure and returns nil, or returns a fatal

@@ -31,7 +31,7 @@ type fanOpts struct {
 
 func (o *fanOpts) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.hostsFile, "hosts", "", "run on the hosts in FILE, one per line (# comments; - reads stdin)")
+	f.StringVar(&o.hostsFile, "hosts", "", "the hosts in FILE, one per line (# comments; - reads stdin)")
 	f.StringArrayVarP(&o.exclude, "exclude", "x", nil, "leave out these hosts (ranges and commas as for HOST; repeatable)")
 	f.IntVarP(&o.parallel, "fanout", "f", fanout.DefaultParallel, "how many hosts run at once")
 	f.StringVar(&o.output, "output", "", "output of several hosts: prefix (default), group or json")
@@ -83,28 +83,36 @@ func runFanout(ctx context.Context, cfg client.Config, args []string, o *runOpts
 		return fail(2, errors.New("-t needs a single host: a terminal cannot be shared by several"))
 	}
 	req.PTY = false
-	hosts, err := o.fan.hosts(args, env)
+	hosts, err := o.fan.hosts(args, env, o.conn.port)
 	if err != nil {
 		return err
-	}
-	for _, h := range hosts {
-		if _, err := client.ParseTarget(h, o.conn.port); err != nil {
-			return fail(2, err)
-		}
 	}
 	opts, err := o.fan.options(o.conn.port)
 	if err != nil {
 		return fail(2, err)
 	}
-	p, err := fanout.NewPrinter(o.fan.output, env.Stdout, env.Stderr)
+	cfg.Confirm = nil
+	r := &fanout.Runner{Config: cfg, Request: req, Options: opts}
+	return o.fan.run(ctx, r, hosts, env, env.Stderr, nil)
+}
+
+// run runs r on hosts and reports as SPEC §2 and §5 say for a fan-out:
+// every host's outcome through the printer of --output (its lines for
+// the local stderr go to errw), a summary line when stderr is a
+// terminal, and the exit status. settle, when non-nil, is called after
+// the last host ended and before the summary (progress bars finish
+// drawing). Ctrl-C cancels every host.
+func (o *fanOpts) run(ctx context.Context, r *fanout.Runner, hosts []string, env Env, errw io.Writer, settle func()) error {
+	p, err := fanout.NewPrinter(o.output, env.Stdout, errw)
 	if err != nil {
 		return fail(2, err)
 	}
-	cfg.Confirm = nil
 	ctx, stop := cancelOnSignal(ctx)
 	defer stop()
-	r := &fanout.Runner{Config: cfg, Request: req, Options: opts}
 	results, err := r.Run(ctx, hosts, p)
+	if settle != nil {
+		settle()
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rexec: writing output: %s\n", oneLine(err.Error()))
 	}
@@ -120,8 +128,9 @@ func runFanout(ctx context.Context, cfg client.Config, args []string, o *runOpts
 	return nil
 }
 
-// hosts builds the host list from the arguments, --hosts and -x.
-func (o *fanOpts) hosts(args []string, env Env) ([]string, error) {
+// hosts builds the host list from the arguments, --hosts and -x, and
+// checks that each is a host to connect to (port when it names none).
+func (o *fanOpts) hosts(args []string, env Env, port int) ([]string, error) {
 	include := slices.Clone(args)
 	if o.hostsFile != "" {
 		fromFile, err := readHostsFile(o.hostsFile, env)
@@ -135,7 +144,12 @@ func (o *fanOpts) hosts(args []string, env Env) ([]string, error) {
 		return nil, fail(2, err)
 	}
 	if len(hosts) == 0 {
-		return nil, fail(2, errors.New("no hosts to run on (all excluded by -x, or an empty --hosts file)"))
+		return nil, fail(2, errors.New("no hosts (all excluded by -x, or an empty --hosts file)"))
+	}
+	for _, h := range hosts {
+		if _, err := client.ParseTarget(h, port); err != nil {
+			return nil, fail(2, err)
+		}
 	}
 	return hosts, nil
 }
@@ -170,6 +184,9 @@ func (o *fanOpts) options(port int) (fanout.Options, error) {
 	maxFail, err := fanout.ParseBudget(o.maxFailures)
 	if err != nil {
 		return fanout.Options{}, fmt.Errorf("--max-failures: %w", err)
+	}
+	if _, err := fanout.NewPrinter(o.output, io.Discard, io.Discard); err != nil {
+		return fanout.Options{}, err
 	}
 	opts := fanout.Options{Parallel: o.parallel, FailFast: o.failFast, Batch: batch, MaxFailures: maxFail, Port: port}
 	return opts, opts.Validate()

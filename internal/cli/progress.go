@@ -19,7 +19,8 @@ const progressRefresh = 150 * time.Millisecond
 // maxBarName bounds the file name shown before a bar.
 const maxBarName = 32
 
-// cpProgress draws one bar per file (bytes, rate, ETA) on a terminal.
+// cpProgress draws one bar per file (bytes, rate, ETA) on a terminal, or
+// one per host when copying to many (host, hostMeter).
 // Finished bars scroll up and stay, as scp's lines do. Its methods are
 // safe for concurrent use; lines printed through Write appear above the
 // bars instead of tearing them.
@@ -46,17 +47,28 @@ func (cp *cpProgress) start(name string, length, offset int64) func(int64) {
 	if cp == nil {
 		return nil
 	}
-	bar := cp.p.AddBar(length,
-		mpb.PrependDecorators(decor.Name(barName(name), decor.WCSyncSpaceR)),
+	bar := cp.addBar(barName(name), length)
+	bar.SetCurrent(offset)
+	cp.mu.Lock()
+	cp.bars[name] = bar
+	cp.mu.Unlock()
+	return counter(bar)
+}
+
+// addBar adds a bar of total bytes (rate, ETA) labelled name.
+func (cp *cpProgress) addBar(name string, total int64) *mpb.Bar {
+	return cp.p.AddBar(total,
+		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(
 			decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace),
 			decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 30, decor.WCSyncSpace),
 			decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace), "done"),
 		))
-	bar.SetCurrent(offset)
-	cp.mu.Lock()
-	cp.bars[name] = bar
-	cp.mu.Unlock()
+}
+
+// counter returns a function adding counts of bytes to bar, timed for
+// its rate.
+func counter(bar *mpb.Bar) func(int64) {
 	last := time.Now()
 	return func(n int64) {
 		now := time.Now()
@@ -102,10 +114,58 @@ func (cp *cpProgress) wait() {
 }
 
 // barName shortens a path to fit before a bar: its base name, cut.
-func barName(name string) string {
-	base := filepath.Base(name)
-	if r := []rune(base); len(r) > maxBarName {
+func barName(name string) string { return shorten(filepath.Base(name)) }
+
+// shorten cuts a label to maxBarName characters.
+func shorten(s string) string {
+	if r := []rune(s); len(r) > maxBarName {
 		return string(r[:maxBarName-1]) + "…"
 	}
-	return base
+	return s
+}
+
+// cpMeter shows the progress of a copy's files: a bar per file (one
+// host) or a bar per host (a fan-out).
+type cpMeter interface {
+	// start is CopyOptions.Start.
+	start(name string, length, offset int64) func(int64)
+	// done is called when a file ended.
+	done(name string, failed bool)
+}
+
+// hostMeter is the bar of one host of a fan-out: every file of the
+// host's copy counts into it. It is used from that host's goroutine only.
+type hostMeter struct {
+	bar   *mpb.Bar
+	count func(int64)
+}
+
+// host adds the bar of one host of a fan-out, for total bytes; nil (no
+// bar) when cp is nil.
+func (cp *cpProgress) host(name string, total int64) *hostMeter {
+	if cp == nil {
+		return nil
+	}
+	bar := cp.addBar(shorten(name), total)
+	return &hostMeter{bar: bar, count: counter(bar)}
+}
+
+// start counts the part of a file a resume keeps and returns the byte
+// counter.
+func (m *hostMeter) start(_ string, _, offset int64) func(int64) {
+	m.bar.IncrInt64(offset)
+	return m.count
+}
+
+func (m *hostMeter) done(string, bool) {}
+
+// end completes the bar, or stops it where it is when the host failed.
+func (m *hostMeter) end(ok bool) {
+	switch {
+	case m == nil:
+	case ok:
+		m.bar.SetTotal(-1, true)
+	default:
+		m.bar.Abort(false)
+	}
 }

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/fanout"
+	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/transfer"
+)
+
+// This file is `rexec cp` to many hosts (issue #6): the same local
+// sources uploaded to every host, -f at a time, through fanout.Runner
+// with a cpJob, so that outcomes, output modes, the summary and the exit
+// status are those of `rexec run` on many hosts.
+
+// errCpTimeout ends a single-host copy that --timeout cut short.
+var errCpTimeout = errors.New("--timeout expired")
+
+// exitTimedOut is the status of a copy cut short by --timeout, as for a
+// command (SPEC §2).
+const exitTimedOut = 124
+
+// fanoutOperands tells whether the operands are an upload to many hosts
+// and splits them into the local sources and the destinations: HOST:PATH
+// operands (host patterns), or with --hosts one ":PATH" operand whose
+// host is empty. It returns no destinations for a copy the single-host
+// rules handle (their errors included), and an error for operands that
+// are neither.
+func (o *cpOpts) fanoutOperands(args []string, ops []operand) (srcs, dsts []operand, err error) {
+	last := len(ops) - 1
+	if o.fan.hostsFile != "" {
+		switch {
+		case !strings.HasPrefix(args[last], ":"):
+			return nil, nil, fail(2, errors.New("with --hosts the destination is :PATH, the same path on every host"))
+		case anyRemote(ops[:last]):
+			return nil, nil, fail(2, errors.New("with --hosts every source is local: copying from remote hosts to many is not supported"))
+		}
+		return ops[:last], []operand{{remote: true, path: args[last][1:]}}, nil
+	}
+	n := 0
+	for n < len(ops) && ops[last-n].remote {
+		n++
+	}
+	switch {
+	case n == 0 && strings.HasPrefix(args[last], ":") && !anyRemote(ops):
+		return nil, nil, fail(2, errors.New(":PATH is the destination on every host of --hosts FILE; without --hosts write HOST:PATH"))
+	case n == 0 || n == len(ops) || anyRemote(ops[:len(ops)-n]):
+		return nil, nil, nil
+	case n == 1 && !o.fan.wanted([]string{ops[last].host}):
+		return nil, nil, nil
+	}
+	return ops[:len(ops)-n], ops[len(ops)-n:], nil
+}
+
+func anyRemote(ops []operand) bool {
+	for _, op := range ops {
+		if op.remote {
+			return true
+		}
+	}
+	return false
+}
+
+// runFanout uploads srcs to every host of dsts (and --hosts, less -x)
+// and exits as a fan-out does (SPEC §2): 0 when every host has every
+// file, 255 when a host could not be reached, else the highest status
+// (1 for a copy that failed, 124 for --timeout). No host key question
+// is asked: an unknown key fails that host unless --accept-new is given.
+func (o *cpOpts) runFanout(ctx context.Context, g *globals, env Env, srcs, dsts []operand) error {
+	hosts, pathOf, err := o.fanHosts(dsts, env)
+	if err != nil {
+		return err
+	}
+	opts, err := o.fan.options(o.conn.port)
+	if err != nil {
+		return fail(2, err)
+	}
+	if err := checkSources(srcs, o.recursive); err != nil {
+		return fail(exitCopyFailed, err)
+	}
+	cfg, err := o.conn.clientConfig(g, env)
+	if err != nil {
+		return err
+	}
+	cfg.Confirm = nil
+	job := &cpJob{o: o, srcs: srcs, pathOf: pathOf, prog: newProgress(env.Stderr, o.quiet)}
+	errw := io.Writer(env.Stderr)
+	if job.prog != nil {
+		errw = job.prog
+		job.total = sourceBytes(srcs, o.recursive)
+	}
+	r := &fanout.Runner{Config: cfg, Job: job.run, JobTimeout: o.timeout, Options: opts}
+	return o.fan.run(ctx, r, hosts, env, errw, job.prog.wait)
+}
+
+// fanHosts builds the host list from the destinations, --hosts and -x,
+// and the function giving each host's destination path.
+func (o *cpOpts) fanHosts(dsts []operand, env Env) ([]string, func(string) string, error) {
+	if o.fan.hostsFile != "" {
+		hosts, err := o.fan.hosts(nil, env, o.conn.port)
+		path := dsts[0].path
+		return hosts, func(string) string { return path }, err
+	}
+	paths := map[string]string{}
+	patterns := make([]string, len(dsts))
+	for i, d := range dsts {
+		expanded, err := fanout.Expand(d.host)
+		if err != nil {
+			return nil, nil, fail(2, err)
+		}
+		for _, h := range expanded {
+			if p, ok := paths[h]; ok && p != d.path {
+				return nil, nil, fail(2, fmt.Errorf("%s is given two destinations, %q and %q", h, p, d.path))
+			}
+			paths[h] = d.path
+		}
+		patterns[i] = d.host
+	}
+	hosts, err := o.fan.hosts(patterns, env, o.conn.port)
+	return hosts, func(h string) string { return paths[h] }, err
+}
+
+// checkSources refuses, before any host is contacted, a source that
+// every host would fail on: one that does not exist, a directory without
+// -r, a name that cannot be copied under itself.
+func checkSources(srcs []operand, recursive bool) error {
+	for _, s := range srcs {
+		fi, err := os.Stat(s.path)
+		switch {
+		case err != nil:
+			return transfer.NewFileError(s.path, errors.New(transfer.Reason(err)))
+		case fi.IsDir() && !recursive:
+			return transfer.NewFileError(s.path, fmt.Errorf("%w (use -r)", transfer.ErrIsDir))
+		}
+		if _, err := localBase(s.path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sourceBytes is the size of the files of srcs, each host bar's total.
+// A file that cannot be read counts 0: its failure is reported per host.
+func sourceBytes(srcs []operand, recursive bool) int64 {
+	var total int64
+	for _, s := range srcs {
+		_ = transfer.Walk(s.path, recursive, func(_, local string, _ protocol.Entry, err error) error {
+			if fi, serr := os.Stat(local); err == nil && serr == nil && fi.Mode().IsRegular() {
+				total += fi.Size()
+			}
+			return nil
+		})
+	}
+	return total
+}
+
+// cpJob is the work of rexec cp on each host of a fan-out (a fanout.Job):
+// the single-host upload over the host's connection, its file failures
+// written to the host's stderr, its bytes counted into the host's bar.
+type cpJob struct {
+	o      *cpOpts
+	srcs   []operand
+	pathOf func(host string) string
+	prog   *cpProgress // nil: no bars
+	total  int64       // bytes of the sources, for the bars
+}
+
+func (j *cpJob) run(ctx context.Context, host string, c *client.Conn, _, stderr io.Writer) (fanout.Result, error) {
+	rep := &cpReport{out: stderr, verbose: j.o.verbose}
+	meter := j.prog.host(host, j.total)
+	if meter != nil {
+		rep.meter = meter
+	}
+	err := j.o.uploadOver(ctx, c, j.srcs, operand{remote: true, host: host, path: j.pathOf(host)}, rep)
+	meter.end(err == nil && rep.failed == 0)
+	if err != nil {
+		return fanout.Result{}, err
+	}
+	return rep.result(), nil
+}
+
+// result is the fan-out Result of a copy that ran to its end: copied,
+// copy_failed (status 1, as for one host) naming the first failure, or
+// denied when the key may not transfer files.
+func (r *cpReport) result() fanout.Result {
+	sum := client.CopySummary{Entries: r.sum.Entries, Failed: r.failed, Bytes: r.sum.Bytes}
+	res := fanout.Result{Outcome: fanout.Copied, Copy: &sum}
+	switch {
+	case r.failed == 0:
+		return res
+	case r.denied:
+		res.Outcome = fanout.Denied
+	default:
+		res.Outcome, res.ExitCode = fanout.CopyFailed, exitCopyFailed
+	}
+	res.Err = r.first
+	if r.failed > 1 {
+		res.Err = fmt.Errorf("%d entries failed, the first: %w", r.failed, r.first)
+	}
+	return res
+}
