@@ -49,8 +49,9 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 			"  rexec cp [flags] LOCAL_SRC... HOST:PATH HOST:PATH...\n" +
 			"  rexec cp [flags] LOCAL_SRC... web[01-20]:PATH\n" +
 			"  rexec cp [flags] --hosts FILE [-x HOST] LOCAL_SRC... :PATH\n" +
-			"copies the sources to every host, -f at a time; one host failing never stops\n" +
-			"the others. Each host ends copied, copy_failed, denied, timed_out,\n" +
+			"copies the sources to every host, -f at a time, with one progress bar per\n" +
+			"host on a terminal; one host failing never stops the others, Ctrl-C stops\n" +
+			"them all (--resume continues). Each host ends copied, copy_failed, denied, timed_out,\n" +
 			"connect_failed, auth_failed, host_key_mismatch, host_key_unknown,\n" +
 			"connection_lost or skipped (--output json: one object per host per line).\n" +
 			"Exit status: 0 when every host has every file, 255 when a host could not be\n" +
@@ -62,7 +63,7 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.conn.identity, "identity", "i", "", "identity file (an OpenSSH id_ed25519 works; default HOME/id_ed25519)")
-	f.IntVarP(&o.conn.port, "port", "P", client.DefaultPort, "port of the remote host")
+	f.IntVarP(&o.conn.port, "port", "P", client.DefaultPort, "port of the remote hosts (a --hosts line may name its own)")
 	f.BoolVar(&o.conn.acceptNew, "accept-new", false, "pin an unknown host key without asking")
 	f.DurationVar(&o.conn.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
 	f.BoolVarP(&o.recursive, "recursive", "r", false, "copy directories recursively (symbolic links are copied as links)")
