@@ -92,22 +92,29 @@ func baseEnv(a account, pty *PTYSpec) []string {
 	return env
 }
 
-// commandLine turns a Spec into the program path and argv to execute,
-// resolving a bare Argv[0] in the session's PATH (not the daemon's).
-func commandLine(spec Spec, a account, env []string) (path string, argv []string, err error) {
+// commandLine turns a Spec into the program path, argv and environment to
+// execute in dir, resolving a bare Argv[0] in the session's PATH (not the
+// daemon's). A shell string that is one plain command runs without the
+// shell when that makes no difference (directCommand).
+func commandLine(spec Spec, a account, env []string, dir string) (path string, argv, outEnv []string, err error) {
 	switch {
 	case len(spec.Argv) > 0:
 		argv = spec.Argv
+	case spec.Command != "" && spec.PTY == nil:
+		if path, argv, outEnv, ok := directCommand(spec.Command, a.shell, env, dir); ok {
+			return path, argv, outEnv, nil
+		}
+		argv = []string{a.shell, "-c", spec.Command}
 	case spec.Command != "":
 		argv = []string{a.shell, "-c", spec.Command}
 	case spec.Login:
 		path, argv = a.shell, []string{"-" + filepath.Base(a.shell)}
-		return path, argv, nil
+		return path, argv, env, nil
 	default:
-		return "", nil, ErrEmptyCommand
+		return "", nil, nil, ErrEmptyCommand
 	}
 	path, err = lookPath(argv[0], envValue(env, "PATH"))
-	return path, argv, err
+	return path, argv, env, err
 }
 
 // errNotFound is wrapped when a program is not in PATH.

@@ -46,11 +46,12 @@ func Start(spec Spec) (*Process, error) {
 	acct := currentAccount()
 	env := mergeEnv(baseEnv(acct, spec.PTY), spec.Env...)
 	env = mergeEnv(env, MarkerVar+"="+p.id)
-	path, argv, err := commandLine(spec, acct, env)
+	dir := workDir(spec.Dir, acct.home)
+	path, argv, env, err := commandLine(spec, acct, env, dir)
 	if err != nil {
 		return nil, err
 	}
-	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: workDir(spec.Dir, acct.home)}
+	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: dir}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: spec.PTY == nil}
 	if err := p.sys.start(p, cmd, spec); err != nil {
 		return nil, fmt.Errorf("session: starting %q: %w", argv[0], err)
