@@ -116,7 +116,9 @@ func TestShellOnTerminal(t *testing.T) {
 	// A full-screen program: vi edits and saves a file.
 	file := filepath.Join(dir, "edited.txt")
 	p.line("vi " + file)
-	time.Sleep(500 * time.Millisecond) // let vi draw; keys typed earlier would still be read
+	// Wait until vi has drawn its empty buffer (lines of "~"): keys typed
+	// while bash is still starting it can be lost on a loaded machine.
+	p.waitFor(regexp.MustCompile(`(?m)^~\s*$`), "vi's empty buffer")
 	p.send("i")
 	p.send("-l", "hello from vi")
 	p.send("Escape")
