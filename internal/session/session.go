@@ -61,7 +61,9 @@ type Spec struct {
 	Argv []string
 	// Command is a shell string run as `$SHELL -c Command`, SHELL being the
 	// daemon user's login shell from /etc/passwd (fallback /bin/sh); on
-	// Windows `cmd.exe /c Command`.
+	// Windows `cmd.exe /c Command`. Without a PTY, a string that is one
+	// plain command (`uname -a`) under bash or dash is exec'd directly,
+	// exactly as the shell would exec it (direct_unix.go).
 	Command string
 	// Login starts the user's login shell interactively with argv[0]
 	// prefixed by "-" (like sshd) when Argv and Command are empty.
