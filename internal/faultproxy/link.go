@@ -34,9 +34,10 @@ type Link struct {
 	mu      sync.Mutex // mu guards the fields below
 	target  net.Conn   // nil until dialed
 	stopped bool
-	read    [2]int64 // bytes read from each direction's sender
-	written [2]int64 // bytes written to each direction's receiver
-	rec     [2][]byte
+	read    [2]int64  // bytes read from each direction's sender
+	written [2]int64  // bytes written to each direction's receiver
+	rec     [2][]byte // what each sender sent (Plan.Record)
+	fwd     [2][]byte // what each receiver was sent (Plan.Record)
 	fired   []Fault
 	err     error
 }
@@ -86,6 +87,17 @@ func (l *Link) Recorded(d Direction) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]byte(nil), l.rec[d]...)
+}
+
+// Forwarded returns what d's receiver was sent, after the faults, when the
+// plan asked for a record (up to MaxRecord bytes). Set against Recorded it
+// shows exactly which bytes a fault changed: a Reorder whose sender paused
+// swaps less than 2×Len bytes, and one whose segments happen to be equal
+// changes nothing.
+func (l *Link) Forwarded(d Direction) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.fwd[d]...)
 }
 
 // run connects to the target and pumps both directions until both end.
@@ -162,15 +174,24 @@ func (l *Link) received(d Direction, b []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.read[d] += int64(len(b))
-	if l.plan.Record && len(l.rec[d]) < MaxRecord {
-		l.rec[d] = append(l.rec[d], b[:min(len(b), MaxRecord-len(l.rec[d]))]...)
+	if l.plan.Record {
+		l.rec[d] = appendBounded(l.rec[d], b)
 	}
 }
 
-func (l *Link) sent(d Direction, n int) {
+// sent counts and, when asked, records bytes forwarded to d's receiver.
+func (l *Link) sent(d Direction, b []byte) {
 	l.mu.Lock()
-	l.written[d] += int64(n)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	l.written[d] += int64(len(b))
+	if l.plan.Record {
+		l.fwd[d] = appendBounded(l.fwd[d], b)
+	}
+}
+
+// appendBounded appends to rec what fits of b under MaxRecord.
+func appendBounded(rec, b []byte) []byte {
+	return append(rec, b[:min(len(b), MaxRecord-len(rec))]...)
 }
 
 // pump copies src to dst through st's faults until src ends or the link
@@ -224,7 +245,7 @@ func (l *Link) send(st *pumpState, dst net.Conn, out []byte) bool {
 	}
 	n, err := dst.Write(out)
 	st.out += int64(n)
-	l.sent(st.dir, n)
+	l.sent(st.dir, out[:n])
 	if err != nil {
 		l.shut()
 		return false

@@ -109,7 +109,8 @@ type Plan struct {
 	// most one Reorder; with several Cut or Truncate the smallest At wins.
 	Faults []Fault
 	// Record keeps a copy of what each direction's sender sent, before
-	// any fault, up to MaxRecord bytes (Link.Recorded).
+	// any fault, and of what its receiver was sent, after them, up to
+	// MaxRecord bytes each (Link.Recorded, Link.Forwarded).
 	Record bool
 }
 

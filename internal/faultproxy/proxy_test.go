@@ -387,20 +387,38 @@ func TestBadPlan(t *testing.T) {
 	}
 }
 
-// TestRecord checks that Record keeps what was sent, before the faults.
+// TestRecord checks that Record keeps what was sent, before the faults,
+// and what was forwarded, after them.
 func TestRecord(t *testing.T) {
-	e := startEcho(t)
-	p := startProxy(t, e.ln.Addr().String(), Plan{Record: true, Faults: []Fault{{Kind: Flip, Dir: Up, At: 1, Bit: 2}}})
-	c := dial(t, p.Addr())
-	got, _ := exchange(t, c, []byte("hello"), waitFor)
-	if string(got) != "hallo" {
-		t.Errorf("echo = %q, want \"hallo\"", got)
+	tests := []struct {
+		name      string
+		faults    []Fault
+		forwarded string // up, and so echoed and sent down
+	}{
+		{"faithful", nil, "hello"},
+		{"flip", []Fault{{Kind: Flip, Dir: Up, At: 1, Bit: 2}}, "hallo"},
+		{"reorder", []Fault{{Kind: Reorder, Dir: Up, At: 1, Len: 2}}, "hloel"},
+		{"reorder of equal segments", []Fault{{Kind: Reorder, Dir: Up, At: 2, Len: 1}}, "hello"},
 	}
-	c.Close()
-	l := p.Links()[0]
-	<-l.Done()
-	if up, down := l.Recorded(Up), l.Recorded(Down); string(up) != "hello" || string(down) != "hallo" {
-		t.Errorf("Recorded = %q up, %q down; want \"hello\", \"hallo\"", up, down)
+	e := startEcho(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startProxy(t, e.ln.Addr().String(), Plan{Record: true, Faults: tt.faults})
+			c := dial(t, p.Addr())
+			got, _ := exchange(t, c, []byte("hello"), waitFor)
+			if string(got) != tt.forwarded {
+				t.Errorf("echo = %q, want %q", got, tt.forwarded)
+			}
+			c.Close()
+			l := p.Links()[0]
+			<-l.Done()
+			if up, down := l.Recorded(Up), l.Recorded(Down); string(up) != "hello" || string(down) != tt.forwarded {
+				t.Errorf("Recorded = %q up, %q down; want \"hello\", %q", up, down, tt.forwarded)
+			}
+			if up, down := l.Forwarded(Up), l.Forwarded(Down); string(up) != tt.forwarded || string(down) != tt.forwarded {
+				t.Errorf("Forwarded = %q up, %q down; want %q both", up, down, tt.forwarded)
+			}
+		})
 	}
 }
 
