@@ -92,7 +92,11 @@ func (o *cpOpts) runFanout(ctx context.Context, g *globals, env Env, srcs, dsts 
 	job := &cpJob{o: o, srcs: srcs, pathOf: pathOf, prog: newProgress(env.Stderr, o.quiet)}
 	errw := io.Writer(env.Stderr)
 	if job.prog != nil {
+		// Lines for the terminal the bars are on go above them.
 		errw = job.prog
+		if isTerminalWriter(env.Stdout) {
+			env.Stdout = job.prog
+		}
 		job.total = sourceBytes(srcs, o.recursive)
 	}
 	r := &fanout.Runner{Config: cfg, Job: job.run, JobTimeout: o.timeout, Options: opts}

@@ -1,16 +1,21 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 // cpRecord is one line of `rexec cp --output json`, decoded: the fields
@@ -353,6 +358,11 @@ func TestCpFanoutInterruptAndTimeout(t *testing.T) {
 		}
 	}
 	checkOld("--timeout")
+	r = rexec(t, home, nil, "cp", "-P", port, "--timeout", "100ms", src, ips[0]+":"+filepath.Join(dir, "to-"+ips[0]))
+	if r.code != 124 || !strings.Contains(r.stderr, "--timeout") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("one host with --timeout 100ms = %d, stderr %q; want 124 and one line naming --timeout", r.code, r.stderr)
+	}
+	checkOld("--timeout on one host")
 
 	r = rexec(t, home, nil, append(slices.Clone(args), "--resume")...)
 	if r.code != 0 {
@@ -431,4 +441,54 @@ func TestCpFanoutUsageErrors(t *testing.T) {
 	if strings.Contains(f.log(), "authenticated") {
 		t.Errorf("a refused copy reached a server; logs:\n%s", f.log())
 	}
+}
+
+// TestCpFanoutTerminal: on a terminal each host gets a bar named after
+// it, every line written while the bars ran (here the json records, and
+// a failed host's line) reaches the screen, and the summary ends it.
+func TestCpFanoutTerminal(t *testing.T) {
+	sc := newCpScene(t, 190, 2, 64<<20, 17)
+	args := []string{"cp", "-P", sc.port, "--output", "json", sc.src, "127.0.0.192:x"}
+	for _, ip := range sc.ips {
+		args = append(args, ip+":"+filepath.Join(sc.dir, "to-"+ip))
+	}
+	out, code := onTerminal(t, sc.home, args...)
+	if code != 255 {
+		t.Errorf("status %d, want 255 (one host unreachable); screen:\n%s", code, out)
+	}
+	for _, ip := range sc.ips {
+		if !regexp.MustCompile(regexp.QuoteMeta(ip) + ` +\[=+`).MatchString(out) {
+			t.Errorf("no bar for %s on the screen:\n%q", ip, out)
+		}
+		if !strings.Contains(out, `{"host":"`+ip+`","outcome":"copied"`) {
+			t.Errorf("the record of %s did not reach the screen:\n%q", ip, out)
+		}
+	}
+	if !strings.Contains(out, `{"host":"127.0.0.192","outcome":"connect_failed"`) ||
+		!strings.Contains(out, "2 ok, 0 failed, 1 unreachable (127.0.0.192)") {
+		t.Errorf("screen lacks the failed host's record or the summary:\n%q", out)
+	}
+	// One host: a failure printed as the display ends is not lost either.
+	out, code = onTerminal(t, sc.home, "cp", "-P", sc.port, filepath.Join(sc.dir, "nope"), sc.ips[0]+":x")
+	if code != 1 || !strings.Contains(out, "nope: no such file or directory") {
+		t.Errorf("missing source on a terminal: status %d, screen %q; want 1 and the reason", code, out)
+	}
+}
+
+// onTerminal runs the client with stdout and stderr on a 30x120 terminal
+// and returns what it drew and its status, bounded by a minute.
+func onTerminal(t *testing.T, home string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rexecBin, args...)
+	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	screen, _ := io.ReadAll(tty) // ends with EIO once the client exited
+	_ = cmd.Wait()
+	return string(screen), cmd.ProcessState.ExitCode()
 }

@@ -101,10 +101,13 @@ func runFanout(ctx context.Context, cfg client.Config, args []string, o *runOpts
 // the local stderr go to errw), a summary line when stderr is a
 // terminal, and the exit status. settle, when non-nil, is called after
 // the last host ended and before the summary (progress bars finish
-// drawing). Ctrl-C cancels every host.
+// drawing), on every path. Ctrl-C cancels every host.
 func (o *fanOpts) run(ctx context.Context, r *fanout.Runner, hosts []string, env Env, errw io.Writer, settle func()) error {
 	p, err := fanout.NewPrinter(o.output, env.Stdout, errw)
 	if err != nil {
+		if settle != nil {
+			settle()
+		}
 		return fail(2, err)
 	}
 	ctx, stop := cancelOnSignal(ctx)

@@ -19,6 +19,10 @@ const progressRefresh = 150 * time.Millisecond
 // maxBarName bounds the file name shown before a bar.
 const maxBarName = 32
 
+// lastDrawWait bounds how long wait offers the display its last drawing:
+// a display that has stopped (it failed to draw) never takes it.
+const lastDrawWait = time.Second
+
 // cpProgress draws one bar per file (bytes, rate, ETA) on a terminal, or
 // one per host when copying to many (host, hostMeter).
 // Finished bars scroll up and stay, as scp's lines do. Its methods are
@@ -26,20 +30,50 @@ const maxBarName = 32
 // bars instead of tearing them.
 type cpProgress struct {
 	p *mpb.Progress
+	// The display draws when told on redraw, by the goroutine tick (which
+	// wait ends) and once more by wait itself: that last drawing prints
+	// the lines written since the one before, which mpb drops when it
+	// stops without drawing.
+	redraw chan any
+	stop   chan struct{} // closed by wait: tick returns
+	ticked chan struct{} // closed when tick has returned
 
 	mu   sync.Mutex // mu guards bars
 	bars map[string]*mpb.Bar
 }
 
 // newProgress returns a progress display on w when w is a terminal and
-// quiet is false; otherwise nil, which shows nothing.
+// quiet is false; otherwise nil, which shows nothing. Its wait must be
+// called.
 func newProgress(w io.Writer, quiet bool) *cpProgress {
 	f, ok := w.(*os.File)
 	if quiet || !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	p := mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(progressRefresh), mpb.PopCompletedMode())
-	return &cpProgress{p: p, bars: map[string]*mpb.Bar{}}
+	cp := &cpProgress{redraw: make(chan any), stop: make(chan struct{}), ticked: make(chan struct{}),
+		bars: map[string]*mpb.Bar{}}
+	cp.p = mpb.New(mpb.WithOutput(w), mpb.WithManualRefresh(cp.redraw), mpb.PopCompletedMode())
+	go cp.tick()
+	return cp
+}
+
+// tick asks for a drawing every progressRefresh until wait stops it.
+func (cp *cpProgress) tick() {
+	defer close(cp.ticked)
+	t := time.NewTicker(progressRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			select {
+			case cp.redraw <- now:
+			case <-cp.stop:
+				return
+			}
+		case <-cp.stop:
+			return
+		}
+	}
 }
 
 // start adds the bar of one file; the returned function counts bytes.
@@ -110,6 +144,14 @@ func (cp *cpProgress) wait() {
 		delete(cp.bars, name)
 	}
 	cp.mu.Unlock()
+	close(cp.stop)
+	<-cp.ticked
+	last := time.NewTimer(lastDrawWait)
+	defer last.Stop()
+	select {
+	case cp.redraw <- time.Now():
+	case <-last.C:
+	}
 	cp.p.Wait()
 }
 
