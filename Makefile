@@ -10,8 +10,10 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
 all: build
 
+# A static binary: nothing in rexec needs cgo, and without the dynamic
+# loader and libc start-up every `rexec run` starts about 1 ms sooner.
 build:
-	$(GO) build -o bin/rexec ./cmd/rexec
+	CGO_ENABLED=0 $(GO) build -o bin/rexec ./cmd/rexec
 
 test:
 	$(GO) test ./...

@@ -133,8 +133,8 @@ if [[ -n ${REXEC_BIN:-} ]]; then
 	rexec=$REXEC_BIN
 	[[ -x $rexec ]] || die "REXEC_BIN=$rexec is not executable"
 else
-	log "building rexec"
-	(cd "$repo" && go build -o "$tmp/rexec" ./cmd/rexec)
+	log "building rexec (static, as make build does)"
+	(cd "$repo" && CGO_ENABLED=0 go build -o "$tmp/rexec" ./cmd/rexec)
 	rexec=$tmp/rexec
 fi
 

@@ -80,7 +80,7 @@ if [ -n "${REXEC_BIN:-}" ]; then
 else
 	log "building rexec"
 	bin=$tmp/rexec
-	(cd "$repo" && go build -o "$bin" ./cmd/rexec)
+	(cd "$repo" && CGO_ENABLED=0 go build -o "$bin" ./cmd/rexec)
 fi
 
 # addr I: the I-th simulated host, 127.1.(I/250).(I%250+1):PORT.
