@@ -308,6 +308,7 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 	case protocol.Resize:
 		return c.withSession(func(s *execSession) error { s.resize(m.Rows, m.Cols); return nil })
 	case protocol.Stat, protocol.Put, protocol.Get:
+		c.auditFileDenied(m)
 		return c.serveTransfer(m)
 	case protocol.Ping:
 		return c.pc.Send(protocol.Pong{})

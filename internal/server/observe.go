@@ -82,6 +82,44 @@ func (c *serverConn) auditDenied(kind string, req protocol.Exec, rule string) {
 	a.end(audit.Record{Outcome: "denied", DeniedRule: ruleName(rule), Reason: rule}, c)
 }
 
+// auditFileDenied records a file request (stat, put, get) refused by the
+// key's no-file-transfer option as a start and an end record naming the
+// rule, as auditDenied does for exec; the refusal itself is sent by the
+// transfer code. A request that will be refused as busy is not recorded.
+func (c *serverConn) auditFileDenied(m protocol.Message) {
+	if !c.key.Options.NoFileTransfer {
+		return
+	}
+	c.mu.Lock()
+	busy := c.active != nil
+	c.mu.Unlock()
+	if busy {
+		return
+	}
+	var path string
+	switch m := m.(type) {
+	case protocol.Stat:
+		path = m.Path
+	case protocol.Get:
+		path = m.Path
+	case protocol.Put:
+		path = m.Path + "/" + m.Name
+	}
+	reason := errNoFileTransfer.Err.Error()
+	c.log.Info("file request denied", "kind", m.Type(), "path", path, "rule", reason)
+	a := &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
+		base: audit.Record{Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key), Comment: c.key.Comment,
+			Remote: c.remote, Kind: m.Type(), Path: path}}
+	if a.log != nil {
+		r := a.base
+		r.Event = audit.EventStart
+		if err := a.log.Append(r); err != nil {
+			c.log.Error("audit log write failed", "err", err)
+		}
+	}
+	a.end(audit.Record{Outcome: "denied", DeniedRule: ruleName(reason), Reason: reason}, c)
+}
+
 // auditRefusedKey records a connection refused at authentication (the key
 // is unknown, or its from= excludes the address) as a denied "auth" record.
 func (c *serverConn) auditRefusedKey(pub ed25519.PublicKey, rule, reason string) {
@@ -139,7 +177,7 @@ func (a *sessionAudit) end(r audit.Record, c *serverConn) {
 	a.mu.Unlock()
 	r.Event = audit.EventEnd
 	r.Session, r.Fingerprint, r.Comment, r.Remote, r.Kind = a.base.Session, a.base.Fingerprint, a.base.Comment, a.base.Remote, a.base.Kind
-	r.Argv, r.Command = a.base.Argv, a.base.Command
+	r.Argv, r.Command, r.Path = a.base.Argv, a.base.Command, a.base.Path
 	r.DurationMS = time.Since(a.start).Milliseconds()
 	if err := a.log.Append(r); err != nil {
 		c.log.Error("audit log write failed", "err", err)
