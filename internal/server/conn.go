@@ -218,14 +218,15 @@ func (c *serverConn) leaveGate(err error) {
 	c.s.cfg.Metrics.SetPenalised(c.s.gate.penalised())
 }
 
-// startKeepalive pings the peer every KeepaliveInterval and closes the
+// startKeepalive pings an idle peer every KeepaliveInterval and closes the
 // connection when it has been idle (no session, no request) for
 // IdleTimeout. Between sessions a peer that sends nothing, not even a pong,
 // for keepaliveMisses intervals is taken for dead (a read deadline). During
-// a session there is no such deadline: a client paused on its own stdout
-// (`| less`) reads nothing and must not lose its session; TCP keepalive
-// (set at accept) finds peers that are really gone. The returned stop waits
-// for the goroutine to end.
+// a session there is no such deadline and no ping: a client paused on its
+// own stdout (`| less`) reads nothing and must not lose its session, and
+// TCP keepalive with TCP_USER_TIMEOUT (set at accept, see tcpKeepalive)
+// finds peers that are really gone, within the same bound. The returned
+// stop waits for the goroutine to end.
 func (c *serverConn) startKeepalive() (stop func()) {
 	now := time.Now().UnixNano()
 	c.lastRequest.Store(now)
@@ -246,8 +247,11 @@ func (c *serverConn) startKeepalive() (stop func()) {
 					c.closeIfIdle()
 					return
 				}
-				c.tickDeadline(idle == 0)
-				_ = c.pc.Send(protocol.Ping{})
+				busy := idle == 0
+				c.tickDeadline(busy)
+				if !busy { // see tcpKeepalive: no data in flight during a session
+					_ = c.pc.Send(protocol.Ping{})
+				}
 			}
 		}
 	}()

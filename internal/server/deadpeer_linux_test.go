@@ -1,0 +1,255 @@
+//go:build linux
+
+package server
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rexec-dev/rexec/internal/audit"
+	"github.com/rexec-dev/rexec/internal/protocol"
+)
+
+// The dead-peer test (SPEC §4: after auth, a dead peer is dropped within
+// 45 s) makes a client host vanish for real: no FIN, no RST, nothing. The
+// test binary re-executes itself in a private network namespace (as
+// internal/metrics' SYN-flood test does), runs a server and a client on
+// that namespace's loopback, starts `sleep 1000`, then installs an nftables
+// rule that drops every packet of the client's connection. The namespace,
+// its rule and its sockets vanish with the child process whatever happens.
+const (
+	deadPeerHelperEnv = "REXEC_DEADPEER_HELPER" // set in the child
+
+	// deadPeerInterval is the keepalive interval of the test: short, so
+	// the test takes seconds; TestDeadPeerBound shows that the default
+	// interval gives the 45 s of SPEC §4 by the same arithmetic.
+	deadPeerInterval = 2 * time.Second
+	// deadPeerSlack is what scheduling, killing the tree and writing the
+	// audit record may add to deadPeerBound on a loaded machine. It is
+	// under one interval, so a server that took one interval more (a user
+	// timeout of three intervals counted from the next ping) fails.
+	deadPeerSlack = 1500 * time.Millisecond
+)
+
+var deadPeerDefault = flag.Bool("deadpeer.default", false,
+	"TestDeadPeerNetns: use the default keepalive interval (the test then takes about 50 s)")
+
+// TestDeadPeerBound: the keepalive's arithmetic gives SPEC §4's bound with
+// the default interval, and the zero Config gets that default.
+func TestDeadPeerBound(t *testing.T) {
+	tests := []struct {
+		interval, userTimeout, bound time.Duration
+	}{
+		{DefaultKeepaliveInterval, 42 * time.Second, 45 * time.Second},
+		{deadPeerInterval, 5500 * time.Millisecond, 6 * time.Second},
+		{time.Second, 2750 * time.Millisecond, 3 * time.Second},
+		{100 * time.Millisecond, time.Second, 1025 * time.Millisecond}, // minUserTimeout
+	}
+	for _, tt := range tests {
+		if got := userTimeout(tt.interval); got != tt.userTimeout {
+			t.Errorf("userTimeout(%v) = %v, want %v", tt.interval, got, tt.userTimeout)
+		}
+		if got := deadPeerBound(tt.interval); got != tt.bound {
+			t.Errorf("deadPeerBound(%v) = %v, want %v", tt.interval, got, tt.bound)
+		}
+	}
+	if b := deadPeerBound(DefaultKeepaliveInterval); b > 45*time.Second {
+		t.Errorf("with the default interval a dead peer goes after %v, SPEC §4 allows 45s", b)
+	}
+	s, err := New(Config{HostKey: newIdentity(t, "host")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.cfg.KeepaliveInterval != DefaultKeepaliveInterval {
+		t.Errorf("zero Config's KeepaliveInterval = %v, want %v", s.cfg.KeepaliveInterval, DefaultKeepaliveInterval)
+	}
+}
+
+// TestDeadPeerNetns runs TestDeadPeerHelper in a private network
+// namespace: as root with CLONE_NEWNET, otherwise in a new user namespace
+// too. Without ip or nft, or where namespaces are not allowed, it skips
+// (and fails under CI, which installs both and runs as root).
+func TestDeadPeerNetns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 10 s")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFailCI(t, "%s not found (apt-get install iproute2 nftables)", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestDeadPeerHelper$", "-test.v", "-test.count=1",
+		fmt.Sprintf("-deadpeer.default=%v", *deadPeerDefault))
+	cmd.Env = append(os.Environ(), deadPeerHelperEnv+"=1")
+	cmd.SysProcAttr = netnsAttr()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		skipOrFailCI(t, "cannot create a network namespace: %v", err)
+	}
+	err := cmd.Wait()
+	t.Logf("helper output:\n%s", out.String())
+	if err != nil || !strings.Contains(out.String(), "--- PASS: TestDeadPeerHelper") {
+		t.Fatalf("helper in a private netns: %v", err)
+	}
+}
+
+// netnsAttr makes the child's private network namespace: root may create
+// one directly; anyone else needs a user namespace that maps them to root.
+func netnsAttr() *syscall.SysProcAttr {
+	if os.Geteuid() == 0 {
+		return &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	}
+	return &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
+	}
+}
+
+func skipOrFailCI(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// TestDeadPeerHelper is the child of TestDeadPeerNetns; it skips when run
+// directly. The client vanishes right after its last exchange with the
+// server (a ping and its pong).
+func TestDeadPeerHelper(t *testing.T) {
+	if os.Getenv(deadPeerHelperEnv) == "" {
+		t.Skip("runs only as the child of TestDeadPeerNetns")
+	}
+	runTool(t, "", "ip", "link", "set", "lo", "up")
+	auditPath := filepath.Join(t.TempDir(), "audit.log")
+	log, err := audit.Open(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	interval := deadPeerInterval
+	if *deadPeerDefault {
+		interval = DefaultKeepaliveInterval
+	}
+	ts := startServer(t, Config{KeepaliveInterval: interval, Audit: log})
+	c := ts.dial(t)
+	if err := c.send(protocol.Exec{Command: "echo $$; exec sleep 1000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.send(protocol.StdinEOF{}); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.readPIDs(t, 1)[0]
+	waitAlive(t, "sleep", pid)
+	time.Sleep(deadPeerInterval + deadPeerInterval/2) // a ping, if the server sent one, is among what pingPong reads
+	pingPong(t, c)
+
+	vanished := blackhole(t, c.nc.LocalAddr().(*net.TCPAddr).Port)
+	bound := deadPeerBound(interval) + deadPeerSlack
+	checkGone(t, bound+testTimeout, pid) // generous here; the bound is checked below
+	gone := time.Since(vanished)
+	end := waitEndRecord(t, auditPath, bound+testTimeout)
+	ended := end.Time.Sub(vanished)
+	t.Logf("client vanished; sleep killed after %v, session's end record after %v (bound %v + slack %v)",
+		gone.Round(time.Millisecond), ended.Round(time.Millisecond), deadPeerBound(interval), deadPeerSlack)
+	if gone > bound || ended > bound {
+		t.Errorf("dead peer's session ended after %v (sleep gone after %v), want within %v",
+			ended, gone, bound)
+	}
+	if end.Outcome != "connection_lost" || end.Reason != errClientGone.Error() {
+		t.Errorf("end record = outcome %q reason %q, want connection_lost, %q", end.Outcome, end.Reason, errClientGone)
+	}
+	if !eventually(testTimeout, func() bool { return ts.connCount() == 0 }) {
+		t.Errorf("the server still holds %d connections", ts.connCount())
+	}
+}
+
+// pingPong pings the server and waits for its pong: the last sign of
+// life the client gives before it vanishes.
+func pingPong(t *testing.T, c *testClient) {
+	t.Helper()
+	if err := c.send(protocol.Ping{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 { // bounded: the test client's reads time out too
+		m, err := c.recv()
+		if err != nil {
+			t.Fatalf("waiting for a pong: %v", err)
+		}
+		switch m.(type) {
+		case protocol.Pong:
+			return
+		case protocol.Ping:
+			t.Errorf("the server pinged during a session (tcpKeepalive relies on it not doing so)")
+		}
+	}
+	t.Fatal("no pong among 100 messages")
+}
+
+// blackhole drops, in this namespace, every packet to or from the local
+// TCP port, both ways: the peer using it is gone without a word. It
+// returns when the rule is in place.
+func blackhole(t *testing.T, port int) time.Time {
+	t.Helper()
+	rules := fmt.Sprintf(`table inet rexec_deadpeer {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		tcp sport %d drop
+		tcp dport %d drop
+	}
+}
+`, port, port)
+	runTool(t, rules, "nft", "-f", "-")
+	return time.Now()
+}
+
+// runTool runs a command with stdin, failing the test on error.
+func runTool(t *testing.T, stdin, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// waitEndRecord waits for the audit log to hold an end record and returns
+// the first.
+func waitEndRecord(t *testing.T, path string, d time.Duration) audit.Record {
+	t.Helper()
+	var end *audit.Record
+	eventually(d, func() bool {
+		for _, r := range readAudit(t, path) {
+			if r.Event == audit.EventEnd {
+				end = &r
+				return true
+			}
+		}
+		return false
+	})
+	if end == nil {
+		t.Fatalf("no end record in the audit log after %v", d)
+	}
+	return *end
+}
+
+// connCount is how many connections the server holds.
+func (ts *testServer) connCount() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.conns)
+}
