@@ -71,6 +71,9 @@ type Conn struct {
 	// Resumed reports that the TLS handshake resumed an earlier session
 	// (Config.TicketDir) instead of running a full one.
 	Resumed bool
+	// keepalive is Run's ping interval; zero means keepaliveInterval
+	// (tests shorten it).
+	keepalive time.Duration
 }
 
 // Dial connects to t and authenticates both ends. Every error is an *Error

@@ -2,12 +2,30 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
+
+// Run's keepalive (PROTOCOL.md §4.5): while a command runs, the client
+// pings the server every keepaliveInterval and takes it for dead when
+// nothing at all (no output, no pong) has arrived for keepaliveMisses
+// intervals while Run waited for it, so that a vanished server ends the
+// run with ConnectionLost in bounded time instead of never. Time spent
+// writing output locally (a paused `| less`) does not count: the server
+// cannot be heard then, but it is not silent.
+const (
+	keepaliveInterval = 15 * time.Second
+	keepaliveMisses   = 3
+)
+
+// errServerSilent is the cause of a run given up by the keepalive.
+var errServerSilent = errors.New("no answer from the server")
 
 // stdinChunk is how much local stdin one read takes: large enough that bulk
 // input costs few frames, far below the stdin window so acknowledgements
@@ -50,6 +68,15 @@ func (r Result) Outcome() Outcome {
 // is cancelled the connection is closed, which makes the server kill the
 // remote process tree.
 //
+// A server that sends nothing at all, not even a pong to the pings Run
+// sends, for 45 s is taken for dead: Run closes the connection and fails
+// with ConnectionLost (the command's outcome is unknown).
+//
+// Between requests the Conn reads nothing: a ping the server sends then is
+// answered when the next request reads it. A server may therefore close a
+// Conn left idle longer than its keepalive allows (45 s for rexec's
+// defaults); the next request then fails with ConnectionLost.
+//
 // A goroutine reading io.Stdin may outlive Run while that Read blocks; it
 // sends nothing after Run returns and ends when the Read does.
 func (c *Conn) Run(ctx context.Context, req protocol.Exec, sio IO) (Result, error) {
@@ -68,6 +95,10 @@ func (c *Conn) Run(ctx context.Context, req protocol.Exec, sio IO) (Result, erro
 		go r.copyStdin(sio.Stdin)
 	}
 	res, err := r.receive(sio)
+	if errors.Is(err, errServerSilent) {
+		c.pc.Close() // unblocks a sender stuck on the dead connection
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
 	r.finish()
 	wg.Wait()
 	if err != nil && ctx.Err() != nil {
@@ -109,8 +140,14 @@ func (r *run) finish() {
 // receive handles server messages until exit.
 func (r *run) receive(sio IO) (Result, error) {
 	host := r.c.target.String()
+	silence := keepaliveMisses * r.c.keepaliveInterval()
 	for {
+		_ = r.c.nc.SetReadDeadline(time.Now().Add(silence))
 		m, err := r.c.pc.Recv()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return Result{}, newError(ConnectionLost, host, fmt.Errorf(
+				"%w for %v: the connection is presumed dead and the command's outcome is unknown", errServerSilent, silence))
+		}
 		if err != nil {
 			return Result{}, r.c.recvError("connection lost while the command ran", err)
 		}
@@ -207,12 +244,25 @@ func (r *run) sendEOF() {
 	}
 }
 
-// control forwards signals and window sizes until the session is over.
+// keepaliveInterval is how often Run pings the server.
+func (c *Conn) keepaliveInterval() time.Duration {
+	if c.keepalive > 0 {
+		return c.keepalive
+	}
+	return keepaliveInterval
+}
+
+// control forwards signals and window sizes, and sends the keepalive's
+// pings, until the session is over.
 func (r *run) control(sio IO) {
+	t := time.NewTicker(r.c.keepaliveInterval())
+	defer t.Stop()
 	for {
 		select {
 		case <-r.done:
 			return
+		case <-t.C:
+			_ = r.c.pc.Send(protocol.Ping{})
 		case sig := <-sio.Signals:
 			_ = r.c.pc.Send(protocol.Signal{Signal: sig})
 		case sz := <-sio.Resizes:

@@ -1,0 +1,153 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/transport"
+)
+
+// fakeServer is a rexec server reduced to what the keepalive tests need,
+// on a real loopback socket: TLS with its own host key, hello, then a
+// script played for each connection.
+type fakeServer struct {
+	addr string
+	host *auth.Identity
+	wg   sync.WaitGroup
+}
+
+// startFakeServer serves one connection with script after hello; the
+// listener and the connection are closed, and the goroutine waited for, at
+// cleanup.
+func startFakeServer(t *testing.T, script func(*protocol.Conn)) *fakeServer {
+	t.Helper()
+	host, err := auth.GenerateIdentity("host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := transport.ServerConfig(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &fakeServer{addr: ln.Addr().String(), host: host}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close(); fs.wg.Wait() })
+	fs.wg.Go(func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		pc := protocol.NewConn(tls.Server(nc, cfg))
+		fs.wg.Go(func() { <-done; pc.Close() }) // a script blocked in Recv ends at cleanup
+		if m, err := pc.Recv(); err != nil || m.Type() != protocol.TypeHello {
+			return
+		}
+		if pc.Send(protocol.Hello{Version: protocol.Version, Software: "fake", Encoding: "utf-8"}) != nil {
+			return
+		}
+		script(pc)
+	})
+	return fs
+}
+
+// dial connects to the fake server with a fresh identity, pinning its key.
+func (fs *fakeServer) dial(t *testing.T, keepalive time.Duration) *Conn {
+	t.Helper()
+	id, err := auth.GenerateIdentity("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh := auth.KnownHosts{Path: filepath.Join(t.TempDir(), "known_hosts")}
+	tgt, err := ParseTarget(fs.addr, DefaultPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Dial(context.Background(), Config{Identity: id, KnownHosts: kh, AcceptNew: true}, tgt)
+	if err != nil {
+		t.Fatalf("Dial = %v", err)
+	}
+	c.keepalive = keepalive
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestRunKeepalive: Run pings the server while a command runs; a server
+// that answers keeps the run going however long it is quiet, and one that
+// goes silent (a vanished host, a wedged daemon) ends it with
+// ConnectionLost and a one-line reason within keepaliveMisses intervals,
+// instead of never.
+func TestRunKeepalive(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	const quiet = 10 * interval // a command that prints nothing for this long
+	tests := []struct {
+		name   string
+		answer bool // the server answers pings with pongs
+	}{
+		{"server answers", true},
+		{"server silent", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pings := make(chan struct{}, 100)
+			fs := startFakeServer(t, func(pc *protocol.Conn) {
+				start := time.Now()
+				for time.Since(start) < quiet { // bounded by the run's own deadline too
+					m, err := pc.Recv()
+					if err != nil {
+						return
+					}
+					if _, ok := m.(protocol.Ping); !ok {
+						continue
+					}
+					select {
+					case pings <- struct{}{}:
+					default:
+					}
+					if tt.answer && pc.Send(protocol.Pong{}) != nil {
+						return
+					}
+				}
+				_ = pc.Send(protocol.Exit{Code: 0})
+				for { // hold the connection open until the client or the cleanup closes it
+					if _, err := pc.Recv(); err != nil {
+						return
+					}
+				}
+			})
+			c := fs.dial(t, interval)
+			start := time.Now()
+			res, err := c.Run(context.Background(), protocol.Exec{Command: "sleep 2"}, IO{Stdout: io.Discard, Stderr: io.Discard})
+			took := time.Since(start)
+			if len(pings) < 2 {
+				t.Errorf("the server saw %d pings in %v, want one per %v", len(pings), took, interval)
+			}
+			if tt.answer {
+				if err != nil || res.Exit.Code != 0 {
+					t.Fatalf("Run against a quiet, answering server = %+v, %v; want exit 0", res, err)
+				}
+				return
+			}
+			bound := keepaliveMisses*interval + runBound/10
+			if OutcomeOf(err) != ConnectionLost || !errors.Is(err, errServerSilent) || took > bound {
+				t.Fatalf("Run against a silent server = %v after %v; want ConnectionLost (%v) within %v", err, took, errServerSilent, bound)
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "outcome is unknown") {
+				t.Errorf("error %q: want one line saying the outcome is unknown", msg)
+			}
+		})
+	}
+}
