@@ -51,8 +51,8 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 			"  rexec cp [flags] --hosts FILE [-x HOST] LOCAL_SRC... :PATH\n" +
 			"copies the sources to every host, -f at a time, with one progress bar per\n" +
 			"host on a terminal; one host failing never stops the others, Ctrl-C stops\n" +
-			"them all (--resume continues). Each host ends copied, copy_failed, denied, timed_out,\n" +
-			"connect_failed, auth_failed, host_key_mismatch, host_key_unknown,\n" +
+			"them all (--resume continues). Each host ends copied, copy_failed, denied,\n" +
+			"timed_out, connect_failed, auth_failed, host_key_mismatch, host_key_unknown,\n" +
 			"connection_lost or skipped (--output json: one object per host per line).\n" +
 			"Exit status: 0 when every host has every file, 255 when a host could not be\n" +
 			"reached, else the highest of 1 (a copy failed) and 124 (--timeout).",
@@ -71,7 +71,7 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 	f.BoolVar(&o.resume, "resume", false, "continue an interrupted copy, re-using the part already there once verified")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bars")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "report each file: where a resume started and the bytes that crossed the wire")
-	f.DurationVar(&o.timeout, "timeout", 0, "give up a host's copy after this long once connected (exit status 124)")
+	f.DurationVar(&o.timeout, "timeout", 0, "give up the copy after this long, with many hosts each host's from its connection (exit status 124)")
 	o.fan.register(cmd)
 	return cmd
 }
