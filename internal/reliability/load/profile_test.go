@@ -32,6 +32,10 @@ func TestProfileConcurrentSessions(t *testing.T) {
 		t.Skip("set REXEC_LOAD_PROFILE=DIR to write profiles")
 	}
 	n := envInt("REXEC_LOAD_SESSIONS", 1000)
+	// Every allocation sampled, so held.heap counts each session's
+	// buffers exactly rather than one in 512 KiB.
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
 	cfg, target, stop := inProcessServer(t)
 	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
