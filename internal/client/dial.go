@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
@@ -63,8 +64,17 @@ type Config struct {
 type Conn struct {
 	target Target
 	nc     net.Conn
-	pc     *protocol.Conn
-	// Server is the server's hello: its OS, encoding and account.
+	pc     helloConn
+	// readDL is the read deadline a request last set (setReadDeadline),
+	// restored after the server's hello was read under its own deadline.
+	readDL time.Time
+	// The server's hello is read by the first request (awaitHello):
+	// helloDL bounds that read as the connect timeout bounded the rest.
+	helloOnce sync.Once
+	helloErr  error
+	helloDL   time.Time
+	// Server is the server's hello: its OS, encoding and account. It is
+	// set once Ready has returned nil (every request calls it first).
 	Server protocol.Hello
 	// HostKey is the server's verified public key.
 	HostKey ed25519.PublicKey
@@ -76,9 +86,15 @@ type Conn struct {
 	keepalive time.Duration
 }
 
-// Dial connects to t and authenticates both ends. Every error is an *Error
-// whose Outcome is ConnectFailed, HostKeyUnknown, HostKeyMismatch,
-// AuthFailed or ProtocolFailed.
+// Dial connects to t, runs the TLS handshake (the server's key is checked
+// there) and sends our hello. Every error is an *Error whose Outcome is
+// ConnectFailed, HostKeyUnknown, HostKeyMismatch, AuthFailed or
+// ProtocolFailed.
+//
+// Dial does not wait for the server's hello, which is where a server that
+// does not authorize our key says so: the first request is sent right
+// behind our hello and reads the answer first (PROTOCOL.md §1.7), so that
+// refusal (AuthFailed, Denied) comes back from that request, or from Ready.
 func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 	if cfg.Identity == nil {
 		return nil, newError(AuthFailed, t.String(), errors.New("no identity"))
@@ -137,12 +153,13 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn) (*Conn, e
 	if tickets != nil && !tlsConn.ConnectionState().DidResume {
 		tickets.stale() // the server refused it: store the next one
 	}
-	c := &Conn{target: t, nc: nc, pc: protocol.NewConn(tlsConn), HostKey: hostKey,
-		Resumed: tlsConn.ConnectionState().DidResume}
-	if err := c.hello(cfg); err != nil {
+	c := &Conn{target: t, nc: nc, HostKey: hostKey, Resumed: tlsConn.ConnectionState().DidResume}
+	c.pc = helloConn{Conn: protocol.NewConn(tlsConn), c: c}
+	if err := c.sendHello(cfg); err != nil {
 		c.pc.Close()
 		return nil, err
 	}
+	c.helloDL, _ = ctx.Deadline()
 	_ = nc.SetDeadline(time.Time{})
 	return c, nil
 }
@@ -199,21 +216,44 @@ func isNetErr(err error) bool {
 	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// hello exchanges hello messages; the server's refusal of our key arrives
-// here as an error frame.
-func (c *Conn) hello(cfg Config) error {
+// sendHello sends our hello. The server's answer is not awaited here: the
+// first request follows at once and reads it (awaitHello), so that a
+// one-shot command costs one round trip less (PROTOCOL.md §1.7).
+func (c *Conn) sendHello(cfg Config) error {
 	sw := cfg.Software
 	if sw == "" {
 		sw = "rexec"
 	}
 	h := protocol.Hello{Version: protocol.Version, Software: sw,
 		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: c.target.User}
-	if err := c.pc.Send(h); err != nil {
+	if err := c.pc.Conn.Send(h); err != nil {
 		return newError(ConnectionLost, c.target.String(), fmt.Errorf("sending hello: %w", err))
 	}
-	m, err := c.pc.Recv()
+	return nil
+}
+
+// Ready waits for the server's answer to our hello: nil once its hello
+// arrived, else the *Error of its refusal (AuthFailed for a key it does not
+// authorize, Denied, ProtocolFailed) or of the connection (ConnectionLost).
+// Dial does not wait for it, and every request reads it first, so callers
+// need Ready only to learn the outcome before sending anything.
+func (c *Conn) Ready() error { return c.awaitHello() }
+
+// awaitHello reads the server's hello once, under the connect deadline,
+// and restores the read deadline of the request that triggered it.
+func (c *Conn) awaitHello() error {
+	c.helloOnce.Do(func() {
+		_ = c.nc.SetReadDeadline(c.helloDL)
+		c.helloErr = c.readHello()
+		_ = c.nc.SetReadDeadline(c.readDL)
+	})
+	return c.helloErr
+}
+
+func (c *Conn) readHello() error {
+	m, err := c.pc.Conn.Recv()
 	if err != nil {
-		return c.recvError("waiting for hello", err)
+		return c.recvError("waiting for the server's hello", err)
 	}
 	switch m := m.(type) {
 	case protocol.Hello:
@@ -227,6 +267,43 @@ func (c *Conn) hello(cfg Config) error {
 		return c.remoteError(m)
 	}
 	return newError(ProtocolFailed, c.target.String(), fmt.Errorf("expected hello, got %s", m.Type()))
+}
+
+// setReadDeadline sets the connection's read deadline and remembers it
+// for awaitHello.
+func (c *Conn) setReadDeadline(t time.Time) {
+	c.readDL = t
+	_ = c.nc.SetReadDeadline(t)
+}
+
+// helloConn is the protocol connection of a Conn whose Recv reads the
+// server's pending hello first, so that every request path (run, stat,
+// put, get) handles it without knowing about it. A refusal comes back as
+// Recv's error: the *Error with its outcome, which recvError keeps.
+type helloConn struct {
+	*protocol.Conn
+	c *Conn
+}
+
+// Send sends m. When that fails, the server may have closed the
+// connection after refusing our hello (a key it does not authorize): its
+// answer, read now, is the better error, and is returned instead.
+func (h helloConn) Send(m protocol.Message) error {
+	err := h.Conn.Send(m)
+	if err != nil {
+		if herr := h.c.awaitHello(); herr != nil {
+			return herr
+		}
+	}
+	return err
+}
+
+// Recv returns the next message after the server's hello.
+func (h helloConn) Recv() (protocol.Message, error) {
+	if err := h.c.awaitHello(); err != nil {
+		return nil, err
+	}
+	return h.Conn.Recv()
 }
 
 // remoteError turns an error frame into an *Error with its outcome.
@@ -244,9 +321,23 @@ func (c *Conn) remoteError(m protocol.Error) error {
 	return newError(o, c.target.String(), re)
 }
 
+// sendError classifies a failed Send: the server's refusal of our hello
+// (helloConn.Send) as it is, anything else as a lost connection.
+func (c *Conn) sendError(what string, err error) error {
+	var known *Error
+	if errors.As(err, &known) {
+		return err
+	}
+	return newError(ConnectionLost, c.target.String(), fmt.Errorf("%s: %w", what, err))
+}
+
 // recvError classifies a failed Recv: a decoding error is the server's
 // fault (ProtocolFailed), anything else is a lost connection.
 func (c *Conn) recvError(what string, err error) error {
+	var known *Error
+	if errors.As(err, &known) {
+		return err // the server's refusal of our hello (helloConn)
+	}
 	if protocol.CodeFor(err) != protocol.CodeInternal {
 		return newError(ProtocolFailed, c.target.String(), fmt.Errorf("%s: %w", what, err))
 	}

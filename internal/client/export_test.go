@@ -13,7 +13,10 @@ import (
 // writes. Closing the Conn closes both.
 func newTestConn(in *io.PipeReader, out *io.PipeWriter) *Conn {
 	nc := &pipeConn{in: in, out: out}
-	return &Conn{target: Target{Host: "test-server", Port: DefaultPort}, nc: nc, pc: protocol.NewConn(nc)}
+	c := &Conn{target: Target{Host: "test-server", Port: DefaultPort}, nc: nc}
+	c.pc = helloConn{Conn: protocol.NewConn(nc), c: c}
+	c.helloOnce.Do(func() {}) // past hello
+	return c
 }
 
 // pipeConn is a net.Conn made of two io.Pipe ends: unlike net.Pipe, the

@@ -97,6 +97,9 @@ func (e *resumeEnv) dial(t *testing.T) (resumed bool, err error) {
 		return false, err
 	}
 	defer c.Close()
+	if err := c.Ready(); err != nil {
+		return c.Resumed, err
+	}
 	var out bytes.Buffer
 	res, err := c.Run(ctx, protocol.Exec{Command: "echo ok"}, client.IO{Stdin: bytes.NewReader(nil), Stdout: &out, Stderr: &out})
 	if err != nil || res.Exit.Code != 0 || out.String() != "ok\n" {

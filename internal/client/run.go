@@ -81,7 +81,7 @@ func (r Result) Outcome() Outcome {
 // sends nothing after Run returns and ends when the Read does.
 func (c *Conn) Run(ctx context.Context, req protocol.Exec, sio IO) (Result, error) {
 	if err := c.pc.Send(req); err != nil {
-		return Result{}, newError(ConnectionLost, c.target.String(), fmt.Errorf("sending exec: %w", err))
+		return Result{}, c.sendError("sending exec", err)
 	}
 	r := newRun(c)
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
@@ -98,7 +98,7 @@ func (c *Conn) Run(ctx context.Context, req protocol.Exec, sio IO) (Result, erro
 	if errors.Is(err, errServerSilent) {
 		c.pc.Close() // unblocks a sender stuck on the dead connection
 	}
-	_ = c.nc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	r.finish()
 	wg.Wait()
 	if err != nil && ctx.Err() != nil {
@@ -142,7 +142,7 @@ func (r *run) receive(sio IO) (Result, error) {
 	host := r.c.target.String()
 	silence := keepaliveMisses * r.c.keepaliveInterval()
 	for {
-		_ = r.c.nc.SetReadDeadline(time.Now().Add(silence))
+		r.c.setReadDeadline(time.Now().Add(silence))
 		m, err := r.c.pc.Recv()
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return Result{}, newError(ConnectionLost, host, fmt.Errorf(

@@ -242,6 +242,14 @@ func (e *env) through(plan faultproxy.Plan, act func(context.Context, context.Ca
 	r := &proxied{}
 	c, err := e.dialVia(ctx, p.Addr())
 	if err == nil {
+		// Dial pipelines: wait for the server's hello here, so that the
+		// hello exchange is part of dialing and the stream's layout
+		// (hello, then exec) is the same in every run.
+		if err = c.Ready(); err != nil {
+			c.Close()
+		}
+	}
+	if err == nil {
 		r.dialed = true
 		if l := link(); l != nil {
 			r.helloUp, r.helloDown = l.Read(faultproxy.Up), l.Read(faultproxy.Down)
