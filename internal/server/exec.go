@@ -26,7 +26,7 @@ var (
 // writes in bulk. 256 KiB rather than a full 1 MiB frame: measured faster,
 // since the buffer stays in the L2 cache while it is encrypted and sent.
 const (
-	smallReadSize = 16 << 10
+	smallReadSize = 4 << 10
 	bulkReadSize  = 256 << 10
 )
 

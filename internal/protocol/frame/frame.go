@@ -56,7 +56,10 @@ type Reader struct {
 
 // readBufferSize is the bufio size in front of the stream: it lets small
 // frames (a header of tens of bytes) be parsed without a syscall each.
-const readBufferSize = 64 << 10
+// One TLS record's plaintext (16 KiB) is all a tls.Conn Read returns, so a
+// larger buffer gains nothing and costs every idle connection memory; a
+// body larger than what is buffered is read straight into its own slice.
+const readBufferSize = 16 << 10
 
 // NewReader returns a Reader that buffers r.
 func NewReader(r io.Reader) *Reader {
