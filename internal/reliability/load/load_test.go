@@ -156,7 +156,7 @@ func session(d *daemon, execTrue bool) error {
 	}
 	defer c.Close()
 	if !execTrue {
-		return nil
+		return c.Ready() // Dial pipelines: the server's hello is read here
 	}
 	res, err := c.Run(ctx, protocol.Exec{Argv: []string{"true"}}, client.IO{Stdout: io.Discard, Stderr: io.Discard})
 	if err == nil && res.Exit.Code != 0 {
