@@ -38,6 +38,9 @@ type serverConn struct {
 	// xfer is set while the reader itself serves a file request
 	// (transfer.go): the connection is busy, not idle.
 	xfer bool
+	// xaudit is the audit of the file request being served; only the
+	// reader goroutine, which serves it, touches it.
+	xaudit *sessionAudit
 	// exiting counts sessions that have left active but are still
 	// sending their exit: the connection is not idle until it is out.
 	exiting int
@@ -223,39 +226,76 @@ func (c *serverConn) leaveGate(err error) {
 // IdleTimeout. Between sessions a peer that sends nothing, not even a pong,
 // for keepaliveMisses intervals is taken for dead (a read deadline). During
 // a session there is no such deadline and no ping: a client paused on its
-// own stdout (`| less`) reads nothing and must not lose its session, and
-// TCP keepalive with TCP_USER_TIMEOUT (set at accept, see tcpKeepalive)
-// finds peers that are really gone, within the same bound. The returned
-// stop waits for the goroutine to end.
+// own stdout (`| less`) reads nothing and must not lose its session. At
+// all times the dead-peer watchdog (deadpeer.go) closes the connection
+// once the peer's kernel has answered nothing for silenceLimit, which a
+// live peer's kernel does however paused its application is. The
+// returned stop waits for the goroutine to end.
 func (c *serverConn) startKeepalive() (stop func()) {
 	now := time.Now().UnixNano()
 	c.lastRequest.Store(now)
 	c.lastFrame.Store(now)
+	ka := c.s.cfg.KeepaliveInterval
+	w := watchPeer(c.nc, ka, c.s.cfg.uncappedProbes)
 	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(c.s.cfg.KeepaliveInterval)
+		t := time.NewTicker(ka)
 		defer t.Stop()
+		var watch <-chan time.Time // nil, never ready, without a watchdog
+		if w != nil {
+			wt := time.NewTicker(watchPeriod(ka))
+			defer wt.Stop()
+			watch = wt.C
+		}
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
-				idle := c.idleFor()
-				if idle > c.s.cfg.IdleTimeout {
-					c.log.Info("closing idle connection", "idle_timeout", c.s.cfg.IdleTimeout)
-					c.closeIfIdle()
+			case <-watch:
+				if st, gone := w.gone(); gone {
+					c.dropDeadPeer(st, w.limit)
 					return
 				}
-				busy := idle == 0
-				c.tickDeadline(busy)
-				if !busy { // see tcpKeepalive: no data in flight during a session
-					_ = c.pc.Send(protocol.Ping{})
+			case <-t.C:
+				if !c.keepaliveTick() {
+					return
 				}
 			}
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// keepaliveTick runs every KeepaliveInterval: the idle timeout, the
+// between-sessions deadline and the ping. It reports false once it closed
+// the connection.
+func (c *serverConn) keepaliveTick() bool {
+	idle := c.idleFor()
+	if idle > c.s.cfg.IdleTimeout {
+		c.log.Info("closing idle connection", "idle_timeout", c.s.cfg.IdleTimeout)
+		c.closeIfIdle()
+		return false
+	}
+	busy := idle == 0
+	c.tickDeadline(busy)
+	if !busy { // a client in a session need not read: no ping to pile up
+		_ = c.pc.Send(protocol.Ping{})
+	}
+	return true
+}
+
+// dropDeadPeer closes the connection of a peer the watchdog found gone;
+// the reader then fails and ends the session as a lost connection. Linger
+// 0: nothing sent now would be acknowledged, so the kernel drops the
+// socket at once instead of retrying its queue for minutes.
+func (c *serverConn) dropDeadPeer(st tcpState, limit time.Duration) {
+	c.log.Info("peer gone: its kernel answered nothing", "silence", st.silence, "limit", limit,
+		"unacked_segments", st.unacked, "unsent_bytes", st.notsent, "probes_unanswered", st.probes)
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.nc.Close()
 }
 
 // setSilenceDeadline arms the between-sessions read deadline, counted from

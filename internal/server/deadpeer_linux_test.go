@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
@@ -44,23 +46,42 @@ const (
 var deadPeerDefault = flag.Bool("deadpeer.default", false,
 	"TestDeadPeerNetns: use the default keepalive interval (the test then takes about 50 s)")
 
-// TestDeadPeerBound: the keepalive's arithmetic gives SPEC §4's bound with
-// the default interval, and the zero Config gets that default.
+// TestDeadPeerBound: the watchdog's arithmetic gives SPEC §4's bound with
+// the default interval, leaves a live peer room for a lost probe, and the
+// zero Config gets that default.
 func TestDeadPeerBound(t *testing.T) {
 	tests := []struct {
-		interval, userTimeout, bound time.Duration
+		interval, limit, bound, rto time.Duration
+		count                       int
 	}{
-		{DefaultKeepaliveInterval, 42 * time.Second, 45 * time.Second},
-		{deadPeerInterval, 5500 * time.Millisecond, 6 * time.Second},
-		{time.Second, 2750 * time.Millisecond, 3 * time.Second},
-		{100 * time.Millisecond, time.Second, 1025 * time.Millisecond}, // minUserTimeout
+		{DefaultKeepaliveInterval, 43 * time.Second, 45 * time.Second, 5 * time.Second, 30},
+		{deadPeerInterval, 5250 * time.Millisecond, 6 * time.Second, time.Second, 4},
+		{time.Second, 2625 * time.Millisecond, 3 * time.Second, time.Second, 2},
+		{100 * time.Millisecond, minSilenceLimit, 2537500 * time.Microsecond, time.Second, 1},
+		{10 * time.Minute, 1798 * time.Second, 30 * time.Minute, 120 * time.Second, maxKeepaliveCount},
 	}
 	for _, tt := range tests {
-		if got := userTimeout(tt.interval); got != tt.userTimeout {
-			t.Errorf("userTimeout(%v) = %v, want %v", tt.interval, got, tt.userTimeout)
+		if got := silenceLimit(tt.interval); got != tt.limit {
+			t.Errorf("silenceLimit(%v) = %v, want %v", tt.interval, got, tt.limit)
 		}
 		if got := deadPeerBound(tt.interval); got != tt.bound {
 			t.Errorf("deadPeerBound(%v) = %v, want %v", tt.interval, got, tt.bound)
+		}
+		if got := rtoMax(tt.interval); got != tt.rto {
+			t.Errorf("rtoMax(%v) = %v, want %v", tt.interval, got, tt.rto)
+		}
+		ka := tcpKeepaliveConfig(tt.interval)
+		if ka.Count != tt.count || ka.Interval != probeInterval || ka.Idle != max(tt.interval, time.Second) {
+			t.Errorf("tcpKeepaliveConfig(%v) = %+v, want idle %v, interval %v, count %d",
+				tt.interval, ka, max(tt.interval, time.Second), probeInterval, tt.count)
+		}
+		// A live peer is asked at least every max(idle, rtoMax): it may
+		// lose one answer and still be heard within the limit.
+		if gap := max(ka.Idle, rtoMax(tt.interval)); 2*gap >= silenceLimit(tt.interval) {
+			t.Errorf("interval %v: probes %v apart leave no room for a lost one within %v", tt.interval, gap, silenceLimit(tt.interval))
+		}
+		if tt.interval >= time.Second && deadPeerBound(tt.interval) > keepaliveMisses*tt.interval {
+			t.Errorf("deadPeerBound(%v) = %v, more than %d intervals", tt.interval, deadPeerBound(tt.interval), keepaliveMisses)
 		}
 	}
 	if b := deadPeerBound(DefaultKeepaliveInterval); b > 45*time.Second {
@@ -72,6 +93,24 @@ func TestDeadPeerBound(t *testing.T) {
 	}
 	if s.cfg.KeepaliveInterval != DefaultKeepaliveInterval {
 		t.Errorf("zero Config's KeepaliveInterval = %v, want %v", s.cfg.KeepaliveInterval, DefaultKeepaliveInterval)
+	}
+}
+
+// TestStateOf: the peer's silence is the later of its last
+// acknowledgement and its last data, as the kernel's keepalive counts it.
+func TestStateOf(t *testing.T) {
+	tests := []struct {
+		ti   unix.TCPInfo
+		want tcpState
+	}{
+		{unix.TCPInfo{Last_ack_recv: 300, Last_data_recv: 9000}, tcpState{silence: 300 * time.Millisecond}},
+		{unix.TCPInfo{Last_ack_recv: 44000, Last_data_recv: 1200, Probes: 3}, tcpState{silence: 1200 * time.Millisecond, probes: 3}},
+		{unix.TCPInfo{Last_ack_recv: 5, Last_data_recv: 5, Unacked: 7, Notsent_bytes: 65536}, tcpState{silence: 5 * time.Millisecond, unacked: 7, notsent: 65536}},
+	}
+	for _, tt := range tests {
+		if got := stateOf(&tt.ti); got != tt.want {
+			t.Errorf("stateOf(last_ack_recv %d, last_data_recv %d) = %+v, want %+v", tt.ti.Last_ack_recv, tt.ti.Last_data_recv, got, tt.want)
+		}
 	}
 }
 

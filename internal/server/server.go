@@ -61,9 +61,11 @@ type Config struct {
 	PerSourceMax int
 	Penalties    Penalties
 
-	// KeepaliveInterval is how often an authenticated connection is
-	// pinged; a peer silent for 3 intervals is dropped (default 15 s, so
-	// a dead peer goes within 45 s).
+	// KeepaliveInterval is how often an authenticated connection with no
+	// session is pinged; a peer that vanished is dropped within 3
+	// intervals of its last sign of life, during a session too (default
+	// 15 s, so within 45 s; see deadpeer.go). A peer that is alive but
+	// does not read keeps its session.
 	KeepaliveInterval time.Duration
 	// IdleTimeout closes an authenticated connection with no session for
 	// this long (default DefaultIdleTimeout).
@@ -86,6 +88,10 @@ type Config struct {
 	// Metrics, when non-nil, is updated as connections and sessions come
 	// and go; nil costs nothing.
 	Metrics *metrics.Metrics
+
+	// uncappedProbes (tests) leaves the kernel's window-probe backoff
+	// uncapped, as on Linux before 6.15 (deadpeer.go).
+	uncappedProbes bool
 }
 
 // Defaults for the after-authentication limits of Config.
@@ -246,7 +252,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		accepted := time.Now()
-		s.tcpKeepalive(nc)
 		src, known := sourceOf(nc.RemoteAddr())
 		if reason, ok := s.gate.admit(src, known); !ok {
 			s.cfg.Metrics.Dropped(reason)
@@ -257,58 +262,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.startConn(nc, &admission{src: src, known: known, accepted: accepted})
 	}
 }
-
-// tcpKeepalive makes the kernel drop a peer that is gone, whatever the
-// application is doing, within deadPeerBound of its last sign of life:
-// TCP_USER_TIMEOUT ends the connection once data has gone unacknowledged
-// that long, and TCP keepalive probes (the first after an interval of
-// silence, then every probeInterval while unanswered) end it at the first
-// probe due that long after the last packet when nothing is in flight. For the second case to hold, the
-// server sends no pings of its own during a session (startKeepalive): a
-// ping would put data in flight and restart the count at its send time.
-//
-// A peer that is alive but not reading still acknowledges, so a paused
-// reader keeps its session, with one limit: Linux applies the user
-// timeout to a closed receive window too, so a client that reads nothing
-// for that long while output is pending loses its session.
-func (s *Server) tcpKeepalive(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		ka := s.cfg.KeepaliveInterval
-		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ka, Interval: probeInterval, Count: keepaliveMisses - 1})
-		setUserTimeout(tc, userTimeout(ka))
-	}
-}
-
-// probeInterval is the spacing of unanswered keepalive probes: with a user
-// timeout set, the kernel ends the connection at the first probe due after
-// it, so probes one second apart overshoot it by at most a second. A live
-// peer answers the first probe; only a lossy or dead one sees the next.
-const probeInterval = time.Second
-
-// minUserTimeout keeps very short keepalive intervals (tests) from ending
-// live connections: a delayed ACK alone may take 200 ms.
-const minUserTimeout = time.Second
-
-// kernelLag is what the kernel adds to TCP_USER_TIMEOUT in practice, taken
-// out of the user timeout so that the bound holds with it. With data in
-// flight the count starts at the first retransmission, a tail-loss probe
-// and a retransmission timeout after the peer's last ACK (0.2-0.6 s on
-// loopback, a few round trips on a WAN), and the retransmission timer,
-// clamped to the user timeout but armed tens of seconds ahead, may fire up
-// to 2 s late (the timer wheel's granularity at HZ=250; 45.06 s was
-// measured with 2 s of lag allowed). Without data in flight the deciding
-// keepalive probe is up to probeInterval late.
-func kernelLag(ka time.Duration) time.Duration { return min(3*time.Second, ka/4) }
-
-// userTimeout is the TCP_USER_TIMEOUT for keepalive interval ka.
-func userTimeout(ka time.Duration) time.Duration {
-	return max(minUserTimeout, keepaliveMisses*ka-kernelLag(ka))
-}
-
-// deadPeerBound is how long after its last sign of life a vanished peer is
-// dropped with keepalive interval ka: keepaliveMisses intervals. SPEC §4
-// allows 45 s, what DefaultKeepaliveInterval gives.
-func deadPeerBound(ka time.Duration) time.Duration { return userTimeout(ka) + kernelLag(ka) }
 
 // preauthLogsPerSecond bounds log lines about unauthenticated peers.
 const preauthLogsPerSecond = 20
