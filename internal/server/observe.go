@@ -40,6 +40,7 @@ type sessionAudit struct {
 	mu             sync.Mutex // guards the fields below
 	in, out        int64
 	stdout, stderr hash.Hash // nil without an audit log: hashing costs CPU
+	failure        string    // a file request's first failure (failed)
 }
 
 // kindOf names what an exec request is, for the audit log.

@@ -43,7 +43,13 @@ func (c *serverConn) serveTransfer(m protocol.Message) error {
 	}
 	defer c.endTransfer()
 	sweepOnce.Do(c.sweepStale)
-	var err error
+	a, err := c.beginFileAudit(m)
+	if err != nil {
+		c.sendError(protocol.CodeUnavailable, err.Error())
+		return err
+	}
+	c.xaudit = a // only this goroutine (the reader) serves the request
+	defer func() { c.xaudit = nil }()
 	switch m := m.(type) {
 	case protocol.Stat:
 		err = c.serveStat(m)
@@ -52,7 +58,9 @@ func (c *serverConn) serveTransfer(m protocol.Message) error {
 	case protocol.Get:
 		err = c.withSlot(func() error { return c.serveGet(m) })
 	}
-	return c.transferFailure(err)
+	ferr := c.transferFailure(err)
+	a.endFile(err, c)
+	return ferr
 }
 
 // beginTransfer marks the connection busy, or refuses the request as
@@ -209,6 +217,7 @@ func (c *serverConn) serveStat(m protocol.Stat) error {
 		fi, err = os.Stat(p)
 	}
 	if err != nil {
+		c.xaudit.failed(transfer.Reason(err))
 		return c.pc.Send(errorFor(shown(m.Path), err))
 	}
 	res := protocol.StatResult{Name: filepath.Base(p), Kind: protocol.KindOther,
@@ -232,6 +241,7 @@ func (c *serverConn) servePut(m protocol.Put) error {
 	e := m.AsEntry()
 	reply := func(fe *transfer.FileError) error {
 		c.log.Info("put failed", "path", m.Path, "name", m.Name, "code", fe.Code, "err", fe.Err)
+		c.xaudit.failed(transfer.Reason(fe.Err))
 		return c.pc.Send(protocol.Error{Code: fe.Code, Message: transfer.Reason(fe.Err)})
 	}
 	r, err := c.openReceiver(m.Path)
@@ -282,6 +292,7 @@ func (c *serverConn) receiveFile(r *transfer.Receiver, rerr error, m protocol.Pu
 	}
 	start := time.Now()
 	res, err := transfer.ReceiveFile(xferWire{c}, e, m.Resume, open, transfer.Hooks{Failed: reply})
+	c.xaudit.received(res.Bytes)
 	if errors.As(err, new(*transfer.FileError)) {
 		return nil // already answered by reply
 	}
@@ -302,6 +313,7 @@ func (c *serverConn) serveGet(m protocol.Get) error {
 		err = errNoFileTransfer
 	}
 	if err != nil {
+		c.xaudit.failed(transfer.Reason(err))
 		if err := w.Send(errorFor(shown(m.Path), err)); err != nil {
 			return err
 		}
@@ -310,6 +322,7 @@ func (c *serverConn) serveGet(m protocol.Get) error {
 	err = transfer.Walk(p, m.Recursive, func(name, local string, e protocol.Entry, err error) error {
 		switch {
 		case err != nil:
+			c.xaudit.failed(getName(m.Path, name) + ": " + transfer.Reason(err))
 			return w.Send(errorFor(getName(m.Path, name), err))
 		case e.Kind == protocol.KindFile:
 			return c.sendFile(w, m, name, local)
@@ -333,6 +346,7 @@ func getName(path, name string) string {
 func (c *serverConn) sendFile(w xferWire, m protocol.Get, name, local string) error {
 	src, err := transfer.OpenSource(local)
 	if err != nil {
+		c.xaudit.failed(getName(m.Path, name) + ": " + transfer.Reason(err))
 		return w.Send(errorFor(getName(m.Path, name), err))
 	}
 	defer src.Close()
@@ -341,8 +355,10 @@ func (c *serverConn) sendFile(w xferWire, m protocol.Get, name, local string) er
 	}
 	start := time.Now()
 	res, err := transfer.SendFile(w, src, name, m.Resume, transfer.Hooks{})
+	c.xaudit.sent(res.Bytes)
 	if errors.As(err, new(*transfer.FileError)) {
 		c.log.Info("get failed", "path", local, "err", err)
+		c.xaudit.failed(getName(m.Path, name) + ": " + err.Error())
 		return nil // the client was told in file_end
 	}
 	if err == nil {
