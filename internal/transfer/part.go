@@ -30,6 +30,7 @@ type Part struct {
 	h     hash.Hash
 	size  int64 // bytes in the partial file that are hashed
 	wb    int64 // writeback requested up to here
+	werr  error // the write that failed, after which h is not to be trusted
 }
 
 func newPart(r *Receiver, e protocol.Entry, local, name string, f *os.File) *Part {
@@ -72,16 +73,27 @@ func (p *Part) Start(offset int64) error {
 	return nil
 }
 
-// Write appends b. More data than the entry's length is a protocol
-// violation by the sender.
+// Write appends b, hashing it on a second goroutine while it is written
+// (hashWhile). More data than the entry's length is a protocol violation
+// by the sender. After a failed write the Part is broken: the hash may
+// cover bytes that are not in the file, so every later Write and Commit
+// return that failure.
 func (p *Part) Write(b []byte) error {
+	if p.werr != nil {
+		return p.werr
+	}
 	if int64(len(b)) > p.entry.Length-p.size {
 		return protocolError("%s: more than the announced %d bytes", p.entry.Name, p.entry.Length)
 	}
-	n, err := p.f.WriteAt(b, p.size)
-	p.h.Write(b[:n])
+	var n int
+	err := hashWhile(p.h, b, func() error {
+		var err error
+		n, err = p.f.WriteAt(b, p.size)
+		return err
+	})
 	p.size += int64(n)
 	if err != nil {
+		p.werr = err
 		return err
 	}
 	if p.size-p.wb >= writebackWindow {
@@ -98,6 +110,10 @@ func (p *Part) Write(b []byte) error {
 // mismatch removes the partial file (ErrIntegrity); a short file is a
 // protocol violation.
 func (p *Part) Commit(sha string) error {
+	if p.werr != nil {
+		p.Abort(false)
+		return p.werr
+	}
 	if p.size != p.entry.Length {
 		return protocolError("%s: file_end after %d of %d bytes", p.entry.Name, p.size, p.entry.Length)
 	}

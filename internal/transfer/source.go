@@ -87,18 +87,26 @@ func (s *Source) Resume(have int64, sums []byte) (int64, error) {
 	return off, nil
 }
 
-// Read reads the next bytes of the file, at most up to its opened length,
-// hashing them. It returns io.EOF at that length, and ErrChanged when the
-// file turns out shorter.
-func (s *Source) Read(p []byte) (int, error) {
+// ReadTo reads the next bytes of the file into p, at most up to its
+// opened length, and hands them to send while it hashes them on a second
+// goroutine (hashWhile): on two cores the hash then costs no wall time
+// beside the encryption and the socket. Only bytes that were read are
+// hashed, and every one of them is, also when send fails. It returns how
+// many bytes were read; io.EOF at the opened length, ErrChanged when the
+// file turns out shorter, or send's error.
+func (s *Source) ReadTo(p []byte, send func([]byte) error) (int, error) {
 	left := s.Length() - s.pos
 	if left <= 0 {
 		return 0, io.EOF
 	}
 	p = p[:min(int64(len(p)), left)]
 	n, err := s.f.ReadAt(p, s.pos)
-	s.h.Write(p[:n])
 	s.pos += int64(n)
+	if n > 0 {
+		if serr := hashWhile(s.h, p[:n], func() error { return send(p[:n]) }); serr != nil {
+			return n, serr
+		}
+	}
 	if err != nil && (n < len(p) || err != io.EOF) {
 		return n, s.readError(err)
 	}

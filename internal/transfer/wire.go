@@ -112,19 +112,19 @@ var errWire = errors.New("wire")
 func sendData(w Wire, src *Source, res *Result, h Hooks) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	buf := *bp
+	send := func(b []byte) error {
+		if err := w.Send(protocol.Data{Stream: protocol.TypeFileData, Body: b}); err != nil {
+			return fmt.Errorf("%w: %w", errWire, err)
+		}
+		res.Bytes += int64(len(b))
+		h.progress(int64(len(b)))
+		return nil
+	}
 	for {
 		if h.stopped() {
 			return &FileError{Code: abortCode, Err: errors.New("the receiver failed the file")}
 		}
-		n, err := src.Read(buf)
-		if n > 0 {
-			if serr := w.Send(protocol.Data{Stream: protocol.TypeFileData, Body: buf[:n]}); serr != nil {
-				return fmt.Errorf("%w: %w", errWire, serr)
-			}
-			res.Bytes += int64(n)
-			h.progress(int64(n))
-		}
+		_, err := src.ReadTo(*bp, send)
 		if err == io.EOF {
 			return nil
 		}
