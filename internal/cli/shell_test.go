@@ -124,6 +124,9 @@ func TestShellOnTerminal(t *testing.T) {
 	p.send("Escape")
 	p.send("-l", ":wq")
 	p.send("Enter")
+	// Wait for the shell's prompt under the vi command line: vi resets the
+	// terminal as it exits, which discards input typed before that.
+	p.waitFor(regexp.MustCompile(`(?m)edited\.txt *\n\S*[#$] *$`), "the prompt after vi exits")
 	p.mark()
 	if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != "hello from vi" {
 		t.Errorf("file written by remote vi holds %q", b)
