@@ -18,6 +18,10 @@
 #   REXEC_PORT  private rexec daemon port (default 17622)
 #   OUT         output directory (default bench/out/cp)
 #   REXEC_BIN   use this rexec binary instead of building one
+#   REXEC_BASE  a second rexec binary (say, one built from an earlier commit)
+#               timed in the same rounds against its own daemon on
+#               REXEC_PORT+1: the report then gives before/after ratios
+#               measured side by side, under the same load
 #   KEEP_TMP=1  keep the temporary directories
 #   STAT=median statistic of the ratios: median (default) or min (the least
 #               disturbed run, for a machine shared with other work)
@@ -70,6 +74,10 @@ command -v go >/dev/null || [[ -n ${REXEC_BIN:-} ]] || die "go is needed to buil
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_free "$SSH_PORT" || die "port $SSH_PORT is in use; set SSH_PORT"
 port_free "$REXEC_PORT" || die "port $REXEC_PORT is in use; set REXEC_PORT"
+if [[ -n ${REXEC_BASE:-} ]]; then
+	[[ -x $REXEC_BASE ]] || die "REXEC_BASE $REXEC_BASE is not an executable"
+	port_free $((REXEC_PORT + 1)) || die "port $((REXEC_PORT + 1)) (REXEC_BASE's daemon) is in use; set REXEC_PORT"
+fi
 
 # ---------------------------------------------------------------- cleanup
 
@@ -82,13 +90,13 @@ else
 	data=$tmp/data
 	mkdir -p "$data"
 fi
-sshd_pid= rexec_pid= hf_pid=
+sshd_pid= rexec_pid= base_pid= hf_pid=
 cleanup() {
 	local rc=$?
 	set +e
 	[[ -z $hf_pid ]] || { kill "$hf_pid" 2>/dev/null; wait "$hf_pid" 2>/dev/null; }
-	for pid in $rexec_pid $sshd_pid; do kill "$pid" 2>/dev/null; done
-	for pid in $rexec_pid $sshd_pid; do
+	for pid in $rexec_pid $base_pid $sshd_pid; do kill "$pid" 2>/dev/null; done
+	for pid in $rexec_pid $base_pid $sshd_pid; do
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
@@ -118,6 +126,13 @@ export REXEC_HOME=$tmp/rexec-home
 mkdir -p "$REXEC_HOME"
 "$rexec" serve --listen "127.0.0.1:$REXEC_PORT" --log-format text >"$tmp/rexec-serve.log" 2>&1 &
 rexec_pid=$!
+if [[ -n ${REXEC_BASE:-} ]]; then
+	base_home=$tmp/rexec-home-base
+	mkdir -p "$base_home"
+	REXEC_HOME=$base_home "$REXEC_BASE" serve --listen "127.0.0.1:$((REXEC_PORT + 1))" --log-format text \
+		>"$tmp/rexec-base-serve.log" 2>&1 &
+	base_pid=$!
+fi
 
 mkdir -p /run/sshd
 ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$tmp/ssh_host_ed25519_key"
@@ -159,6 +174,10 @@ wait_ok() { # NAME CMD...
 }
 wait_ok sshd ssh "${ssh_opts[@]}" -p "$SSH_PORT" 127.0.0.1 true
 wait_ok "rexec serve" "$rexec" run "localhost:$REXEC_PORT" -- true
+if [[ -n ${REXEC_BASE:-} ]]; then
+	base_cp="env REXEC_HOME=$base_home $REXEC_BASE cp -q -P $((REXEC_PORT + 1))"
+	wait_ok "rexec serve (REXEC_BASE)" env REXEC_HOME="$base_home" "$REXEC_BASE" run "localhost:$((REXEC_PORT + 1))" -- true
+fi
 
 # ---------------------------------------------------------------- data
 
@@ -181,6 +200,13 @@ declare -A cmds=(
 )
 declare -A dsts=([scp-up-default]=scp-up.bin [scp-up-aes128gcm]=scp-up-gcm.bin
 	[scp-down-default]=scp-down.bin [rexec-up]=rexec-up.bin [rexec-down]=rexec-down.bin)
+if [[ -n ${REXEC_BASE:-} ]]; then
+	names+=(base-up base-down)
+	cmds[base-up]="$base_cp $src localhost:$data/base-up.bin"
+	cmds[base-down]="$base_cp localhost:$src $data/base-down.bin"
+	dsts[base-up]=base-up.bin
+	dsts[base-down]=base-down.bin
+fi
 
 hf() { # NAME ROUND
 	local name=$1 round=$2
@@ -248,12 +274,24 @@ summary=$OUT/summary.md
 	row scp-down-default "scp download (default cipher)"
 	row rexec-up "rexec cp upload"
 	row rexec-down "rexec cp download"
+	if [[ -n ${REXEC_BASE:-} ]]; then
+		row base-up "REXEC_BASE cp upload"
+		row base-down "REXEC_BASE cp download"
+	fi
 	echo
 	echo "| check                                    |    value |   target | verdict |"
 	echo "|------------------------------------------|----------|----------|---------|"
 	printf '| %-40s | %8s | %8s | %-7s |\n' "rexec up / scp default (MB/s)" "$r_def" ">= 2.0" "$(verdict "$r_def" '>=' 2.0)"
 	printf '| %-40s | %8s | %8s | %-7s |\n' "rexec up / scp aes128-gcm (MB/s)" "$r_gcm" ">= 1.4" "$(verdict "$r_gcm" '>=' 1.4)"
 	printf '| %-40s | %8s | %8s | %-7s |\n' "rexec down / scp down default (MB/s)" "$r_down" "(info)" ""
+	if [[ -n ${REXEC_BASE:-} ]]; then
+		for pair in "base up / scp default:base-up:scp-up-default" "base up / scp aes128-gcm:base-up:scp-up-aes128gcm" \
+			"base down / scp down default:base-down:scp-down-default" "rexec up / base up:rexec-up:base-up" \
+			"rexec down / base down:rexec-down:base-down"; do
+			IFS=: read -r label a b <<<"$pair"
+			printf '| %-40s | %8s | %8s | %-7s |\n' "$label (MB/s)" "$(calc %.2f "$(mbps "$a") / $(mbps "$b")")" "(info)" ""
+		done
+	fi
 	printf '| %-40s | %8s | %8s | %-7s |\n' "peak RSS, client up/down, daemon (MiB)" \
 		"$(calc %.0f "$client_up_kb / 1024")/$(calc %.0f "$client_down_kb / 1024")/$(calc %.0f "$server_kb / 1024")" \
 		"< 64" "$(verdict "$rss_max_mib" '<' 64)"
