@@ -86,8 +86,12 @@ func TestBlackHole(t *testing.T) {
 	if !eventually(settle, func() bool { return !alive(pid) }) {
 		t.Errorf("the session's sleep (pid %d) outlived the connection", pid)
 	}
-	if fired := r.link.Fired(); len(fired) != 1 {
-		t.Errorf("faults fired: %v, want the truncation", fired)
+	// The truncation fires only if the client sends anything after what a
+	// faithful run sent: since the server sends no pings during a session
+	// (18bbb66), the client usually has nothing left to say before its
+	// deadline, and the fault never fires. Either way nothing may leak.
+	if fired := r.link.Fired(); len(fired) > 1 {
+		t.Errorf("faults fired: %v, want at most the truncation", fired)
 	}
 	e.checkSettled(t, before)
 }
