@@ -66,7 +66,7 @@ func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, erro
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
 	if err := c.pc.Send(protocol.Stat{Path: path}); err != nil {
-		return protocol.StatResult{}, newError(ConnectionLost, c.target.String(), err)
+		return protocol.StatResult{}, c.sendError("sending stat", err)
 	}
 	for {
 		m, err := c.recv()
@@ -154,7 +154,7 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
 	if err := c.pc.Send(protocol.Get{Path: path, Recursive: o.Recursive, Resume: o.Resume}); err != nil {
-		return sum, newError(ConnectionLost, c.target.String(), err)
+		return sum, c.sendError("sending get", err)
 	}
 	g := &getter{c: c, r: r, o: o, dir: dir, top: top, sum: &sum}
 	for {
