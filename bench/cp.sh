@@ -119,7 +119,7 @@ if [[ -n ${REXEC_BIN:-} ]]; then
 	rexec=$REXEC_BIN
 else
 	log "building rexec"
-	(cd "$repo" && go build -o "$tmp/rexec" ./cmd/rexec)
+	(cd "$repo" && CGO_ENABLED=0 go build -o "$tmp/rexec" ./cmd/rexec)
 	rexec=$tmp/rexec
 fi
 export REXEC_HOME=$tmp/rexec-home
