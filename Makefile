@@ -51,7 +51,8 @@ bench:
 
 # Reliability (docs/TESTING.md). The fault-injection suites run in `make
 # test` at their default size; `make reliability` runs the full one (1,000
-# bit flips, 1,000 cuts, 1,000 damaged uploads). `make load` and `make
+# bit flips, 1,000 cuts, 1,000 reorders, 1,000 damaged uploads, 1,000 cut
+# and 1,000 bit-flipped downloads). `make load` and `make
 # soak` build the real binary and load a `rexec serve` process (build tag
 # load, never part of `go test ./...`).
 SOAKTIME ?= 30m
