@@ -17,6 +17,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
@@ -202,9 +203,12 @@ func classifyHandshake(t Target, err error) error {
 		return newError(HostKeyMismatch, t.String(), changed)
 	case errors.Is(err, auth.ErrHostKeyRevoked):
 		return newError(HostKeyMismatch, t.String(), err)
-	case isNetErr(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
 		// the server closed before the handshake completed: its pre-auth
-		// limits or penalties, or a network failure
+		// limits or penalties, which it does not explain to the peer
+		return newError(ConnectFailed, t.String(), fmt.Errorf("the server closed the connection during the TLS handshake "+
+			"(it refuses an address for a while after failed logins, and past its connection limits): %w", err))
+	case isNetErr(err):
 		return newError(ConnectFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
 	}
 	return newError(ProtocolFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
