@@ -69,25 +69,19 @@ func (a *sessionAudit) failed(reason string) {
 	a.mu.Unlock()
 }
 
-// sent counts file bytes sent to the client (a get).
-func (a *sessionAudit) sent(n int64) {
+// fileBytes counts file bytes of a put (metrics.DirIn, from the client)
+// or a get (metrics.DirOut, to the client).
+func (a *sessionAudit) fileBytes(dir string, n int64) {
 	if a == nil {
 		return
 	}
-	a.m.Bytes(metrics.DirOut, n)
+	a.m.Bytes(dir, n)
 	a.mu.Lock()
-	a.out += n
-	a.mu.Unlock()
-}
-
-// received counts file bytes received from the client (a put).
-func (a *sessionAudit) received(n int64) {
-	if a == nil {
-		return
+	if dir == metrics.DirIn {
+		a.in += n
+	} else {
+		a.out += n
 	}
-	a.m.Bytes(metrics.DirIn, n)
-	a.mu.Lock()
-	a.in += n
 	a.mu.Unlock()
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/metrics"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
 	"github.com/rexec-dev/rexec/internal/transfer"
@@ -292,7 +293,7 @@ func (c *serverConn) receiveFile(r *transfer.Receiver, rerr error, m protocol.Pu
 	}
 	start := time.Now()
 	res, err := transfer.ReceiveFile(xferWire{c}, e, m.Resume, open, transfer.Hooks{Failed: reply})
-	c.xaudit.received(res.Bytes)
+	c.xaudit.fileBytes(metrics.DirIn, res.Bytes)
 	if errors.As(err, new(*transfer.FileError)) {
 		return nil // already answered by reply
 	}
@@ -355,7 +356,7 @@ func (c *serverConn) sendFile(w xferWire, m protocol.Get, name, local string) er
 	}
 	start := time.Now()
 	res, err := transfer.SendFile(w, src, name, m.Resume, transfer.Hooks{})
-	c.xaudit.sent(res.Bytes)
+	c.xaudit.fileBytes(metrics.DirOut, res.Bytes)
 	if errors.As(err, new(*transfer.FileError)) {
 		c.log.Info("get failed", "path", local, "err", err)
 		c.xaudit.failed(getName(m.Path, name) + ": " + err.Error())
