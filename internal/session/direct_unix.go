@@ -172,13 +172,3 @@ func shellKind(shell string) string {
 	shellKinds.Store(shell, kind)
 	return kind
 }
-
-// lookupEnv finds key in env (last entry wins, as in mergeEnv).
-func lookupEnv(env []string, key string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
-}

@@ -146,10 +146,17 @@ func isExecutable(p string) bool {
 
 // envValue returns the value of the last K=V entry for key.
 func envValue(env []string, key string) string {
+	v, _ := lookupEnv(env, key)
+	return v
+}
+
+// lookupEnv finds key in env (last entry wins, as in mergeEnv) and says
+// whether it is set at all.
+func lookupEnv(env []string, key string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
 		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
-			return v
+			return v, true
 		}
 	}
-	return ""
+	return "", false
 }
