@@ -41,19 +41,33 @@ func (c *serverConn) beginFileAudit(m protocol.Message) (*sessionAudit, error) {
 	if c.key.Options.NoFileTransfer {
 		return &sessionAudit{}, nil
 	}
-	a := &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
+	a := c.newFileAudit(m)
+	if err := a.writeStart(c); err != nil {
+		return nil, errAuditFailed
+	}
+	return a, nil
+}
+
+// newFileAudit is the audit of file request m, nothing written yet.
+func (c *serverConn) newFileAudit(m protocol.Message) *sessionAudit {
+	return &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
 		base: audit.Record{Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key),
 			Comment: c.key.Comment, Remote: c.remote, Kind: m.Type(), Path: filePath(m)}}
+}
+
+// writeStart appends the start record, if there is an audit log; a failure
+// is logged and returned.
+func (a *sessionAudit) writeStart(c *serverConn) error {
 	if a.log == nil {
-		return a, nil
+		return nil
 	}
 	r := a.base
 	r.Event = audit.EventStart
 	if err := a.log.Append(r); err != nil {
 		c.log.Error("audit log write failed", "err", err)
-		return nil, errAuditFailed
+		return err
 	}
-	return a, nil
+	return nil
 }
 
 // failed notes the first thing of a file request that went wrong (one

@@ -97,27 +97,10 @@ func (c *serverConn) auditFileDenied(m protocol.Message) {
 	if busy {
 		return
 	}
-	var path string
-	switch m := m.(type) {
-	case protocol.Stat:
-		path = m.Path
-	case protocol.Get:
-		path = m.Path
-	case protocol.Put:
-		path = m.Path + "/" + m.Name
-	}
 	reason := errNoFileTransfer.Err.Error()
-	c.log.Info("file request denied", "kind", m.Type(), "path", path, "rule", reason)
-	a := &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
-		base: audit.Record{Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key), Comment: c.key.Comment,
-			Remote: c.remote, Kind: m.Type(), Path: path}}
-	if a.log != nil {
-		r := a.base
-		r.Event = audit.EventStart
-		if err := a.log.Append(r); err != nil {
-			c.log.Error("audit log write failed", "err", err)
-		}
-	}
+	a := c.newFileAudit(m)
+	c.log.Info("file request denied", "kind", m.Type(), "path", a.base.Path, "rule", reason)
+	_ = a.writeStart(c) // the request is refused either way
 	a.end(audit.Record{Outcome: "denied", DeniedRule: ruleName(reason), Reason: reason}, c)
 }
 
