@@ -82,6 +82,8 @@ type Conn struct {
 	// Resumed reports that the TLS handshake resumed an earlier session
 	// (Config.TicketDir) instead of running a full one.
 	Resumed bool
+	// curve is the key exchange the handshake used (tests).
+	curve tls.CurveID
 	// keepalive is Run's ping interval; zero means keepaliveInterval
 	// (tests shorten it).
 	keepalive time.Duration
@@ -106,17 +108,40 @@ func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var tickets *ticketStore
+	if cfg.TicketDir != "" {
+		tickets = newTicketStore(cfg.TicketDir, cfg.Identity.Public, t.Addr())
+	}
+	c, err := connect(ctx, cfg, t, tickets)
+	if errors.Is(err, errNotResumed) {
+		// The ticket was refused (the daemon restarted, or no longer
+		// resumes): forget it, so later runs do not offer it, and run the
+		// full handshake again with the post-quantum key exchange.
+		tickets.remove()
+		c, err = connect(ctx, cfg, t, tickets)
+	}
+	return c, err
+}
+
+// connect dials and runs the handshake once.
+func connect(ctx context.Context, cfg Config, t Target, tickets *ticketStore) (*Conn, error) {
 	nc, err := dialTCP(ctx, cfg, t.Addr())
 	if err != nil {
 		return nil, newError(ConnectFailed, t.String(), err)
 	}
-	c, err := handshake(ctx, cfg, t, nc)
+	c, err := handshake(ctx, cfg, t, nc, tickets)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	return c, nil
 }
+
+// errNotResumed is a handshake that offered a ticket with the classical
+// key exchange only (transport.ResumeCurves) and was not resumed: its keys
+// lack the post-quantum share, so Dial discards it before sending
+// anything and connects again without the ticket.
+var errNotResumed = errors.New("session ticket refused")
 
 func dialTCP(ctx context.Context, cfg Config, addr string) (net.Conn, error) {
 	if cfg.Dialer != nil {
@@ -126,8 +151,10 @@ func dialTCP(ctx context.Context, cfg Config, addr string) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// handshake runs TLS and hello on nc under ctx's deadline.
-func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn) (*Conn, error) {
+// handshake runs TLS and hello on nc under ctx's deadline. With a stored
+// ticket it offers only the classical key exchange (transport.ResumeCurves)
+// and fails with errNotResumed if the server does not resume.
+func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *ticketStore) (*Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
@@ -141,20 +168,26 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn) (*Conn, e
 	if err != nil {
 		return nil, newError(AuthFailed, t.String(), err)
 	}
-	var tickets *ticketStore
-	if cfg.TicketDir != "" {
-		tickets = newTicketStore(cfg.TicketDir, cfg.Identity.Public, t.Addr())
+	offered := false
+	if tickets != nil {
 		tc.SessionTicketsDisabled = false
 		tc.ClientSessionCache = tickets
+		if offered = tickets.preload(); offered {
+			tc.CurvePreferences = transport.ResumeCurves
+		}
 	}
 	tlsConn := tls.Client(nc, tc)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		return nil, classifyHandshake(t, err)
 	}
 	if tickets != nil && !tlsConn.ConnectionState().DidResume {
-		tickets.stale() // the server refused it: store the next one
+		if offered {
+			return nil, errNotResumed
+		}
+		tickets.stale() // store the ticket this handshake brings
 	}
-	c := &Conn{target: t, nc: nc, HostKey: hostKey, Resumed: tlsConn.ConnectionState().DidResume}
+	cs := tlsConn.ConnectionState()
+	c := &Conn{target: t, nc: nc, HostKey: hostKey, Resumed: cs.DidResume, curve: cs.CurveID}
 	c.pc = helloConn{Conn: protocol.NewConn(tlsConn), c: c}
 	if err := c.sendHello(cfg); err != nil {
 		c.pc.Close()

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"time"
@@ -44,3 +45,6 @@ type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "pipe" }
+
+// KeyExchange is the key exchange group c's handshake used.
+func (c *Conn) KeyExchange() tls.CurveID { return c.curve }

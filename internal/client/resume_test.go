@@ -3,10 +3,12 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,22 @@ type resumeEnv struct {
 	cfg        client.Config
 	target     client.Target
 	stop       func()
+	accepts    atomic.Int32 // connections the server accepted
+	curve      tls.CurveID  // the key exchange of the last dial
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 func newResumeEnv(t *testing.T) *resumeEnv {
@@ -72,7 +90,7 @@ func (e *resumeEnv) serve(t *testing.T, noResumption bool) {
 		}
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(countingListener{ln, &e.accepts}) }()
 	e.stop = func() {
 		_ = srv.Close()
 		if err := <-served; !errors.Is(err, server.ErrServerClosed) {
@@ -97,6 +115,7 @@ func (e *resumeEnv) dial(t *testing.T) (resumed bool, err error) {
 		return false, err
 	}
 	defer c.Close()
+	e.curve = c.KeyExchange()
 	if err := c.Ready(); err != nil {
 		return c.Resumed, err
 	}
@@ -108,6 +127,9 @@ func (e *resumeEnv) dial(t *testing.T) (resumed bool, err error) {
 	return c.Resumed, nil
 }
 
+// mustDial dials and checks whether it resumed and which key exchange it
+// used: X25519 alone when resumed (the ticket's key came from an ML-KEM
+// handshake), X25519MLKEM768 in every full handshake.
 func (e *resumeEnv) mustDial(t *testing.T, wantResumed bool) {
 	t.Helper()
 	resumed, err := e.dial(t)
@@ -117,11 +139,32 @@ func (e *resumeEnv) mustDial(t *testing.T, wantResumed bool) {
 	if resumed != wantResumed {
 		t.Fatalf("Dial resumed = %v, want %v", resumed, wantResumed)
 	}
+	want := tls.X25519MLKEM768
+	if resumed {
+		want = tls.X25519
+	}
+	if e.curve != want {
+		t.Fatalf("Dial (resumed %v) used key exchange %v, want %v", resumed, e.curve, want)
+	}
+}
+
+// dialCounted is mustDial that also checks how many TCP connections the
+// dial took: 2 when a refused ticket made it connect again.
+func (e *resumeEnv) dialCounted(t *testing.T, wantResumed bool, wantConns int32) {
+	t.Helper()
+	before := e.accepts.Load()
+	e.mustDial(t, wantResumed)
+	if got := e.accepts.Load() - before; got != wantConns {
+		t.Fatalf("Dial took %d connections, want %d", got, wantConns)
+	}
 }
 
 func ticketFiles(t *testing.T, dir string) []os.FileInfo {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +247,31 @@ func TestResumptionFallsBack(t *testing.T) {
 		e.mustDial(t, false)
 		e.mustDial(t, true)
 		e.serve(t, false) // new ticket keys: the stored ticket is useless
-		e.mustDial(t, false)
-		e.mustDial(t, true) // and the refused one was replaced at once
+		// The refused resumption offered X25519 alone, so that handshake
+		// is dropped and the dial connects again with ML-KEM.
+		e.dialCounted(t, false, 2)
+		e.dialCounted(t, true, 1) // and the refused one was replaced at once
 	})
 	t.Run("server issues no tickets", func(t *testing.T) {
 		e := newResumeEnv(t)
 		e.serve(t, true)
+		e.dialCounted(t, false, 1)
+		e.dialCounted(t, false, 1)
+		if files := ticketFiles(t, e.cfg.TicketDir); len(files) != 0 {
+			t.Fatalf("ticket files from a server that issues none: %v", files)
+		}
+	})
+	t.Run("server stopped issuing tickets", func(t *testing.T) {
+		e := newResumeEnv(t)
+		e.serve(t, false)
 		e.mustDial(t, false)
-		e.mustDial(t, false)
+		e.serve(t, true) // restarted with --no-resumption
+		e.dialCounted(t, false, 2)
+		// The refused ticket is gone, so later dials do not pay twice.
+		if files := ticketFiles(t, e.cfg.TicketDir); len(files) != 0 {
+			t.Fatalf("ticket files after the server refused the ticket: %v", files)
+		}
+		e.dialCounted(t, false, 1)
 	})
 	t.Run("ticket file readable by others", func(t *testing.T) {
 		e := newResumeEnv(t)

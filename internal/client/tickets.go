@@ -35,6 +35,8 @@ const ticketMagic = "rexec-tls-ticket-v1\n"
 // resumes the session of another key.
 type ticketStore struct {
 	path string
+	// session is what preload found on file, handed to crypto/tls by Get.
+	session *tls.ClientSessionState
 	// loaded is the modification time of the file Get returned a
 	// session from (zero if none): Put skips rewriting a file that young.
 	loaded time.Time
@@ -57,24 +59,42 @@ func newTicketStore(dir string, pub ed25519.PublicKey, addr string) *ticketStore
 	return &ticketStore{path: filepath.Join(dir, hex.EncodeToString(h.Sum(nil)[:16]))}
 }
 
-// Get returns the stored session, or false when there is none or it is
-// unusable (bad permissions, damaged, from another Go version): the
-// handshake is then a full one, and Put replaces the file.
-func (s *ticketStore) Get(string) (*tls.ClientSessionState, bool) {
+// preload reads the stored session, which Get then returns, and reports
+// whether there is one. There is none when the file is missing or unusable
+// (bad permissions, damaged, from another Go version): the handshake is
+// then a full one, and Put replaces the file. The caller needs the answer
+// before the handshake starts, to choose the key exchange it offers.
+func (s *ticketStore) preload() bool {
+	s.session = nil
 	ticket, state, mtime, err := s.load()
 	if err != nil {
-		return nil, false
+		return false
 	}
 	st, err := tls.ParseSessionState(state)
 	if err != nil {
-		return nil, false
+		return false
 	}
 	cs, err := tls.NewResumptionState(ticket, st)
 	if err != nil {
-		return nil, false
+		return false
 	}
-	s.loaded = mtime
-	return cs, true
+	s.session, s.loaded = cs, mtime
+	return true
+}
+
+// Get returns the session preload found, once.
+func (s *ticketStore) Get(string) (*tls.ClientSessionState, bool) {
+	cs := s.session
+	s.session = nil
+	return cs, cs != nil
+}
+
+// remove deletes the stored session after the server refused it, so that
+// later connections do not offer it again (and pay a second handshake for
+// it) until a new ticket is stored.
+func (s *ticketStore) remove() {
+	s.session, s.loaded = nil, time.Time{}
+	_ = os.Remove(s.path)
 }
 
 func (s *ticketStore) load() (ticket, state []byte, mtime time.Time, err error) {

@@ -148,6 +148,19 @@ func ClientConfig(user *auth.Identity, verify func(ed25519.PublicKey) error) (*t
 	return cfg, nil
 }
 
+// ResumeCurves is the key exchange a client offers when it resumes a
+// session: X25519 alone, without crypto/tls's default X25519MLKEM768.
+//
+// A resumed connection's keys come from the ticket's pre-shared key and a
+// fresh X25519 exchange together (psk_dhe_ke), and that key was derived in
+// the full handshake, whose ML-KEM share already protects it against a
+// future quantum attacker recording today's traffic. Skipping ML-KEM there
+// saves about 0.2 ms of CPU per connection, 4% of a one-shot `rexec run`.
+// A handshake that offered this and was not resumed is a full handshake
+// without ML-KEM, so the client discards it and connects again with the
+// defaults (internal/client).
+var ResumeCurves = []tls.CurveID{tls.X25519}
+
 // baseConfig holds what client and server share.
 func baseConfig() *tls.Config {
 	return &tls.Config{
