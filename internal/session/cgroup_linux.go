@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,12 +39,20 @@ type cgroup struct {
 // newCgroup creates the session's cgroup under the daemon's cgroup v2 or
 // fails (no cgroup2 mount, no permission), and the caller falls back.
 func newCgroup(id string, noKill bool) (*cgroup, error) {
-	base, err := ownCgroupDir()
+	base, err := cgroupBase(false)
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(base, cgroupPrefix+id)
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	err = os.Mkdir(dir, 0o755)
+	if errors.Is(err, fs.ErrNotExist) { // the daemon's cgroup is gone: look again
+		if base, err = cgroupBase(true); err != nil {
+			return nil, err
+		}
+		dir = filepath.Join(base, cgroupPrefix+id)
+		err = os.Mkdir(dir, 0o755)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("session: creating cgroup: %w", err)
 	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -52,6 +62,28 @@ func newCgroup(id string, noKill bool) (*cgroup, error) {
 	}
 	_, statErr := os.Stat(filepath.Join(dir, "cgroup.kill"))
 	return &cgroup{dir: dir, fd: fd, useKill: statErr == nil && !noKill}, nil
+}
+
+// ownCgroup caches ownCgroupDir: reading /proc/self/cgroup and
+// mountinfo for every session cost about 25 µs of its start.
+var ownCgroup struct {
+	sync.Mutex
+	dir string
+}
+
+// cgroupBase returns the daemon's own cgroup v2 directory, looked up on
+// first use, and again when refresh is set (the cached one vanished).
+func cgroupBase(refresh bool) (string, error) {
+	ownCgroup.Lock()
+	defer ownCgroup.Unlock()
+	if ownCgroup.dir == "" || refresh {
+		dir, err := ownCgroupDir()
+		if err != nil {
+			return "", err
+		}
+		ownCgroup.dir = dir
+	}
+	return ownCgroup.dir, nil
 }
 
 // ownCgroupDir returns the directory of the daemon's own cgroup v2.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -212,6 +213,30 @@ func TestCgroupCleanup(t *testing.T) {
 	closeProcess(t, p)
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("cgroup dir %s after Close: %v, want removed", dir, err)
+	}
+}
+
+// TestCgroupBaseRefreshed: the daemon's cgroup directory is looked up
+// once; should it vanish (the daemon was moved), the next session looks
+// it up again rather than failing to create its cgroup.
+func TestCgroupBaseRefreshed(t *testing.T) {
+	if !canCgroup() {
+		t.Skip("cannot create cgroups here")
+	}
+	want, err := cgroupBase(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownCgroup.Lock()
+	ownCgroup.dir = filepath.Join(t.TempDir(), "gone")
+	ownCgroup.Unlock()
+	cg, err := newCgroup("refresh-"+newID(), false)
+	if err != nil {
+		t.Fatalf("newCgroup after the cached cgroup vanished: %v", err)
+	}
+	defer cg.remove()
+	if got := filepath.Dir(cg.dir); got != want {
+		t.Errorf("session cgroup made in %s, want %s", got, want)
 	}
 }
 
