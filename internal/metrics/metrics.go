@@ -1,25 +1,29 @@
-// Package metrics provides the daemon's Prometheus metrics (SPEC §4) on a
-// registry of its own, and the SYN-flood watch: half-open connections on
-// the listen ports from /proc/net/tcp and tcp6, and the rise of the TcpExt
-// counters in /proc/net/netstat that count what SYN_RECV alone misses once
-// the kernel falls back to SYN cookies.
+// Package metrics provides the daemon's Prometheus metrics (SPEC §4) and
+// the SYN-flood watch: half-open connections on the listen ports from
+// /proc/net/tcp and tcp6, and the rise of the TcpExt counters in
+// /proc/net/netstat that count what SYN_RECV alone misses once the kernel
+// falls back to SYN cookies.
 //
 // The server calls the update methods of a *Metrics as things happen; a nil
 // *Metrics makes every one of them a no-op, so the server runs the same
 // without --metrics. Serve exposes /metrics over HTTP; a Watcher samples
 // /proc, feeds the SYN gauges and logs "possible SYN flood".
 //
-// The /proc parsers are pure functions over io.Readers with golden tests
-// and fuzz targets. metrics imports nothing internal.
+// The package writes the Prometheus text format itself (expose.go) and
+// reads its own Go runtime and process figures at scrape time (runtime.go,
+// process*.go) instead of using the Prometheus client library: metrics is
+// linked into every rexec binary, and that library's package
+// initialisation cost each one-shot `rexec run` about 1 ms of its 6, for an
+// endpoint only the daemon serves, and only with --metrics.
+//
+// The /proc parsers are pure functions over io.Readers or bytes with
+// golden tests and fuzz targets. metrics imports nothing internal.
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Connection states, the "state" label of rexec_connections.
@@ -42,108 +46,95 @@ const (
 	scrapeTimeout      = 10 * time.Second
 )
 
-// Metrics holds rexec's collectors on its own registry (never the global
-// default, so tests and embedders can make as many as they like). All
-// methods are safe for concurrent use, and no-ops on a nil *Metrics.
+// Metrics holds rexec's metric families. Each *Metrics is independent (no
+// global registry), so tests and embedders can make as many as they like.
+// All methods are safe for concurrent use, never block on a scrape, and
+// are no-ops on a nil *Metrics.
 //
 // Label values (states, kinds, outcomes, drop reasons) come from the
 // server's own constants, never from the network, which keeps the number
 // of series bounded.
 type Metrics struct {
-	reg          *prometheus.Registry
-	conns        *prometheus.GaugeVec   // state
-	sessions     *prometheus.CounterVec // kind, outcome
-	bytes        *prometheus.CounterVec // direction
-	authFailures prometheus.Counter
-	drops        *prometheus.CounterVec // reason
-	penalised    prometheus.Gauge
-	synRecv      prometheus.Gauge
-	synSources   prometheus.Gauge
-	tcpExtRise   *prometheus.GaugeVec // counter
-	synAlarm     prometheus.Gauge
-	synAlarms    prometheus.Counter
+	conns        *vec // state
+	sessions     *vec // kind, outcome
+	bytes        *vec // direction
+	authFailures *scalar
+	drops        *vec // reason
+	penalised    *scalar
+	synRecv      *scalar
+	synSources   *scalar
+	tcpExtRise   *vec // counter
+	synAlarm     *scalar
+	synAlarms    *scalar
+	all          []collector // every family above, for a scrape
 }
 
-// New returns Metrics registered on a fresh registry, together with the Go
-// runtime and process collectors. Connection states, byte directions and
-// the watched TcpExt counters start at 0 so their series exist from the
-// first scrape; sessions and drops appear with their first event.
+// New returns a Metrics with every family at its start. Connection states,
+// byte directions and the watched TcpExt counters start at 0 so their
+// series exist from the first scrape; sessions and drops appear with their
+// first event. The Go runtime and process families are read at each
+// scrape.
 func New() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rexec_connections",
-			Help: "Open connections by state: preauth (accepted, not yet authenticated) or authenticated."}, []string{"state"}),
-		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rexec_sessions_total",
-			Help: "Finished sessions by kind (exec, shell, put, get, ...) and outcome."}, []string{"kind", "outcome"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rexec_bytes_total",
-			Help: "Session payload bytes: in from clients, out to clients."}, []string{"direction"}),
-		authFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "rexec_auth_failures_total",
-			Help: "Connections whose client key was not authorized."}),
-		drops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rexec_drops_total",
-			Help: "Connections dropped before or after authentication, by reason."}, []string{"reason"}),
-		penalised: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rexec_penalised_sources",
-			Help: "Source addresses currently refused by per-source penalties."}),
-		synRecv: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rexec_syn_recv",
-			Help: "Half-open (SYN_RECV) TCP connections on the listen ports at the last sample."}),
-		synSources: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rexec_syn_recv_sources",
-			Help: "Distinct source addresses of the half-open connections at the last sample."}),
-		tcpExtRise: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rexec_tcpext_rise",
-			Help: "Rise of a /proc/net/netstat TcpExt counter over the last sample interval."}, []string{"counter"}),
-		synAlarm: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rexec_syn_flood_alarm",
-			Help: "1 while the SYN-flood watch is past a threshold, else 0."}),
-		synAlarms: prometheus.NewCounter(prometheus.CounterOpts{Name: "rexec_syn_flood_alarms_total",
-			Help: "Times the SYN-flood watch went into alarm."}),
+		conns: newVec("rexec_connections", "Open connections by state: preauth (accepted, not yet authenticated) or authenticated.",
+			gauge, "state"),
+		sessions: newVec("rexec_sessions_total", "Finished sessions by kind (exec, shell, put, get, ...) and outcome.",
+			counter, "kind", "outcome"),
+		bytes: newVec("rexec_bytes_total", "Session payload bytes: in from clients, out to clients.",
+			counter, "direction"),
+		authFailures: newScalar("rexec_auth_failures_total", "Connections whose client key was not authorized.", counter),
+		drops: newVec("rexec_drops_total", "Connections dropped before or after authentication, by reason.",
+			counter, "reason"),
+		penalised: newScalar("rexec_penalised_sources", "Source addresses currently refused by per-source penalties.", gauge),
+		synRecv: newScalar("rexec_syn_recv",
+			"Half-open (SYN_RECV) TCP connections on the listen ports at the last sample.", gauge),
+		synSources: newScalar("rexec_syn_recv_sources",
+			"Distinct source addresses of the half-open connections at the last sample.", gauge),
+		tcpExtRise: newVec("rexec_tcpext_rise", "Rise of a /proc/net/netstat TcpExt counter over the last sample interval.",
+			gauge, "counter"),
+		synAlarm:  newScalar("rexec_syn_flood_alarm", "1 while the SYN-flood watch is past a threshold, else 0.", gauge),
+		synAlarms: newScalar("rexec_syn_flood_alarms_total", "Times the SYN-flood watch went into alarm.", counter),
 	}
-	m.reg.MustRegister(m.conns, m.sessions, m.bytes, m.authFailures, m.drops, m.penalised,
-		m.synRecv, m.synSources, m.tcpExtRise, m.synAlarm, m.synAlarms,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.all = []collector{m.conns, m.sessions, m.bytes, m.authFailures, m.drops, m.penalised,
+		m.synRecv, m.synSources, m.tcpExtRise, m.synAlarm, m.synAlarms}
 	for _, s := range []string{StatePreauth, StateAuthenticated} {
-		m.conns.WithLabelValues(s)
+		m.conns.with(s)
 	}
 	for _, d := range []string{DirIn, DirOut} {
-		m.bytes.WithLabelValues(d)
+		m.bytes.with(d)
 	}
 	for _, c := range watchedCounters {
-		m.tcpExtRise.WithLabelValues(c)
+		m.tcpExtRise.with(c)
 	}
 	return m
-}
-
-// Registry returns the registry the collectors are on, for tests and for
-// an embedder that registers more.
-func (m *Metrics) Registry() *prometheus.Registry {
-	if m == nil {
-		return nil
-	}
-	return m.reg
 }
 
 // ConnOpened counts a new connection in state (StatePreauth on accept).
 func (m *Metrics) ConnOpened(state string) {
 	if m != nil {
-		m.conns.WithLabelValues(state).Inc()
+		m.conns.with(state).Add(1)
 	}
 }
 
 // ConnState moves an open connection from one state to another.
 func (m *Metrics) ConnState(from, to string) {
 	if m != nil {
-		m.conns.WithLabelValues(from).Dec()
-		m.conns.WithLabelValues(to).Inc()
+		m.conns.with(from).Add(-1)
+		m.conns.with(to).Add(1)
 	}
 }
 
 // ConnClosed uncounts a connection that was in state.
 func (m *Metrics) ConnClosed(state string) {
 	if m != nil {
-		m.conns.WithLabelValues(state).Dec()
+		m.conns.with(state).Add(-1)
 	}
 }
 
 // SessionEnded counts a finished session of kind with its outcome.
 func (m *Metrics) SessionEnded(kind, outcome string) {
 	if m != nil {
-		m.sessions.WithLabelValues(kind, outcome).Inc()
+		m.sessions.with(kind, outcome).Add(1)
 	}
 }
 
@@ -151,14 +142,14 @@ func (m *Metrics) SessionEnded(kind, outcome string) {
 // ignored.
 func (m *Metrics) Bytes(dir string, n int64) {
 	if m != nil && n > 0 {
-		m.bytes.WithLabelValues(dir).Add(float64(n))
+		m.bytes.with(dir).Add(n)
 	}
 }
 
 // AuthFailed counts a connection whose key was refused.
 func (m *Metrics) AuthFailed() {
 	if m != nil {
-		m.authFailures.Inc()
+		m.authFailures.v.Add(1)
 	}
 }
 
@@ -166,14 +157,14 @@ func (m *Metrics) AuthFailed() {
 // as "max_startups", "per_source", "penalty", "login_grace").
 func (m *Metrics) Dropped(reason string) {
 	if m != nil {
-		m.drops.WithLabelValues(reason).Inc()
+		m.drops.with(reason).Add(1)
 	}
 }
 
 // SetPenalised sets the number of sources currently penalised.
 func (m *Metrics) SetPenalised(n int) {
 	if m != nil {
-		m.penalised.Set(float64(n))
+		m.penalised.v.Store(int64(n))
 	}
 }
 
@@ -183,32 +174,53 @@ func (m *Metrics) setSYN(s synSample, alarm, onset bool) {
 	if m == nil {
 		return
 	}
-	m.synRecv.Set(float64(s.HalfOpen))
-	m.synSources.Set(float64(s.Sources))
+	m.synRecv.v.Store(int64(s.HalfOpen))
+	m.synSources.v.Store(int64(s.Sources))
 	for _, c := range watchedCounters {
-		m.tcpExtRise.WithLabelValues(c).Set(float64(s.Rise[c]))
+		m.tcpExtRise.with(c).Store(s.Rise[c])
 	}
-	m.synAlarm.Set(b2f(alarm))
+	m.synAlarm.v.Store(b2i(alarm))
 	if onset {
-		m.synAlarms.Inc()
+		m.synAlarms.v.Add(1)
 	}
 }
 
-func b2f(b bool) float64 {
+func b2i(b bool) int64 {
 	if b {
 		return 1
 	}
 	return 0
 }
 
-// Handler serves the registry in the Prometheus text format, at most
-// maxScrapesInFlight scrapes at once. A nil *Metrics serves 404.
+// Handler serves the families in the Prometheus text format 0.0.4 to GET
+// and HEAD (other methods get 405), at most maxScrapesInFlight scrapes at
+// once (one more gets 503 at once rather than queueing behind a stuck
+// one) and each within scrapeTimeout (503 after). A nil *Metrics serves
+// 404.
 func (m *Metrics) Handler() http.Handler {
 	if m == nil {
 		return http.NotFoundHandler()
 	}
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		MaxRequestsInFlight: maxScrapesInFlight,
-		Timeout:             scrapeTimeout,
-	})
+	return newHandler(m.render, maxScrapesInFlight, scrapeTimeout)
+}
+
+// render returns the exposition of every family: rexec's own, the Go
+// runtime's and the process's, read now, sorted by name. It gives up with
+// ctx's error before reading /proc if the scrape has already timed out.
+func (m *Metrics) render(ctx context.Context) ([]byte, error) {
+	fams := m.collect(make([]family, 0, len(m.all)+16))
+	fams = appendRuntime(fams)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fams = appendProcess(fams)
+	return appendExposition(make([]byte, 0, 8<<10), fams), nil
+}
+
+// collect adds rexec's own families.
+func (m *Metrics) collect(fams []family) []family {
+	for _, c := range m.all {
+		fams = c.collect(fams)
+	}
+	return fams
 }
