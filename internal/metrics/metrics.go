@@ -39,8 +39,10 @@ const (
 	DirOut = "out"
 )
 
-// Handler limits: /metrics is cheap, so a few scrapes at once is plenty,
-// and a stuck one must not hold a goroutine for long.
+// Handler limits: /metrics is cheap, so a few scrapes at once is plenty;
+// a stuck one (a /proc read can wait on the kernel's mm lock) gets 503
+// after scrapeTimeout and keeps its slot until it returns, so stuck
+// scrapes never pile up past maxScrapesInFlight goroutines.
 const (
 	maxScrapesInFlight = 4
 	scrapeTimeout      = 10 * time.Second
