@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -148,7 +149,37 @@ func dialTCP(ctx context.Context, cfg Config, addr string) (net.Conn, error) {
 		return cfg.Dialer(ctx, "tcp", addr)
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !isLocalhost(host) {
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	// A localhost name is the loopback address (RFC 6761 §6.3), so it is
+	// not looked up: in a fresh process, Go's resolver reading
+	// nsswitch.conf, resolv.conf and /etc/hosts costs about 0.3 ms, 6% of
+	// a one-shot `rexec run localhost -- true`. IPv4 first, then IPv6, as
+	// a daemon listening on either is found; the first error is reported,
+	// as net.Dial does.
+	var first error
+	for _, ip := range [...]string{"127.0.0.1", "::1"} {
+		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, port))
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+// isLocalhost reports whether host is "localhost" or a name under
+// ".localhost", in any case, with or without the final dot.
+func isLocalhost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
 // handshake runs TLS and hello on nc under ctx's deadline. With a stored
