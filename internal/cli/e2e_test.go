@@ -263,6 +263,95 @@ func TestNoOrphans(t *testing.T) {
 	})
 }
 
+// TestClientSignalsForwarded: SIGINT and SIGTERM at the client reach the
+// remote command, whose own exit status the client then returns; a second
+// signal gives up on a command that ignores the first: the client exits
+// 255 and the server kills the remote tree.
+func TestClientSignalsForwarded(t *testing.T) {
+	home := t.TempDir()
+	d := startDaemon(t, home)
+	// start runs script, waits for its first line (its shell's pid) and
+	// returns the client, its exit channel and the rest of its output.
+	start := func(t *testing.T, script string) (*exec.Cmd, int, <-chan error, *bufio.Scanner) {
+		t.Helper()
+		cmd := exec.Command(rexecBin, "run", d.host(), script)
+		cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		if !sc.Scan() {
+			t.Fatalf("no first line from %q", script)
+		}
+		pid, err := strconv.Atoi(sc.Text())
+		if err != nil {
+			t.Fatalf("first line %q is not a pid", sc.Text())
+		}
+		exited := make(chan error, 1)
+		go func() {
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "got ") {
+					break
+				}
+			}
+			exited <- cmd.Wait()
+		}()
+		return cmd, pid, exited, sc
+	}
+	wait := func(t *testing.T, cmd *exec.Cmd, exited <-chan error) int {
+		t.Helper()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Fatal("the client did not exit within 10 s of the signal")
+		}
+		return cmd.ProcessState.ExitCode()
+	}
+	for _, tt := range []struct {
+		sig  syscall.Signal
+		name string
+		code int
+	}{
+		{syscall.SIGINT, "INT", 3},
+		{syscall.SIGTERM, "TERM", 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			script := fmt.Sprintf("trap 'echo got %s; exit %d' %s; echo $$; while :; do sleep 0.05; done", tt.name, tt.code, tt.name)
+			cmd, _, exited, sc := start(t, script)
+			if err := cmd.Process.Signal(tt.sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := wait(t, cmd, exited); code != tt.code {
+				t.Errorf("client exit status %d after SIG%s, want the remote trap's %d", code, tt.name, tt.code)
+			}
+			if got := sc.Text(); got != "got "+tt.name {
+				t.Errorf("last line %q, want %q from the remote trap", got, "got "+tt.name)
+			}
+		})
+	}
+	t.Run("second signal gives up", func(t *testing.T) {
+		cmd, pid, exited, _ := start(t, "trap '' INT; echo $$; while :; do sleep 0.05; done")
+		for range 2 {
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if code := wait(t, cmd, exited); code != 255 {
+			t.Errorf("client exit status %d after two SIGINTs, want 255", code)
+		}
+		if alive := waitGone([]int{pid}, 3*time.Second); len(alive) > 0 {
+			t.Errorf("remote shell %d survived the client giving up by 3 s", pid)
+		}
+	})
+}
+
 func readPids(t *testing.T, r io.Reader, n int) []int {
 	t.Helper()
 	sc := bufio.NewScanner(r)

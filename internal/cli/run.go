@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -231,9 +233,11 @@ func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req
 		}
 		defer restore()
 	}
-	sigs, stop := forwardSignals(cancel, req.PTY)
+	sigs, registered, stop := forwardSignals(cancel, req.PTY)
 	defer stop()
 	sio.Signals = sigs
+	sio.Stdout = &heldWriter{w: sio.Stdout, until: registered}
+	sio.Stderr = &heldWriter{w: sio.Stderr, until: registered}
 	res, err := c.Run(ctx, req, sio)
 	if errors.Is(context.Cause(ctx), errEscapeDisconnect) {
 		return fail(ExitFailure, fmt.Errorf("connection to %s closed (~.)", t))
@@ -261,9 +265,26 @@ func exitStatus(t client.Target, res client.Result) error {
 // the server kills the remote tree. In a PTY session the keys that make
 // signals travel as typed bytes, and a signal to the client itself drops
 // the session at once, as it does for ssh (interactive shells ignore TERM).
-func forwardSignals(cancel context.CancelCauseFunc, pty bool) (<-chan string, func()) {
+//
+// Registering the signals costs a fresh process about 0.2 ms (the runtime
+// starts a thread to own the signal mask and makes a round trip to it per
+// signal), and unregistering them as much again: together 7% of a
+// one-shot `rexec run`. So:
+//   - the registration runs on its own goroutine while the command is sent
+//     and started. Until it is done a signal still ends the client, as
+//     before forwarding began; registered is closed when it is, and the
+//     caller holds the command's output until then (heldWriter), so a
+//     signal sent after seeing that output is always forwarded;
+//   - stop ends the relay but leaves the registration in place: a run is
+//     the last thing its process does, and a signal in the moment between
+//     the run's end and the exit is dropped, the command having ended.
+func forwardSignals(cancel context.CancelCauseFunc, pty bool) (sigs <-chan string, registered <-chan struct{}, stop func()) {
 	sigc := make(chan os.Signal, 4)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	reg := make(chan struct{})
+	go func() {
+		defer close(reg)
+		signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	}()
 	out := make(chan string, 4)
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -287,7 +308,23 @@ func forwardSignals(cancel context.CancelCauseFunc, pty bool) (<-chan string, fu
 			}
 		}
 	}()
-	return out, func() { signal.Stop(sigc); close(done); <-finished }
+	return out, reg, func() { close(done); <-finished; <-reg }
+}
+
+// heldWriter holds its first write until the until channel is closed, then
+// writes straight through.
+type heldWriter struct {
+	w     io.Writer
+	until <-chan struct{}
+	open  atomic.Bool
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	if !h.open.Load() {
+		<-h.until
+		h.open.Store(true)
+	}
+	return h.w.Write(p)
 }
 
 // wireSignal names a local signal as the protocol does (no "SIG").
