@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"strings"
 )
@@ -105,24 +104,6 @@ func unmarshalPublicKey(blob []byte) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("%w: bad ssh-ed25519 key blob", ErrMalformedKey)
 	}
 	return ed25519.PublicKey(bytes.Clone(key)), nil
-}
-
-// appendString appends an SSH "string": uint32 length then bytes.
-func appendString(b, s []byte) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
-}
-
-// readString reads an SSH "string" from b.
-func readString(b []byte) (s, rest []byte, ok bool) {
-	if len(b) < 4 {
-		return nil, nil, false
-	}
-	n := binary.BigEndian.Uint32(b)
-	if uint64(n) > uint64(len(b)-4) {
-		return nil, nil, false
-	}
-	return b[4 : 4+n], b[4+n:], true
 }
 
 // printable truncates and quotes-safe an untrusted name for messages.
