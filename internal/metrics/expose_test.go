@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -116,9 +115,12 @@ func httpGet(t *testing.T, url string) (*http.Response, []byte) {
 func TestExpositionParses(t *testing.T) {
 	m := New()
 	knownSequence(m)
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	resp, body := httpGet(t, srv.URL+"/metrics")
+	s, err := m.Serve(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resp, body := httpGet(t, "http://"+s.Addr().String()+"/metrics")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != contentType {
 		t.Fatalf("GET = %d, Content-Type %q, want 200, %q", resp.StatusCode, resp.Header.Get("Content-Type"), contentType)
 	}

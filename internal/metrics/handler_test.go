@@ -1,10 +1,13 @@
 package metrics
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +16,7 @@ import (
 
 // blockingRender wraps m.render so that each scrape reports on entered and
 // then waits for release to be closed.
-func blockingRender(m *Metrics, entered chan<- struct{}, release <-chan struct{}) func(context.Context) ([]byte, error) {
+func blockingRender(m *Metrics, entered chan<- struct{}, release <-chan struct{}) renderFunc {
 	return func(ctx context.Context) ([]byte, error) {
 		entered <- struct{}{}
 		<-release
@@ -21,20 +24,136 @@ func blockingRender(m *Metrics, entered chan<- struct{}, release <-chan struct{}
 	}
 }
 
-func doRequest(t *testing.T, method, url string) (int, http.Header, string) {
+// serveTest serves render with lim on a loopback port until the test ends.
+func serveTest(t *testing.T, render renderFunc, lim limits) *Server {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	s, err := serve(context.Background(), "127.0.0.1:0", render, lim)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Do(req)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	})
+	return s
+}
+
+// exchange writes raw on a new connection to addr, shuts the write side
+// if halfClose, and returns all the server sends until it closes.
+func exchange(t *testing.T, addr, raw string, halfClose bool) []byte {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatalf("writing %.40q: %v", raw, err)
+	}
+	if halfClose {
+		c.(*net.TCPConn).CloseWrite()
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading the answer to %.40q: %v (got %q)", raw, err, b)
+	}
+	return b
+}
+
+// readResponse parses b, the answer to method, with net/http's response
+// parser; anything after the response fails the test.
+func readResponse(t *testing.T, b []byte, method string) (*http.Response, string) {
+	t.Helper()
+	br := bufio.NewReader(bytes.NewReader(b))
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("answer %q: %v", b, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("answer %q: body: %v", b, err)
+	}
+	if n := br.Buffered(); n != 0 {
+		t.Errorf("answer %q: %d bytes after the response", b, n)
+	}
+	return resp, string(body)
+}
+
+// scrapeOver GETs /metrics from s and returns the status code and body.
+func scrapeOver(t *testing.T, s *Server) (int, string) {
+	t.Helper()
+	resp, body := readResponse(t, exchange(t, s.Addr().String(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false), "GET")
+	return resp.StatusCode, body
+}
+
+// TestResponses: what the responder answers to each kind of request over
+// a real socket, every answer read back with net/http's parser.
+func TestResponses(t *testing.T) {
+	s := serveTest(t, New().render, defaultLimits)
+	big := "GET /metrics HTTP/1.1\r\nX-Pad: " + strings.Repeat("a", 9<<10) + "\r\n\r\n"
+	cases := []struct {
+		name      string
+		raw       string
+		halfClose bool
+		method    string // as net/http should read the answer
+		code      int
+		body      string // the body holds this; "" for HEAD: empty
+	}{
+		{"GET", "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false, "GET", 200, "# TYPE rexec_connections gauge\n"},
+		{"HEAD", "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false, "HEAD", 200, ""},
+		{"query", "GET /metrics?name=go_goroutines&x=%20 HTTP/1.1\r\n\r\n", false, "GET", 200, "go_goroutines"},
+		{"HTTP/1.0", "GET /metrics HTTP/1.0\r\n\r\n", false, "GET", 200, "rexec_bytes_total"},
+		{"bare LF", "GET /metrics HTTP/1.1\nHost: x\n\n", false, "GET", 200, "rexec_bytes_total"},
+		{"absolute-form", "GET http://x/metrics HTTP/1.1\r\n\r\n", false, "GET", 400, "malformed request target"},
+		{"POST", "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", false, "POST", 405, "only GET and HEAD"},
+		{"PUT", "PUT /metrics HTTP/1.1\r\n\r\n", false, "PUT", 405, "only GET and HEAD"},
+		{"OPTIONS", "OPTIONS /metrics HTTP/1.1\r\n\r\n", false, "OPTIONS", 405, "only GET and HEAD"},
+		{"lower-case get", "get /metrics HTTP/1.1\r\n\r\n", false, "GET", 405, "only GET and HEAD"},
+		{"other path", "GET /other HTTP/1.1\r\n\r\n", false, "GET", 404, "not found"},
+		{"root", "GET / HTTP/1.1\r\n\r\n", false, "GET", 404, "not found"},
+		{"HEAD other path", "HEAD /nope HTTP/1.1\r\n\r\n", false, "HEAD", 404, ""},
+		{"POST other path", "POST /nope HTTP/1.1\r\n\r\n", false, "POST", 404, "not found"},
+		{"garbage", "hello\r\n\r\n", false, "GET", 400, "malformed request line"},
+		{"binary garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n\n", false, "GET", 400, "malformed request line"},
+		{"HTTP/2.0", "GET /metrics HTTP/2.0\r\n\r\n", false, "GET", 400, "only HTTP/1.0 and HTTP/1.1"},
+		{"control byte", "GET /metrics HTTP/1.1\r\nHost: \x01\r\n\r\n", false, "GET", 400, "malformed header line"},
+		{"body", "POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", false, "POST", 400, "body"},
+		{"cut short", "GET /metrics HTTP/1.1\r\nHost: x\r\n", true, "GET", 400, "cut short"},
+		{"9 KiB header", big, false, "GET", 431, "over 8 KiB"},
+	}
+	for _, c := range cases {
+		b := exchange(t, s.Addr().String(), c.raw, c.halfClose)
+		resp, body := readResponse(t, b, c.method)
+		ctype := "text/plain; charset=utf-8"
+		if resp.StatusCode == 200 {
+			ctype = contentType
+		}
+		switch {
+		case resp.StatusCode != c.code:
+			t.Errorf("%s: status %d %q, want %d", c.name, resp.StatusCode, body, c.code)
+		case !bytes.Contains(b, []byte("\r\nConnection: close\r\n")) || !resp.Close:
+			t.Errorf("%s: no Connection: close in %q", c.name, b)
+		case resp.Header.Get("Content-Type") != ctype:
+			t.Errorf("%s: Content-Type %q, want %q", c.name, resp.Header.Get("Content-Type"), ctype)
+		case (c.code == 405) != (resp.Header.Get("Allow") == "GET, HEAD"):
+			t.Errorf("%s: Allow %q", c.name, resp.Header.Get("Allow"))
+		case c.body == "" && body != "":
+			t.Errorf("%s: body %.80q, want none", c.name, body)
+		case !strings.Contains(body, c.body):
+			t.Errorf("%s: body %.200q, want it to hold %q", c.name, body, c.body)
+		case c.method != "HEAD" && resp.Header.Get("Content-Length") != strconv.Itoa(len(body)):
+			t.Errorf("%s: Content-Length %q for a body of %d", c.name, resp.Header.Get("Content-Length"), len(body))
+		case c.method == "HEAD" && resp.ContentLength <= 0:
+			t.Errorf("%s: Content-Length %d, want the GET's", c.name, resp.ContentLength)
+		case c.code != 200 && strings.Count(body, "\n") > 1:
+			t.Errorf("%s: error body %q, want one line", c.name, body)
+		}
+		if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
+			t.Errorf("%s: Date %q: %v", c.name, resp.Header.Get("Date"), err)
+		}
+	}
 }
 
 // TestScrapeLimit: with maxScrapesInFlight scrapes stuck, one more is
@@ -42,13 +161,12 @@ func doRequest(t *testing.T, method, url string) (int, http.Header, string) {
 func TestScrapeLimit(t *testing.T) {
 	m := New()
 	entered, release := make(chan struct{}, maxScrapesInFlight+1), make(chan struct{})
-	srv := httptest.NewServer(newHandler(blockingRender(m, entered, release), maxScrapesInFlight, scrapeTimeout))
-	defer srv.Close()
+	s := serveTest(t, blockingRender(m, entered, release), defaultLimits)
 	var wg sync.WaitGroup
 	codes := make(chan int, maxScrapesInFlight)
 	for range maxScrapesInFlight {
 		wg.Go(func() {
-			code, _, _ := doRequest(t, "GET", srv.URL)
+			code, _ := scrapeOver(t, s)
 			codes <- code
 		})
 	}
@@ -56,7 +174,7 @@ func TestScrapeLimit(t *testing.T) {
 		<-entered
 	}
 	start := time.Now()
-	if code, _, body := doRequest(t, "GET", srv.URL); code != http.StatusServiceUnavailable {
+	if code, body := scrapeOver(t, s); code != 503 || !strings.Contains(body, "too many") {
 		t.Errorf("scrape %d in flight = %d %q, want 503", maxScrapesInFlight+1, code, body)
 	}
 	if d := time.Since(start); d > time.Second {
@@ -66,11 +184,11 @@ func TestScrapeLimit(t *testing.T) {
 	wg.Wait()
 	close(codes)
 	for code := range codes {
-		if code != http.StatusOK {
+		if code != 200 {
 			t.Errorf("a scrape within the limit = %d, want 200", code)
 		}
 	}
-	if code, _, _ := doRequest(t, "GET", srv.URL); code != http.StatusOK {
+	if code, _ := scrapeOver(t, s); code != 200 {
 		t.Errorf("scrape after the others finished = %d, want 200", code)
 	}
 }
@@ -80,62 +198,29 @@ func TestScrapeLimit(t *testing.T) {
 func TestScrapeTimeout(t *testing.T) {
 	m := New()
 	entered, release := make(chan struct{}, 2), make(chan struct{})
-	srv := httptest.NewServer(newHandler(blockingRender(m, entered, release), 1, 100*time.Millisecond))
-	defer srv.Close()
+	lim := defaultLimits
+	lim.scrapes, lim.scrapeTimeout = 1, 100*time.Millisecond
+	s := serveTest(t, blockingRender(m, entered, release), lim)
 	start := time.Now()
-	if code, _, body := doRequest(t, "GET", srv.URL); code != http.StatusServiceUnavailable || !strings.Contains(body, "timed out") {
+	if code, body := scrapeOver(t, s); code != 503 || !strings.Contains(body, "timed out") {
 		t.Errorf("stuck scrape = %d %q, want 503 timed out", code, body)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("stuck scrape answered after %v", d)
 	}
 	<-entered
-	if code, _, _ := doRequest(t, "GET", srv.URL); code != http.StatusServiceUnavailable {
-		t.Errorf("scrape while the stuck one holds the only slot = %d, want 503", code)
+	if code, body := scrapeOver(t, s); code != 503 || !strings.Contains(body, "too many") {
+		t.Errorf("scrape while the stuck one holds the only slot = %d %q, want 503", code, body)
 	}
 	close(release)
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		code, _, _ := doRequest(t, "GET", srv.URL)
-		if code == http.StatusOK {
+		code, _ := scrapeOver(t, s)
+		if code == 200 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("scrape after the stuck one returned = %d, want 200", code)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// TestMethods: GET and HEAD are served, with the text format's content
-// type; every other method is 405 naming the allowed ones.
-func TestMethods(t *testing.T) {
-	srv := httptest.NewServer(New().Handler())
-	defer srv.Close()
-	cases := []struct {
-		method   string
-		code     int
-		bodyWant bool
-	}{
-		{"GET", http.StatusOK, true},
-		{"HEAD", http.StatusOK, false},
-		{"POST", http.StatusMethodNotAllowed, false},
-		{"PUT", http.StatusMethodNotAllowed, false},
-		{"DELETE", http.StatusMethodNotAllowed, false},
-		{"PATCH", http.StatusMethodNotAllowed, false},
-		{"OPTIONS", http.StatusMethodNotAllowed, false},
-	}
-	for _, c := range cases {
-		code, h, body := doRequest(t, c.method, srv.URL)
-		if code != c.code {
-			t.Errorf("%s = %d, want %d", c.method, code, c.code)
-		}
-		switch {
-		case code == http.StatusOK && h.Get("Content-Type") != contentType:
-			t.Errorf("%s: Content-Type %q, want %q", c.method, h.Get("Content-Type"), contentType)
-		case code == http.StatusMethodNotAllowed && h.Get("Allow") != "GET, HEAD":
-			t.Errorf("%s: Allow %q, want GET, HEAD", c.method, h.Get("Allow"))
-		case c.bodyWant != strings.Contains(body, "# TYPE rexec_connections gauge\n"):
-			t.Errorf("%s: body %.80q, exposition wanted: %v", c.method, body, c.bodyWant)
-		}
 	}
 }

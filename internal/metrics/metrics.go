@@ -9,22 +9,26 @@
 // without --metrics. Serve exposes /metrics over HTTP; a Watcher samples
 // /proc, feeds the SYN gauges and logs "possible SYN flood".
 //
-// The package writes the Prometheus text format itself (expose.go) and
-// reads its own Go runtime and process figures at scrape time (runtime.go,
-// process*.go) instead of using the Prometheus client library: metrics is
-// linked into every rexec binary, and that library's package
-// initialisation cost each one-shot `rexec run` about 1 ms of its 6, for an
-// endpoint only the daemon serves, and only with --metrics.
+// metrics is linked into every rexec binary, so it keeps what it links
+// small for the one-shot `rexec run`, which pays the start-up of every
+// package in the binary for an endpoint only the daemon serves, and only
+// with --metrics:
 //
-// The /proc parsers are pure functions over io.Readers or bytes with
-// golden tests and fuzz targets. metrics imports nothing internal.
+//   - it writes the Prometheus text format itself (expose.go) and reads
+//     its own Go runtime and process figures at scrape time (runtime.go,
+//     process*.go) instead of using the Prometheus client library, whose
+//     package initialisation cost each `rexec run` about 1 ms of its 6;
+//   - it answers scrapes with a minimal HTTP/1.x responder of its own
+//     over a net.Listener (httphead.go, handler.go, serve.go) instead of
+//     net/http, which with its dependencies cost each `rexec run` about
+//     0.1 ms: one GET or HEAD per connection, then close.
+//
+// The /proc parsers and the request-head parser are pure functions over
+// io.Readers or bytes with golden or table tests and fuzz targets. metrics
+// imports nothing internal.
 package metrics
 
-import (
-	"context"
-	"net/http"
-	"time"
-)
+import "context"
 
 // Connection states, the "state" label of rexec_connections.
 const (
@@ -37,15 +41,6 @@ const (
 const (
 	DirIn  = "in"
 	DirOut = "out"
-)
-
-// Handler limits: /metrics is cheap, so a few scrapes at once is plenty;
-// a stuck one (a /proc read can wait on the kernel's mm lock) gets 503
-// after scrapeTimeout and keeps its slot until it returns, so stuck
-// scrapes never pile up past maxScrapesInFlight goroutines.
-const (
-	maxScrapesInFlight = 4
-	scrapeTimeout      = 10 * time.Second
 )
 
 // Metrics holds rexec's metric families. Each *Metrics is independent (no
@@ -192,18 +187,6 @@ func b2i(b bool) int64 {
 		return 1
 	}
 	return 0
-}
-
-// Handler serves the families in the Prometheus text format 0.0.4 to GET
-// and HEAD (other methods get 405), at most maxScrapesInFlight scrapes at
-// once (one more gets 503 at once rather than queueing behind a stuck
-// one) and each within scrapeTimeout (503 after). A nil *Metrics serves
-// 404.
-func (m *Metrics) Handler() http.Handler {
-	if m == nil {
-		return http.NotFoundHandler()
-	}
-	return newHandler(m.render, maxScrapesInFlight, scrapeTimeout)
 }
 
 // render returns the exposition of every family: rexec's own, the Go

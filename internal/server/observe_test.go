@@ -4,10 +4,12 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net/http/httptest"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +41,26 @@ func readAudit(t *testing.T, path string) []audit.Record {
 		recs = append(recs, r)
 	}
 	return recs
+}
+
+// scrapeMetrics serves m on a loopback port and GETs /metrics once.
+func scrapeMetrics(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	ms, err := m.Serve(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	resp, err := http.Get("http://" + ms.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d, %v", resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 func TestAuditAndMetrics(t *testing.T) {
@@ -76,9 +98,7 @@ func TestAuditAndMetrics(t *testing.T) {
 		t.Errorf("denied record = %+v", recs[3])
 	}
 
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body := rec.Body.String()
+	body := scrapeMetrics(t, m)
 	for _, want := range []string{`rexec_sessions_total{kind="exec",outcome="exited"} 1`,
 		`rexec_sessions_total{kind="exec",outcome="denied"} 1`, `rexec_connections{state="authenticated"} 2`} {
 		if !strings.Contains(body, want) {
