@@ -4,24 +4,24 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // KnownHosts is a known_hosts file in OpenSSH format: one line per key,
 // "host[,host...] keytype base64 [comment]", a host being a bare name or
 // address for port 22 and "[host]:port" otherwise; hashed "|1|" entries,
-// wildcards and negations are understood on reading. Path is the file;
-// the zero value (empty Path) knows no hosts. The file is read on every
-// Check, so edits take effect immediately. Add may be called concurrently
-// with Check; concurrent Adds from several processes are not serialized.
+// wildcards, negations and @revoked are understood on reading (see
+// known_hosts_file.go for the exact rules). Path is the file; the zero
+// value (empty Path) knows no hosts. The file is read on every Check
+// (parsed again only when it changed), so edits take effect immediately.
+// Add may be called concurrently with Check; concurrent Adds from several
+// processes are not serialized.
 type KnownHosts struct {
 	Path string
 }
@@ -29,30 +29,59 @@ type KnownHosts struct {
 // Check verifies that pub is a key pinned for host:port. host may be a
 // name or an IP address (IPv6 with or without brackets). It returns nil on
 // a match; *UnknownHostError when nothing is pinned for the host (also
-// when the file does not exist); *HostKeyChangedError when other keys are
-// pinned for it; an error wrapping ErrHostKeyRevoked for a @revoked key;
-// and a plain error if the file cannot be read or has no valid line.
+// when the file does not exist); *HostKeyChangedError when other keys, of
+// any type, are pinned for it; an error wrapping ErrHostKeyRevoked when a
+// @revoked line names pub, whatever the host; an error wrapping
+// ErrMalformedKey if pub is not 32 bytes; and a plain error if the file
+// cannot be read, is larger than 16 MiB, has a line of 64 KiB or more, or
+// has no valid line but some invalid ones.
 func (k KnownHosts) Check(host string, port int, pub ed25519.PublicKey) error {
 	addr := joinHostPort(host, port)
 	unknown := &UnknownHostError{Host: addr, Got: Fingerprint(pub)}
 	if k.Path == "" {
 		return unknown
 	}
-	cb, err := parsedKnownHosts(k.Path)
+	db, err := loadKnownHosts(k.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return unknown
 	}
 	if err != nil {
 		return fmt.Errorf("auth: reading known hosts: %w", err)
 	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformedKey, err)
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: ed25519 public key of %d bytes", ErrMalformedKey, len(pub))
 	}
-	return k.translate(cb(addr, stubAddr(addr), sshPub), unknown)
+	blob := marshalPublicKey(pub)
+	if line, ok := db.revoked[string(blob)]; ok {
+		return fmt.Errorf("%w: %s for %s (%s:%d)", ErrHostKeyRevoked, unknown.Got, unknown.Host, k.Path, line)
+	}
+	// What a known_hosts pattern is matched against is the host and port
+	// as SplitHostPort returns them; a host it cannot split (one holding
+	// '[' or ']') matches nothing and is an error.
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("auth: checking known hosts: %w", err)
+	}
+	want, found := db.lookup(h, p, blob)
+	switch {
+	case found:
+		return nil
+	case len(want) == 0:
+		return unknown
+	}
+	return k.changed(unknown, want)
 }
 
-// translate maps knownhosts errors onto this package's error types.
+// changed is the HostKeyChangedError for the entries pinned for a host.
+func (k KnownHosts) changed(unknown *UnknownHostError, want []*hostEntry) *HostKeyChangedError {
+	changed := &HostKeyChangedError{Host: unknown.Host, Got: unknown.Got}
+	for _, e := range want {
+		changed.Want = append(changed.Want, fingerprintBlob(e.key))
+		changed.Lines = append(changed.Lines, fmt.Sprintf("%s:%d", k.Path, e.line))
+	}
+	return changed
+}
+
 // knownHostsCache keeps the last parsed version of each known_hosts file,
 // keyed by path and checked against the file's size, modification time
 // and inode before use: a fan-out to 1,000 hosts would otherwise parse a
@@ -61,7 +90,7 @@ var knownHostsCache sync.Map // path -> *cachedKnownHosts
 
 type cachedKnownHosts struct {
 	stamp fileStamp
-	cb    ssh.HostKeyCallback
+	db    *hostKeyDB
 }
 
 // fileStamp identifies a version of a file cheaply.
@@ -70,44 +99,46 @@ type fileStamp struct {
 	ino         uint64
 }
 
-func parsedKnownHosts(path string) (ssh.HostKeyCallback, error) {
+// loadKnownHosts returns the parsed file at path, from the cache when the
+// file has not changed. The stamp is taken before reading, so a file
+// changed meanwhile is parsed again on the next call, never missed.
+func loadKnownHosts(path string) (*hostKeyDB, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	stamp := fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: fileInode(fi)}
 	if c, ok := knownHostsCache.Load(path); ok && c.(*cachedKnownHosts).stamp == stamp {
-		return c.(*cachedKnownHosts).cb, nil
+		return c.(*cachedKnownHosts).db, nil
 	}
-	cb, err := knownhosts.New(path)
+	data, err := readKnownHosts(path)
 	if err != nil {
 		return nil, err
 	}
-	knownHostsCache.Store(path, &cachedKnownHosts{stamp: stamp, cb: cb})
-	return cb, nil
+	db, err := parseKnownHosts(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	knownHostsCache.Store(path, &cachedKnownHosts{stamp: stamp, db: db})
+	return db, nil
 }
 
-func (k KnownHosts) translate(err error, unknown *UnknownHostError) error {
-	var keyErr *knownhosts.KeyError
-	var revoked *knownhosts.RevokedError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &keyErr) && len(keyErr.Want) == 0:
-		return unknown
-	case errors.As(err, &keyErr):
-		changed := &HostKeyChangedError{Host: unknown.Host, Got: unknown.Got}
-		for _, w := range keyErr.Want {
-			changed.Want = append(changed.Want, ssh.FingerprintSHA256(w.Key))
-			changed.Lines = append(changed.Lines, fmt.Sprintf("%s:%d", w.Filename, w.Line))
-		}
-		return changed
-	case errors.As(err, &revoked):
-		return fmt.Errorf("%w: %s for %s (%s:%d)", ErrHostKeyRevoked, unknown.Got, unknown.Host,
-			revoked.Revoked.Filename, revoked.Revoked.Line)
-	default:
-		return fmt.Errorf("auth: checking known hosts: %w", err)
+// readKnownHosts reads at most maxKnownHostsSize bytes of path, and fails
+// if there are more.
+func readKnownHosts(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKnownHostsSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxKnownHostsSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxKnownHostsSize)
+	}
+	return data, nil
 }
 
 // Add appends one line pinning pub for every address in addrs, each
@@ -119,9 +150,8 @@ func (k KnownHosts) Add(addrs []string, pub ed25519.PublicKey) error {
 	if len(addrs) == 0 {
 		return errors.New("auth: known hosts: no address to pin")
 	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformedKey, err)
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: ed25519 public key of %d bytes", ErrMalformedKey, len(pub))
 	}
 	hosts := make([]string, 0, len(addrs))
 	for _, a := range addrs {
@@ -131,7 +161,7 @@ func (k KnownHosts) Add(addrs []string, pub ed25519.PublicKey) error {
 		}
 		hosts = append(hosts, h)
 	}
-	line := strings.Join(hosts, ",") + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + "\n"
+	line := strings.Join(hosts, ",") + " " + AuthorizedLine(pub, "") + "\n"
 	if data, err := os.ReadFile(k.Path); err == nil && len(data) > 0 && data[len(data)-1] != '\n' {
 		line = "\n" + line
 	}
@@ -160,10 +190,3 @@ func joinHostPort(host string, port int) string {
 	host = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
-
-// stubAddr satisfies knownhosts' need for a remote net.Addr; the lookup
-// itself uses the host name.
-type stubAddr string
-
-func (a stubAddr) Network() string { return "tcp" }
-func (a stubAddr) String() string  { return string(a) }

@@ -3,13 +3,17 @@ package auth
 // Differential tests: golang.org/x/crypto/ssh, which auth used before it
 // had its own encoders and known_hosts reader, is the reference here and
 // in fuzz_test.go. It must stay a test-only dependency (see
-// TestNoXCryptoSSHInBuild).
+// TestImportsOnlyStdlib).
 
 import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/pem"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -107,6 +111,32 @@ func TestLoadIdentityMadeBySSHKeygen(t *testing.T) {
 		}
 		if err := id.Verify(); err != nil {
 			t.Errorf("Verify(ssh-keygen's key): %v", err)
+		}
+	}
+}
+
+// TestImportsOnlyStdlib keeps auth's own code free of other modules:
+// x/crypto/ssh is the tests' oracle and must not come back into the
+// binary, where its package initialization costs every `rexec run`.
+func TestImportsOnlyStdlib(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
+				t.Errorf("%s imports %s; auth may import only the standard library", name, path)
+			}
 		}
 	}
 }

@@ -19,7 +19,13 @@ const maxPublicKeyLine = 8 << 10
 // Fingerprint returns "SHA256:<unpadded base64>" of the key's SSH wire
 // encoding, exactly as `ssh-keygen -l` prints it.
 func Fingerprint(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(marshalPublicKey(pub))
+	return fingerprintBlob(marshalPublicKey(pub))
+}
+
+// fingerprintBlob is Fingerprint of a key of any type, given its wire
+// encoding.
+func fingerprintBlob(blob []byte) string {
+	sum := sha256.Sum256(blob)
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
 
