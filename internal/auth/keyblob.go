@@ -12,7 +12,7 @@ import (
 // rexec uses only ssh-ed25519, but a known_hosts file may list other key
 // types for the same host, and such a line still means "this host is
 // known with another key". parseAnyPublicKey decides which blobs count,
-// with the rules of golang.org/x/crypto/ssh's ParsePublicKey (the reader
+// with the rules of golang.org/x/crypto/ssh's ParsePublicKey (the parser
 // auth used before; TestKeyBlobMatchesOracle and FuzzKeyBlob hold the two
 // together), and re-encodes each the way that package's Marshal does, so
 // that fingerprints in HostKeyChangedError stay what they were.
