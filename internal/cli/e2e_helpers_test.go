@@ -167,6 +167,22 @@ func rexec(t *testing.T, home string, in io.Reader, args ...string) result {
 	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
 }
 
+// startRexec starts the client with REXEC_HOME=home and returns it with
+// its stdout; the caller waits for it.
+func startRexec(t *testing.T, home string, args ...string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command(rexecBin, args...)
+	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out
+}
+
 // pidAlive reports whether pid exists and is not a zombie.
 func pidAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -198,16 +198,8 @@ func TestBulkBothDirections(t *testing.T) {
 func TestOutputIsStreamed(t *testing.T) {
 	home := t.TempDir()
 	d := startDaemon(t, home)
-	cmd := exec.Command(rexecBin, "run", d.host(), "echo start; sleep 3; echo end")
-	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startRexec(t, home, "run", d.host(), "echo start; sleep 3; echo end")
 	defer cmd.Wait()
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if took := time.Since(start); err != nil || line != "start\n" || took > time.Second {
@@ -222,16 +214,8 @@ func TestNoOrphans(t *testing.T) {
 	home := t.TempDir()
 	d := startDaemon(t, home)
 	t.Run("client killed", func(t *testing.T) {
-		cmd := exec.Command(rexecBin, "run", d.host(),
+		cmd, out := startRexec(t, home, "run", d.host(),
 			"sleep 1000 & echo $!; setsid sleep 1001 & echo $!; sleep 0.2; wait")
-		cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		pids := readPids(t, out, 2)
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -274,15 +258,7 @@ func TestClientSignalsForwarded(t *testing.T) {
 	// returns the client, its exit channel and the rest of its output.
 	start := func(t *testing.T, script string) (*exec.Cmd, int, <-chan error, *bufio.Scanner) {
 		t.Helper()
-		cmd := exec.Command(rexecBin, "run", d.host(), script)
-		cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, out := startRexec(t, home, "run", d.host(), script)
 		sc := bufio.NewScanner(out)
 		if !sc.Scan() {
 			t.Fatalf("no first line from %q", script)

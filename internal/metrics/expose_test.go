@@ -213,8 +213,14 @@ func TestExpositionParses(t *testing.T) {
 func TestExpositionGolden(t *testing.T) {
 	m := New()
 	knownSequence(m)
-	got := appendExposition(nil, m.collect(nil))
-	golden := filepath.Join("testdata", "exposition.golden")
+	checkGolden(t, "exposition.golden", appendExposition(nil, m.collect(nil)))
+}
+
+// checkGolden compares got with testdata/name (rewritten first with
+// -update) and parses it with Prometheus' parser.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -225,7 +231,7 @@ func TestExpositionGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("exposition differs from %s:\ngot:\n%s\nwant:\n%s", golden, got, want)
+		t.Errorf("output differs from %s:\ngot:\n%s\nwant:\n%s", golden, got, want)
 	}
 	parseExposition(t, got)
 }

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,21 +44,7 @@ func withoutMaxFDs(fams []family) []family {
 // TestProcessGolden: the process families read from a fake /proc, byte
 // for byte (regenerate with -update and review the diff).
 func TestProcessGolden(t *testing.T) {
-	got := appendExposition(nil, withoutMaxFDs(appendProcFS(nil, fakeSelfProc(t, 5), 4096)))
-	golden := filepath.Join("testdata", "process.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("process families differ from %s:\ngot:\n%s\nwant:\n%s", golden, got, want)
-	}
-	parseExposition(t, got)
+	checkGolden(t, "process.golden", appendExposition(nil, withoutMaxFDs(appendProcFS(nil, fakeSelfProc(t, 5), 4096))))
 }
 
 // TestProcessPartial: a family whose source is missing or broken is left
