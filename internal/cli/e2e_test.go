@@ -416,15 +416,7 @@ func TestServerMemoryBoundedWhileStreaming(t *testing.T) {
 	}
 	home := t.TempDir()
 	d := startDaemon(t, home)
-	cmd := exec.Command(rexecBin, "run", d.host(), "head -c 4G /dev/zero")
-	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startRexec(t, home, "run", d.host(), "head -c 4G /dev/zero")
 	n, _ := io.Copy(io.Discard, out)
 	if err := cmd.Wait(); err != nil || n != 4<<30 {
 		t.Fatalf("streamed %d bytes, err %v; want 4 GiB", n, err)
