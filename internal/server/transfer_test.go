@@ -227,7 +227,10 @@ func TestSilentPeerInsideTransferIsDropped(t *testing.T) {
 // deadline while the client only reads is not mistaken for a dead peer,
 // and the connection serves the next request.
 func TestLongGetKeepsConnection(t *testing.T) {
-	ts := startServer(t, Config{KeepaliveInterval: 250 * time.Millisecond})
+	// The deadline (3 intervals, 1.5 s) bounds each blocked write too, so
+	// it must leave a loaded machine (-race, 2 cores) time to read and
+	// decrypt a 1 MiB frame: 250 ms intervals cut this test once.
+	ts := startServer(t, Config{KeepaliveInterval: 500 * time.Millisecond})
 	c := ts.dial(t)
 	p := filepath.Join(ts.dir, "big")
 	if err := os.WriteFile(p, bytes.Repeat([]byte("z"), 64<<20), 0o644); err != nil {
@@ -244,7 +247,7 @@ func TestLongGetKeepsConnection(t *testing.T) {
 		if _, ok := m.(protocol.GetEnd); ok {
 			break
 		}
-		time.Sleep(30 * time.Millisecond) // 64 frames: 2 s, over twice the 750 ms deadline
+		time.Sleep(60 * time.Millisecond) // 64 frames: 3.8 s, over twice the 1.5 s deadline
 	}
 	if err := c.send(protocol.Stat{Path: p}); err != nil {
 		t.Fatal(err)
