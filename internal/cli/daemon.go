@@ -47,6 +47,11 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 	if err != nil {
 		return fail(1, err)
 	}
+	if n, err := session.SweepCgroups(session.StaleCgroupAge); err != nil {
+		d.log.Warn("could not look for session cgroups left by an earlier daemon", "err", err)
+	} else if n > 0 {
+		d.log.Info("removed session cgroups left by an earlier daemon", "count", n)
+	}
 	if stop, err := session.EnableSubreaper(ctx); err != nil {
 		d.log.Warn("orphaned descendants will not be reaped by the daemon", "err", err)
 	} else {

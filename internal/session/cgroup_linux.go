@@ -64,6 +64,51 @@ func newCgroup(id string, noKill bool) (*cgroup, error) {
 	return &cgroup{dir: dir, fd: fd, useKill: statErr == nil && !noKill}, nil
 }
 
+// SweepCgroups removes the empty session cgroups older than age under the
+// daemon's own cgroup, and returns how many it removed. A daemon killed
+// before it could remove its sessions' cgroups (SIGKILL, the OOM killer)
+// leaves them behind, and a daemon restarted in the same cgroup finds them
+// at start-up. It does nothing without cgroup v2.
+//
+// Other daemons may share the parent cgroup (tests, several instances), so
+// only what is certainly a leftover goes: rmdir refuses a cgroup that holds
+// a process or a child cgroup, and a live daemon's session cgroup is empty
+// only for the moment between its creation and the clone into it, or
+// between its last process's exit and its removal; an empty one older
+// than StaleCgroupAge has been forgotten.
+func SweepCgroups(age time.Duration) (int, error) {
+	base, err := cgroupBase(false)
+	if err != nil {
+		return 0, nil // no cgroup v2 here: nothing was ever left
+	}
+	return sweepCgroups(base, age, time.Now())
+}
+
+// StaleCgroupAge is the age from which SweepCgroups removes an empty
+// session cgroup.
+const StaleCgroupAge = time.Minute
+
+func sweepCgroups(base string, age time.Duration, now time.Time) (int, error) {
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return 0, fmt.Errorf("session: listing cgroups: %w", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), cgroupPrefix) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || now.Sub(fi.ModTime()) < age {
+			continue
+		}
+		if unix.Rmdir(filepath.Join(base, e.Name())) == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ownCgroup caches ownCgroupDir: reading /proc/self/cgroup and
 // mountinfo for every session cost about 25 µs of its start.
 var ownCgroup struct {
