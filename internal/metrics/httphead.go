@@ -29,6 +29,7 @@ var (
 	errTarget        = errors.New("metrics: malformed request target")
 	errHeaderLine    = errors.New("metrics: malformed header line")
 	errBody          = errors.New("metrics: a request body is not accepted")
+	errHosts         = errors.New("metrics: more than one Host header")
 )
 
 // statusOf is the status code that answers a refused head: 431 for one
@@ -74,7 +75,8 @@ func headEnd(b []byte) int {
 // HTTP/1.1, header names that are tokens, no control bytes, no
 // obs-fold, no leading empty line. Header values are otherwise ignored,
 // but Content-Length other than 0 and Transfer-Encoding refuse the
-// request: a body is unexpected and would be left unread.
+// request: a body is unexpected and would be left unread. So does a
+// second Host header (RFC 9112 §3.2: a server must answer it with 400).
 func parseHead(b []byte) (requestHead, error) {
 	line, rest, ok := cutLine(b)
 	if !ok {
@@ -84,6 +86,7 @@ func parseHead(b []byte) (requestHead, error) {
 	if err != nil {
 		return requestHead{}, err
 	}
+	hosts := 0
 	for {
 		if line, rest, ok = cutLine(rest); !ok {
 			return requestHead{}, errHeadTruncated
@@ -93,6 +96,11 @@ func parseHead(b []byte) (requestHead, error) {
 		}
 		if err := checkHeaderLine(line); err != nil {
 			return requestHead{}, err
+		}
+		if name, _, _ := bytes.Cut(line, []byte{':'}); bytes.EqualFold(name, []byte("Host")) {
+			if hosts++; hosts > 1 {
+				return requestHead{}, errHosts
+			}
 		}
 	}
 }

@@ -60,6 +60,7 @@ var headCases = []struct {
 	{"CR in request line", "GET /metrics\rHTTP/1.1\r\n\r\n", "", "", errRequestLine},
 	{"obs-fold", "GET /metrics HTTP/1.1\r\nX-A: 1\r\n  2\r\n\r\n", "", "", errHeaderLine},
 	{"no colon", "GET /metrics HTTP/1.1\r\nHost\r\n\r\n", "", "", errHeaderLine},
+	{"two Host headers", "GET /metrics HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", "", "", errHosts},
 	{"space before colon", "GET /metrics HTTP/1.1\r\nHost : h\r\n\r\n", "", "", errHeaderLine},
 	{"empty name", "GET /metrics HTTP/1.1\r\n: h\r\n\r\n", "", "", errHeaderLine},
 	{"NUL in value", "GET /metrics HTTP/1.1\r\nHost: h\x00\r\n\r\n", "", "", errHeaderLine},
