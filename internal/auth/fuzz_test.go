@@ -56,9 +56,11 @@ func FuzzWildcardMatch(f *testing.F) {
 	f.Add("a*b?c", "axxbyc", true)
 	f.Add(`\*,*`, "*,", true)
 	f.Fuzz(func(t *testing.T, pat, s string, escapes bool) {
-		wildcardMatch(pat, s, escapes)
-		if !escapes && !wildcardMatch("*", s, false) {
-			t.Fatal("* must match everything")
+		for _, syn := range []globSyntax{{escapes: escapes}, {escapes: escapes, bytewise: true}} {
+			wildcardMatch(pat, s, syn)
+			if !escapes && !wildcardMatch("*", s, syn) {
+				t.Fatal("* must match everything")
+			}
 		}
 	})
 }

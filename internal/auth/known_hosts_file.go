@@ -257,32 +257,5 @@ func hostGlob(pat, host string) bool {
 	if strings.HasSuffix(pat, "*") {
 		host = host[:len(host)-1]
 	}
-	return byteGlob(pat, host)
-}
-
-// byteGlob is glob matching over bytes with '*' and '?' and no escapes.
-// It backtracks only to the last '*', so it takes O(len(pat)*len(s)) at
-// worst; a recursive matcher can take exponential time on patterns such
-// as "*a*a*a*a*b".
-func byteGlob(pat, s string) bool {
-	p, i := 0, 0
-	star, resume := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pat) && pat[p] == '*':
-			star, resume = p, i
-			p++
-		case p < len(pat) && (pat[p] == '?' || pat[p] == s[i]):
-			p, i = p+1, i+1
-		case star >= 0:
-			resume++
-			p, i = star+1, resume
-		default:
-			return false
-		}
-	}
-	for p < len(pat) && pat[p] == '*' {
-		p++
-	}
-	return p == len(pat)
+	return wildcardMatch(pat, host, globSyntax{bytewise: true})
 }

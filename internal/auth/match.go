@@ -55,7 +55,7 @@ func matchAddrPattern(pat string, addr netip.Addr) bool {
 	if a, err := netip.ParseAddr(pat); err == nil {
 		return a.Unmap() == addr
 	}
-	return wildcardMatch(strings.ToLower(pat), addr.String(), false)
+	return wildcardMatch(strings.ToLower(pat), addr.String(), globSyntax{})
 }
 
 // checkFromPattern validates one from= pattern at parse time, so a typo
@@ -97,7 +97,7 @@ func (o *KeyOptions) AllowsArgv(argv []string) bool {
 	}
 	joined := strings.Join(argv, " ")
 	for _, g := range o.Allow {
-		if wildcardMatch(g, joined, true) {
+		if wildcardMatch(g, joined, globSyntax{escapes: true}) {
 			return true
 		}
 	}
@@ -130,16 +130,27 @@ func splitAllow(value string) ([]string, error) {
 	return globs, nil
 }
 
+// globSyntax says how a wildcard pattern reads.
+type globSyntax struct {
+	// escapes: '\' quotes the next pattern character (allow= lists).
+	escapes bool
+	// bytewise: '?' matches one byte and '*' any run of bytes, as
+	// OpenSSH's known_hosts patterns do; otherwise they count UTF-8
+	// characters.
+	bytewise bool
+}
+
 // wildcardMatch matches s against pat, where '*' matches any run of
-// bytes and '?' one UTF-8 character; with escapes, '\' quotes the next
-// pattern character. It backtracks only to the last '*', so it runs in
-// O(len(pat)*len(s)) at worst.
-func wildcardMatch(pat, s string, escapes bool) bool {
+// characters and '?' one (bytes or UTF-8 characters: syn.bytewise); with
+// syn.escapes, '\' quotes the next pattern character. It backtracks only
+// to the last '*', so it runs in O(len(pat)*len(s)) at worst (a
+// recursive matcher can take exponential time on "*a*a*a*a*b").
+func wildcardMatch(pat, s string, syn globSyntax) bool {
 	px, sx := 0, 0
 	starPx, starSx := -1, -1
 	for sx < len(s) {
 		if px < len(pat) {
-			if n, ok := matchOne(pat[px:], s[sx:], escapes); ok && pat[px] != '*' {
+			if n, ok := matchOne(pat[px:], s[sx:], syn); ok && pat[px] != '*' {
 				px, sx = px+n.p, sx+n.s
 				continue
 			}
@@ -152,8 +163,7 @@ func wildcardMatch(pat, s string, escapes bool) bool {
 		if starPx < 0 {
 			return false
 		}
-		_, size := utf8.DecodeRuneInString(s[starSx:])
-		starSx += size
+		starSx += charSize(s[starSx:], syn)
 		px, sx = starPx+1, starSx
 	}
 	for px < len(pat) && pat[px] == '*' {
@@ -162,17 +172,25 @@ func wildcardMatch(pat, s string, escapes bool) bool {
 	return px == len(pat)
 }
 
+// charSize is the length of the character s starts with (s is non-empty).
+func charSize(s string, syn globSyntax) int {
+	if syn.bytewise {
+		return 1
+	}
+	_, size := utf8.DecodeRuneInString(s)
+	return size
+}
+
 // advance is how far one pattern step moves in the pattern and the string.
 type advance struct{ p, s int }
 
 // matchOne matches a single non-'*' pattern element at the start of pat
 // against the start of s (s is non-empty).
-func matchOne(pat, s string, escapes bool) (advance, bool) {
+func matchOne(pat, s string, syn globSyntax) (advance, bool) {
 	switch {
 	case pat[0] == '?':
-		_, size := utf8.DecodeRuneInString(s)
-		return advance{1, size}, true
-	case escapes && pat[0] == '\\' && len(pat) > 1:
+		return advance{1, charSize(s, syn)}, true
+	case syn.escapes && pat[0] == '\\' && len(pat) > 1:
 		return advance{2, 1}, pat[1] == s[0]
 	default:
 		return advance{1, 1}, pat[0] == s[0]
