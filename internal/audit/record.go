@@ -47,6 +47,12 @@ type Record struct {
 	Argv        []string  `json:"argv,omitempty"`        // exec without a shell
 	Command     string    `json:"command,omitempty"`     // exec through the shell, or a forced command
 	Path        string    `json:"path,omitempty"`        // put, get, stat
+	User        string    `json:"user,omitempty"`        // the account the request runs as
+	PeerUID     *int      `json:"peer_uid,omitempty"`    // legacy listener: uid owning the client's socket
+	Options     string    `json:"options,omitempty"`     // the key's authorized_keys options in force
+	Env         []string  `json:"env,omitempty"`         // client-set K=V, sorted; redacted values hashed (RedactEnv)
+	Cwd         string    `json:"cwd,omitempty"`         // working directory the client asked for
+	PTY         bool      `json:"pty,omitempty"`         // a terminal was requested
 	Outcome     string    `json:"outcome,omitempty"`     // end: exited, signaled, timed_out, denied, connection_lost, ...
 	ExitCode    *int      `json:"exit_code,omitempty"`   // end: the exit code, when the command exited
 	Signal      string    `json:"signal,omitempty"`      // end: the signal that killed it, e.g. "KILL"
