@@ -6,8 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -146,4 +149,63 @@ func FuzzKnownHosts(f *testing.F) {
 		copy(key, keyBytes)
 		compareWithOracle(t, dir, data, host, port, key)
 	})
+}
+
+// FuzzAllowGlob checks the allow= word matcher against a regular
+// expression built from the same word: '*' is [^/]*, "**" is .*, '?' is
+// one character other than '/'. The extra ".." and option rules are
+// checked separately: they may only refuse what the expression admits.
+func FuzzAllowGlob(f *testing.F) {
+	f.Add("ls *", "ls\x00x y")
+	f.Add("cat /var/log/**", "cat\x00/var/log/../../etc/shadow")
+	f.Add(`a\ b ?`, "a b\x00é")
+	f.Add("git log -*", "git\x00log\x00--oneline")
+	f.Fuzz(func(t *testing.T, glob, args string) {
+		if glob == "" || len(glob) > 64 || len(args) > 256 || !utf8.ValidString(glob) || !utf8.ValidString(args) {
+			return // regexp works on UTF-8 text
+		}
+		argv := strings.Split(args, "\x00")
+		got := (&KeyOptions{Allow: []string{glob}}).AllowsArgv(argv)
+		words := allowWords(glob)
+		want := len(words) == len(argv)
+		for i := 0; want && i < len(words); i++ {
+			want = allowWordRegexp(words[i]).MatchString(argv[i])
+		}
+		if got && !want {
+			t.Fatalf("AllowsArgv(%q, %q) admits what the expression refuses", glob, argv)
+		}
+		if !got && want {
+			for i, w := range words {
+				if !wordAdmits(w, argv[i]) && !strings.HasPrefix(argv[i], "-") && !hasDotDotSegment(argv[i]) {
+					t.Fatalf("AllowsArgv(%q, %q) refuses what the expression admits", glob, argv)
+				}
+			}
+		}
+	})
+}
+
+// allowWordRegexp is the reference meaning of one allow= word.
+func allowWordRegexp(word []argToken) *regexp.Regexp {
+	var b strings.Builder
+	var lit []byte
+	flush := func() { b.WriteString(regexp.QuoteMeta(string(lit))); lit = lit[:0] }
+	b.WriteString(`^(?s:`)
+	for _, tk := range word {
+		if tk.kind == tokLiteral {
+			lit = append(lit, tk.c)
+			continue
+		}
+		flush()
+		switch tk.kind {
+		case tokOne:
+			b.WriteString(`[^/]`)
+		case tokRun:
+			b.WriteString(`[^/]*`)
+		case tokAnyRun:
+			b.WriteString(`.*`)
+		}
+	}
+	flush()
+	b.WriteString(`)$`)
+	return regexp.MustCompile(b.String())
 }

@@ -79,29 +79,175 @@ func checkFromPattern(p string) error {
 // AllowsArgv reports whether argv may run under these options' allow-list.
 // With no allow= option every argv is allowed.
 //
-// Matching rule: argv is joined with single spaces into one string, and
-// it is allowed if any Allow glob matches that whole string (anchored at
-// both ends, case-sensitive). In a glob, '*' matches any run of bytes,
-// including spaces and '/', '?' matches exactly one UTF-8 character, and
-// a backslash makes the next character literal (`\*`, `\?`, `\\`, and
-// `\,` for a comma, since allow="a,b" separates globs by unescaped
-// commas). There are no character classes.
+// Matching rule (docs/SECURITY.md, "allow="): a glob is a list of words
+// separated by unescaped spaces, and it admits an argv of exactly that
+// many arguments, each matching its word. Within a word, '*' matches any
+// run of characters except '/', "**" any run including '/', '?' one UTF-8
+// character except '/', and a backslash makes the next character literal
+// (`\*`, `\?`, `\\`, `\ ` for a space inside an argument, and `\,` for a
+// comma, since allow="a,b" separates globs by unescaped commas). Matching
+// is case-sensitive and anchored at both ends of each argument.
 //
-// Because of the joining, {"ls", "-l"} and {"ls -l"} are the same string:
-// the allow-list describes commands executed as an argv, without a shell.
+// Two more rules keep a pattern from admitting more than it names: an
+// argument with a ".." path segment matches only a word that spells ".."
+// itself, and an argument that starts with '-' (an option) matches only a
+// word that starts with a literal '-'. So "tail -n 5 /var/log/*" admits
+// neither /var/log/../../etc/shadow nor a second file, and "git log *"
+// does not admit --output=FILE.
+//
 // A server must not run a shell string (one COMMAND run via $SHELL -c)
-// under an allow-list, since '*' would then admit "; rm -rf ~".
+// under an allow-list, since a shell could run anything; a string of
+// plain words is matched as the argv it splits into.
 func (o *KeyOptions) AllowsArgv(argv []string) bool {
 	if len(o.Allow) == 0 {
 		return true
 	}
-	joined := strings.Join(argv, " ")
 	for _, g := range o.Allow {
-		if wildcardMatch(g, joined, globSyntax{escapes: true}) {
+		if globAdmits(g, argv) {
 			return true
 		}
 	}
 	return false
+}
+
+// globAdmits matches argv against one allow= glob, word by word.
+func globAdmits(glob string, argv []string) bool {
+	words := allowWords(glob)
+	if len(words) != len(argv) {
+		return false
+	}
+	for i, w := range words {
+		if !wordAdmits(w, argv[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// allowWords splits an allow= glob at unescaped spaces into its words,
+// each a list of tokens.
+func allowWords(glob string) [][]argToken {
+	var words [][]argToken
+	var cur []argToken
+	inWord := false
+	for i := 0; i < len(glob); i++ {
+		c := glob[i]
+		if c == ' ' {
+			if inWord {
+				words, cur, inWord = append(words, cur), nil, false
+			}
+			continue
+		}
+		inWord = true
+		switch {
+		case c == '\\' && i+1 < len(glob):
+			i++
+			cur = append(cur, argToken{kind: tokLiteral, c: glob[i]})
+		case c == '*' && i+1 < len(glob) && glob[i+1] == '*':
+			for i+1 < len(glob) && glob[i+1] == '*' {
+				i++
+			}
+			cur = append(cur, argToken{kind: tokAnyRun})
+		case c == '*':
+			cur = append(cur, argToken{kind: tokRun})
+		case c == '?':
+			cur = append(cur, argToken{kind: tokOne})
+		default:
+			cur = append(cur, argToken{kind: tokLiteral, c: c})
+		}
+	}
+	if inWord {
+		words = append(words, cur)
+	}
+	return words
+}
+
+// argToken is one element of an allow= word.
+type argToken struct {
+	kind tokenKind
+	c    byte // tokLiteral only
+}
+
+type tokenKind uint8
+
+const (
+	tokLiteral tokenKind = iota // one byte, exactly
+	tokOne                      // '?': one character, not '/'
+	tokRun                      // '*': any run without '/'
+	tokAnyRun                   // "**": any run
+)
+
+// wordAdmits matches one argument against one word, with the ".." and
+// option rules of AllowsArgv.
+func wordAdmits(word []argToken, arg string) bool {
+	if strings.HasPrefix(arg, "-") && (len(word) == 0 || word[0] != argToken{kind: tokLiteral, c: '-'}) {
+		return false
+	}
+	if hasDotDotSegment(arg) && !wordSpellsDotDot(word) {
+		return false
+	}
+	return matchTokens(word, arg)
+}
+
+// hasDotDotSegment reports a ".." element in a slash-separated path.
+func hasDotDotSegment(s string) bool {
+	for _, seg := range strings.Split(s, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// wordSpellsDotDot reports two consecutive literal dots in a word.
+func wordSpellsDotDot(word []argToken) bool {
+	dot := argToken{kind: tokLiteral, c: '.'}
+	for i := 0; i+1 < len(word); i++ {
+		if word[i] == dot && word[i+1] == dot {
+			return true
+		}
+	}
+	return false
+}
+
+// matchTokens reports whether the tokens match all of s. It keeps the set
+// of positions of s reachable after each token, so it runs in
+// O(len(tokens) * len(s)) whatever the stars (no backtracking).
+func matchTokens(toks []argToken, s string) bool {
+	cur := make([]bool, len(s)+1)
+	next := make([]bool, len(s)+1)
+	cur[0] = true
+	for _, t := range toks {
+		clear(next)
+		stepToken(t, s, cur, next)
+		cur, next = next, cur
+	}
+	return cur[len(s)]
+}
+
+// stepToken sets next[j] for every end j of a match of t that starts at a
+// position i with cur[i].
+func stepToken(t argToken, s string, cur, next []bool) {
+	carry := false
+	for i := 0; i <= len(s); i++ {
+		switch t.kind {
+		case tokLiteral:
+			if cur[i] && i < len(s) && s[i] == t.c {
+				next[i+1] = true
+			}
+		case tokOne:
+			if cur[i] && i < len(s) && s[i] != '/' {
+				_, n := utf8.DecodeRuneInString(s[i:])
+				next[i+n] = true
+			}
+		case tokRun, tokAnyRun:
+			carry = carry || cur[i]
+			next[i] = carry
+			if t.kind == tokRun && i < len(s) && s[i] == '/' {
+				carry = false
+			}
+		}
+	}
 }
 
 // splitAllow splits an allow= value at unescaped commas, keeping escapes

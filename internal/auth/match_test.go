@@ -47,18 +47,40 @@ func TestAllowsArgv(t *testing.T) {
 		{nil, []string{"anything"}, true},
 		{[]string{"uptime"}, []string{"uptime"}, true},
 		{[]string{"uptime"}, []string{"uptime", "-p"}, false},
-		{[]string{"ls *"}, []string{"ls", "-l", "/tmp/x y"}, true},
+		{[]string{"ls *"}, []string{"ls", "x y"}, true},     // '*' may match a space inside one argument
+		{[]string{"ls *"}, []string{"ls", "x", "y"}, false}, // but never a second argument
+		{[]string{"ls *"}, []string{"ls", "/tmp"}, false},   // nor cross '/'
+		{[]string{"ls **"}, []string{"ls", "/tmp/x y"}, true},
 		{[]string{"ls *"}, []string{"ls"}, false},
 		{[]string{"ls*"}, []string{"ls"}, true},
+		{[]string{"ls  *"}, []string{"ls", "a"}, true}, // runs of spaces separate once
 		{[]string{"systemctl status ?*"}, []string{"systemctl", "status", "nginx"}, true},
 		{[]string{"systemctl status ?*"}, []string{"systemctl", "restart", "nginx"}, false},
-		{[]string{"cat /var/log/*.log"}, []string{"cat", "/var/log/a/b.log"}, true},
+		{[]string{"cat /var/log/*.log"}, []string{"cat", "/var/log/b.log"}, true},
+		{[]string{"cat /var/log/*.log"}, []string{"cat", "/var/log/a/b.log"}, false},
+		{[]string{"cat /var/log/**.log"}, []string{"cat", "/var/log/a/b.log"}, true},
+		{[]string{"cat /var/log/**"}, []string{"cat", "/var/log/../../etc/shadow"}, false},
+		{[]string{"cat /var/log/**"}, []string{"cat", "/var/log/a/.."}, false},
+		{[]string{"cat /var/log/**"}, []string{"cat", "/var/log/a..b"}, true}, // not a segment
+		{[]string{"cat /srv/../**"}, []string{"cat", "/srv/../x"}, true},       // the pattern spells it
+		{[]string{"tail -n 5 /var/log/*"}, []string{"tail", "-n", "5", "/var/log/syslog"}, true},
+		{[]string{"tail -n 5 /var/log/*"}, []string{"tail", "-n", "5", "/var/log/../../home/u/.config/rexec/host_ed25519_key"}, false},
+		{[]string{"tail -n 5 /var/log/*"}, []string{"tail", "-n", "5", "/var/log/x", ".bashrc"}, false},
+		{[]string{"git log *"}, []string{"git", "log", "--output=.bashrc"}, false}, // an option needs a literal '-'
+		{[]string{"git log -*"}, []string{"git", "log", "--oneline"}, true},
+		{[]string{"echo *"}, []string{"echo", "-"}, false},
+		{[]string{"echo *"}, []string{"echo", ""}, true},
 		{[]string{`echo \*`}, []string{"echo", "*"}, true},
 		{[]string{`echo \*`}, []string{"echo", "x"}, false},
 		{[]string{`echo a\,b`}, []string{"echo", "a,b"}, true},
+		{[]string{`echo a\ b`}, []string{"echo", "a b"}, true},
+		{[]string{`echo a\ b`}, []string{"echo", "a", "b"}, false},
+		{[]string{"echo a b"}, []string{"echo", "a b"}, false},
 		{[]string{"echo ?"}, []string{"echo", "é"}, true},
+		{[]string{"echo ?"}, []string{"echo", "/"}, false},
 		{[]string{"Uptime"}, []string{"uptime"}, false},
 		{[]string{"a*b*c*d*e*f"}, []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, false},
+		{[]string{"a**b**c**d**e**f"}, []string{"a/b/c/d/e/f"}, true},
 		{[]string{"x", "y *"}, []string{"y", "1"}, true},
 	}
 	for _, tt := range tests {
