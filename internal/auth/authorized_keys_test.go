@@ -27,11 +27,15 @@ var authorizedLineTests = []struct {
 	{"bare", "ssh-ed25519 " + fixtureB64 + " me@host", KeyOptions{}, "me@host", ""},
 	{"no comment", "ssh-ed25519 " + fixtureB64, KeyOptions{}, "", ""},
 	{"command quoted", `command="echo \"hi there\", ok" ssh-ed25519 ` + fixtureB64 + " c",
-		KeyOptions{Command: `echo "hi there", ok`, HasCommand: true}, "c", ""},
+		KeyOptions{Command: `echo "hi there", ok`, HasCommand: true, NoFileTransfer: true}, "c", ""},
 	{"empty command", `command="" ssh-ed25519 ` + fixtureB64,
-		KeyOptions{Command: "", HasCommand: true}, "", ""},
+		KeyOptions{Command: "", HasCommand: true, NoFileTransfer: true}, "", ""},
 	{"backslash kept", `command="a\\b\n" ssh-ed25519 ` + fixtureB64,
-		KeyOptions{Command: `a\\b\n`, HasCommand: true}, "", ""},
+		KeyOptions{Command: `a\\b\n`, HasCommand: true, NoFileTransfer: true}, "", ""},
+	{"command with file-transfer", `command="x",file-transfer ssh-ed25519 ` + fixtureB64,
+		KeyOptions{Command: "x", HasCommand: true}, "", ""},
+	{"allow with file-transfer", `file-transfer,allow="x" ssh-ed25519 ` + fixtureB64,
+		KeyOptions{Allow: []string{"x"}}, "", ""},
 	{"restrict", "restrict ssh-ed25519 " + fixtureB64,
 		KeyOptions{Restrict: true, NoPTY: true, NoFileTransfer: true}, "", ""},
 	{"restrict pty", "restrict,pty ssh-ed25519 " + fixtureB64,
@@ -45,7 +49,7 @@ var authorizedLineTests = []struct {
 	{"environment repeated", `environment="A=1",environment="B=x y",environment="C=" ssh-ed25519 ` + fixtureB64,
 		KeyOptions{Environment: []string{"A=1", "B=x y", "C="}}, "", ""},
 	{"allow", `allow="ls *,uptime",allow="echo a\,b" ssh-ed25519 ` + fixtureB64,
-		KeyOptions{Allow: []string{"ls *", "uptime", `echo a\,b`}}, "", ""},
+		KeyOptions{Allow: []string{"ls *", "uptime", `echo a\,b`}, NoFileTransfer: true}, "", ""},
 	{"ignored openssh options", `no-port-forwarding,no-agent-forwarding,no-X11-forwarding,permitopen="h:1" ssh-ed25519 ` + fixtureB64,
 		KeyOptions{}, "", ""},
 	{"tab separated", "no-pty\tssh-ed25519\t" + fixtureB64 + "\tcomment with\ttab",
@@ -155,18 +159,18 @@ func TestLookup(t *testing.T) {
 
 func TestLoadAuthorizedKeys(t *testing.T) {
 	dir := t.TempDir()
-	keys, warnings, err := LoadAuthorizedKeys(filepath.Join(dir, "missing"))
+	keys, warnings, err := LoadAuthorizedKeys(filepath.Join(dir, "missing"), StrictModes{UID: -1})
 	if err != nil || len(keys.Keys) != 0 || warnings != nil {
 		t.Errorf("LoadAuthorizedKeys(missing) = %v, %v, %v; want empty", keys, warnings, err)
 	}
 	path := filepath.Join(dir, "authorized_keys")
 	os.WriteFile(path, []byte("ssh-ed25519 "+fixtureB64+" x\nbad\n"), 0o644)
-	keys, warnings, err = LoadAuthorizedKeys(path)
+	keys, warnings, err = LoadAuthorizedKeys(path, StrictModes{UID: -1})
 	if err != nil || len(keys.Keys) != 1 || len(warnings) != 1 {
 		t.Errorf("LoadAuthorizedKeys = %v, %v, %v; want 1 key and 1 warning", keys, warnings, err)
 	}
 	os.Chmod(path, 0o664)
-	if _, _, err := LoadAuthorizedKeys(path); runtime.GOOS != "windows" && !errors.Is(err, ErrKeyPermissions) {
+	if _, _, err := LoadAuthorizedKeys(path, StrictModes{UID: -1}); runtime.GOOS != "windows" && !errors.Is(err, ErrKeyPermissions) {
 		t.Errorf("LoadAuthorizedKeys(0664) = %v, want ErrKeyPermissions", err)
 	}
 }
@@ -185,7 +189,7 @@ func TestAppendAuthorizedKey(t *testing.T) {
 		if err != nil || added != s.want {
 			t.Fatalf("step %d: AppendAuthorizedKey = %v, %v; want %v", i, added, err, s.want)
 		}
-		keys, warnings, err := LoadAuthorizedKeys(path)
+		keys, warnings, err := LoadAuthorizedKeys(path, StrictModes{UID: -1})
 		if err != nil || len(keys.Keys) != s.lines || len(warnings) != 0 {
 			t.Fatalf("step %d: reload = %v, %v, %v; want %d keys", i, keys, warnings, err, s.lines)
 		}

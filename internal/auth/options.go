@@ -31,8 +31,8 @@ type KeyOptions struct {
 	From []string
 	// NoPTY is set by no-pty, or by restrict unless "pty" follows.
 	NoPTY bool
-	// NoFileTransfer is set by no-file-transfer, or by restrict unless
-	// "file-transfer" follows.
+	// NoFileTransfer is set by no-file-transfer, or by restrict,
+	// command= or allow= unless the line also says "file-transfer".
 	NoFileTransfer bool
 	// Restrict records that "restrict" was given.
 	Restrict bool
@@ -79,9 +79,31 @@ func parseOptions(s string) (KeyOptions, error) {
 	}
 	if o.Restrict {
 		o.NoPTY = o.NoPTY || !pty
+	}
+	if o.limitsCommands() {
 		o.NoFileTransfer = o.NoFileTransfer || !fileTransfer
 	}
 	return o, nil
+}
+
+// limitsCommands reports options that limit what the key may run:
+// restrict, a forced command or an allow-list. File requests would go
+// around any of them (a download of a key file, an upload over
+// authorized_keys), so such a line transfers files only when it says
+// "file-transfer" (docs/SECURITY.md, "File requests").
+func (o *KeyOptions) limitsCommands() bool {
+	return o.Restrict || o.HasCommand || len(o.Allow) > 0
+}
+
+// Restricted reports whether the line limits the key in any way rexec
+// enforces: restrict, command=, allow=, no-pty or no-file-transfer. The
+// server then applies the rule of docs/SECURITY.md to everything the
+// client sends besides the command: only accepted environment variables,
+// no working directory of the client's choosing. from= limits where a key
+// may connect from, not what it may do, and the OpenSSH forwarding
+// options name features rexec does not have, so neither counts.
+func (o *KeyOptions) Restricted() bool {
+	return o.limitsCommands() || o.NoPTY || o.NoFileTransfer
 }
 
 // nextOption splits the first option off s: name[="value"] then a comma
