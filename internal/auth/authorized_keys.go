@@ -113,12 +113,12 @@ func splitOptionsField(s string) (opts, rest string) {
 }
 
 // LoadAuthorizedKeys reads and parses the authorized_keys file at path.
-// A missing file is an empty set and no error. Like sshd's StrictModes, a
-// file writable by group or others, or owned by someone other than the
-// current user or root, is refused with ErrKeyPermissions; a file over
+// A missing file is an empty set and no error. The file and the
+// directories above it must pass m (StrictModes, as sshd's): otherwise
+// the error wraps ErrKeyPermissions and no key is returned. A file over
 // 1 MiB is refused too.
-func LoadAuthorizedKeys(path string) (*AuthorizedKeys, []string, error) {
-	data, err := readTrustFile(path)
+func LoadAuthorizedKeys(path string, m StrictModes) (*AuthorizedKeys, []string, error) {
+	data, err := readTrustFile(path, m)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &AuthorizedKeys{}, nil, nil
 	}
@@ -129,9 +129,12 @@ func LoadAuthorizedKeys(path string) (*AuthorizedKeys, []string, error) {
 	return keys, warnings, nil
 }
 
-// readTrustFile reads authorized_keys after checking its permissions on
-// the open file.
-func readTrustFile(path string) ([]byte, error) {
+// readTrustFile reads authorized_keys after checking the directories above
+// it and, on the open file, the file itself.
+func readTrustFile(path string, m StrictModes) ([]byte, error) {
+	if err := m.Check(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("auth: reading authorized keys: %w", err)
@@ -141,7 +144,7 @@ func readTrustFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: reading authorized keys: %w", err)
 	}
-	if err := checkTrustFile(path, fi); err != nil {
+	if err := m.checkFile(path, fi); err != nil {
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxAuthorizedKeysSize+1))

@@ -32,19 +32,6 @@ func checkOwner(path string, fi fs.FileInfo) error {
 	return nil
 }
 
-// checkTrustFile refuses, like sshd's StrictModes, an authorized_keys file
-// that group or others may write, or that is owned by someone other than
-// the effective user or root.
-func checkTrustFile(path string, fi fs.FileInfo) error {
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("%w: bad permissions %04o for %q: writable by group or others (chmod 600 %s)", ErrKeyPermissions, perm, path, path)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
-		return checkOwner(path, fi)
-	}
-	return nil
-}
-
 // fileInode returns fi's inode number (0 if unknown), to notice a file
 // replaced by rename.
 func fileInode(fi os.FileInfo) uint64 {

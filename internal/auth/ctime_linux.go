@@ -1,0 +1,6 @@
+package auth
+
+import "syscall"
+
+// ctimeNanos is the inode change time: a chmod or chown moves it.
+func ctimeNanos(st *syscall.Stat_t) int64 { return st.Ctim.Nano() }
