@@ -20,18 +20,6 @@ import (
 // most of the server's cost of a short command). directCommand decides
 // when that holds; anything it is not sure of goes to the shell.
 
-// plainByte reports bytes that no POSIX shell treats specially inside a
-// word: no quoting, expansion, globbing, redirection, separator or
-// comment character, and no `~` or `=` games (an `=` in the first word is
-// an assignment, which directCommand refuses separately).
-func plainByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("_-./:,+@%=", c) >= 0
-}
-
 // shellOnly lists bash's (and so dash's) builtins and reserved words: as a
 // command name these never reach PATH, so they must run in the shell.
 // `true` and `false` are builtins too, but with no argument the programs
@@ -82,7 +70,7 @@ func directCommand(command, shell string, env []string, dir string) (path string
 			return "", nil, nil, false // the shell searches it from the session's directory
 		}
 	}
-	argv, ok = plainWords(command)
+	argv, ok = PlainWords(command)
 	if !ok || strings.IndexByte(argv[0], '=') >= 0 ||
 		(shellOnly[argv[0]] && !((argv[0] == "true" || argv[0] == "false") && len(argv) == 1)) {
 		return "", nil, nil, false
@@ -122,18 +110,6 @@ func plainShellLevel(v string) bool {
 		}
 	}
 	return v != "999"
-}
-
-// plainWords splits command at spaces and tabs when every other byte is
-// plain; it refuses an empty command.
-func plainWords(command string) ([]string, bool) {
-	for i := 0; i < len(command); i++ {
-		if c := command[i]; c != ' ' && c != '\t' && !plainByte(c) {
-			return nil, false
-		}
-	}
-	words := strings.FieldsFunc(command, func(r rune) bool { return r == ' ' || r == '\t' })
-	return words, len(words) > 0
 }
 
 // execsDirectly reports a file that execve runs itself: an ELF binary or
