@@ -62,7 +62,7 @@ func TestAllowsArgv(t *testing.T) {
 		{[]string{"cat /var/log/**"}, []string{"cat", "/var/log/../../etc/shadow"}, false},
 		{[]string{"cat /var/log/**"}, []string{"cat", "/var/log/a/.."}, false},
 		{[]string{"cat /var/log/**"}, []string{"cat", "/var/log/a..b"}, true}, // not a segment
-		{[]string{"cat /srv/../**"}, []string{"cat", "/srv/../x"}, true},       // the pattern spells it
+		{[]string{"cat /srv/../**"}, []string{"cat", "/srv/../x"}, true},      // the pattern spells it
 		{[]string{"tail -n 5 /var/log/*"}, []string{"tail", "-n", "5", "/var/log/syslog"}, true},
 		{[]string{"tail -n 5 /var/log/*"}, []string{"tail", "-n", "5", "/var/log/../../home/u/.config/rexec/host_ed25519_key"}, false},
 		{[]string{"tail -n 5 /var/log/*"}, []string{"tail", "-n", "5", "/var/log/x", ".bashrc"}, false},
