@@ -379,7 +379,7 @@ func (c *Conn) remoteError(m protocol.Error) error {
 	re := &protocol.RemoteError{Code: m.Code, Message: m.Message}
 	o := ProtocolFailed
 	switch m.Code {
-	case protocol.CodeUnauthorized:
+	case protocol.CodeUnauthorized, protocol.CodeRevoked:
 		o = AuthFailed
 	case protocol.CodeDenied:
 		o = Denied

@@ -14,6 +14,7 @@ const (
 	CodeTooLarge           = "too_large"           // a frame limit was exceeded; connection closed
 	CodeUnsupportedVersion = "unsupported_version" // hello version mismatch; connection closed
 	CodeUnauthorized       = "unauthorized"        // client key not authorized; connection closed
+	CodeRevoked            = "revoked"             // the key was authorized but no longer is; connection closed
 	CodeBadRequest         = "bad_request"         // a request's fields are invalid; connection stays
 	CodeDenied             = "denied"              // refused by per-key policy; connection stays
 	CodeBusy               = "busy"                // a request arrived while a session runs; connection closed

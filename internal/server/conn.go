@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,8 +28,12 @@ type serverConn struct {
 	log    *slog.Logger
 
 	adm *admission     // pre-auth gate place; nil for ServeConn
+	ip  net.IP         // the peer's address, for from= (nil off TCP)
 	pc  *protocol.Conn // set once authenticated
 	key *auth.AuthorizedKey
+	// authKey is key for other goroutines (the authorized_keys watcher):
+	// set once, when the connection is authenticated.
+	authKey atomic.Pointer[auth.AuthorizedKey]
 
 	lastRequest atomic.Int64 // unix nanos of the last request or busy moment, for the idle timeout
 	lastFrame   atomic.Int64 // unix nanos of the last frame read, for the keepalive
@@ -50,6 +55,9 @@ type serverConn struct {
 // newConn registers nc, or returns nil while the server is closing.
 func (s *Server) newConn(nc net.Conn) *serverConn {
 	c := &serverConn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.ip = ta.IP
+	}
 	c.log = s.log.With("remote", c.remote)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -58,6 +66,7 @@ func (s *Server) newConn(nc net.Conn) *serverConn {
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
+	s.startWatchingLocked()
 	return c
 }
 
@@ -153,11 +162,7 @@ func (c *serverConn) authorize(cs tls.ConnectionState) error {
 	if err != nil {
 		return err
 	}
-	var ip net.IP
-	if ta, ok := c.nc.RemoteAddr().(*net.TCPAddr); ok {
-		ip = ta.IP
-	}
-	key, err := c.s.authorizedKeys().Lookup(pub, ip)
+	key, err := c.s.authorizedKeys().Lookup(pub, c.ip)
 	if errors.Is(err, auth.ErrFromRefused) {
 		c.auditRefusedKey(pub, "from=", "key not authorized from "+c.remote)
 		return unauthorizedError(fmt.Sprintf("key %s is not authorized from this address", auth.Fingerprint(pub)))
@@ -167,7 +172,33 @@ func (c *serverConn) authorize(cs tls.ConnectionState) error {
 		return unauthorizedError(fmt.Sprintf("key %s is not authorized on this server", auth.Fingerprint(pub)))
 	}
 	c.key = key
+	c.authKey.Store(key)
 	return nil
+}
+
+// reauthorize checks, before each request, that the connection's key is
+// still in authorized_keys with the same options (docs/SECURITY.md,
+// "Revocation and StrictModes"): a removed key, a key whose line changed,
+// and any key while the file fails closed get the fatal error "revoked",
+// which ends the connection. A client reconnects to use a changed line.
+func (c *serverConn) reauthorize(m protocol.Message) error {
+	fp := auth.Fingerprint(c.key.Key)
+	var msg string
+	k, err := c.s.authorizedKeys().Lookup(c.key.Key, c.ip)
+	switch {
+	case err != nil && c.s.keysFailed():
+		msg = "this server's authorized_keys is unsafe or unreadable: no key is authorized until its administrator fixes it"
+	case err != nil:
+		msg = fmt.Sprintf("key %s is no longer authorized on this server (removed from authorized_keys)", fp)
+	case !reflect.DeepEqual(k.Options, c.key.Options):
+		msg = fmt.Sprintf("the authorized_keys line of key %s changed; reconnect to use it", fp)
+	default:
+		return nil
+	}
+	c.log.Info("request refused: key revoked", "key", fp, "request", m.Type(), "reason", msg)
+	c.auditRevoked(m, msg)
+	c.sendError(protocol.CodeRevoked, msg)
+	return errRevoked
 }
 
 func (c *serverConn) hello() error {
@@ -337,6 +368,12 @@ func (c *serverConn) loop() error {
 }
 
 func (c *serverConn) dispatch(m protocol.Message) error {
+	switch m.(type) {
+	case protocol.Exec, protocol.Stat, protocol.Put, protocol.Get:
+		if err := c.reauthorize(m); err != nil {
+			return err
+		}
+	}
 	switch m := m.(type) {
 	case protocol.Exec:
 		return c.startExec(m)
@@ -415,13 +452,16 @@ func (c *serverConn) closeIfIdle() {
 }
 
 // abort kills the running session, if any, and closes the connection.
-func (c *serverConn) abort() {
+func (c *serverConn) abort() { c.abortWith(errAborted) }
+
+// abortWith is abort with the cause the session's end records.
+func (c *serverConn) abortWith(cause error) {
 	c.mu.Lock()
 	s := c.active
 	c.closed = true
 	c.mu.Unlock()
 	if s != nil {
-		s.cancel(errAborted)
+		s.cancel(cause)
 	}
 	c.nc.Close()
 }

@@ -19,6 +19,7 @@ var (
 	errClientGone = errors.New("client disconnected")
 	errAborted    = errors.New("server shut down")
 	errBusy       = errors.New("request while a session is running")
+	errRevoked    = errors.New("key revoked: removed from authorized_keys, or its line changed")
 )
 
 // Output read sizes: a session starts with a small buffer, so that a
@@ -60,7 +61,7 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 		return errAborted
 	}
 	kind := kindOf(req)
-	req, denied := applyPolicy(&c.key.Options, req)
+	req, denied := applyPolicy(&c.key.Options, req, c.s.cfg.AcceptEnv)
 	if denied != "" {
 		c.log.Info("exec denied", "rule", denied, "command", req.Command, "argv", req.Argv, "pty", req.PTY)
 		c.auditDenied(kind, req, denied)

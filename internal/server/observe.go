@@ -181,3 +181,17 @@ func exitRecord(e protocol.Exit, cause error) audit.Record {
 	}
 	return audit.Record{Outcome: "exited", ExitCode: audit.Code(e.Code), Reason: e.Error}
 }
+
+// auditRevoked records a request refused because the connection's key was
+// revoked, as a denied "auth" record naming the request.
+func (c *serverConn) auditRevoked(m protocol.Message, reason string) {
+	if c.s.cfg.Audit == nil {
+		return
+	}
+	r := audit.Record{Event: audit.EventEnd, Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key),
+		Comment: c.key.Comment, Remote: c.remote, Kind: kindAuth, Outcome: "denied",
+		DeniedRule: "authorized_keys", Reason: reason + " (request: " + m.Type() + ")"}
+	if err := c.s.cfg.Audit.Append(r); err != nil {
+		c.log.Error("audit log write failed", "err", err)
+	}
+}

@@ -2,10 +2,13 @@ package server
 
 import (
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/session"
 )
 
 // OriginalCommandVar carries the command the client asked for when the
@@ -13,15 +16,26 @@ import (
 // SSH_ORIGINAL_COMMAND.
 const OriginalCommandVar = "REXEC_ORIGINAL_COMMAND"
 
-// applyPolicy applies the key's authorized_keys options (SPEC §4) to an
-// exec request. It returns the request to run, or a non-empty reason why
-// it is denied; the reason names the rule, for the client and the audit
-// log. The order is sshd's: no-pty first, then the forced command (which
-// replaces whatever was asked, so allow= does not apply to it), then the
-// allow-list; environment= always wins over the client's env.
-func applyPolicy(o *auth.KeyOptions, req protocol.Exec) (protocol.Exec, string) {
+// applyPolicy applies the key's authorized_keys options to an exec
+// request (docs/SECURITY.md, "The rule"). It returns the request to run,
+// or a non-empty reason why it is denied; the reason starts with the rule
+// that refused it ("no-pty:", "accept_env:", ...), for the client and the
+// audit log, and says what to send instead. The order is sshd's: no-pty
+// first; then, for a restricted key, what the client sends besides the
+// command (its environment and working directory); then the forced
+// command, which replaces whatever was asked (so allow= does not apply to
+// it), or the allow-list; environment= always wins over the client's env.
+func applyPolicy(o *auth.KeyOptions, req protocol.Exec, acceptEnv []string) (protocol.Exec, string) {
 	if o.NoPTY && req.PTY {
 		return req, "no-pty: this key may not request a terminal (retry without -t)"
+	}
+	if o.Restricted() {
+		if req.Cwd != "" {
+			return req, "cwd: this key is restricted and may not choose a working directory (drop -C)"
+		}
+		if reason := checkClientEnv(req.Env, acceptEnv); reason != "" {
+			return req, reason
+		}
 	}
 	switch {
 	case o.HasCommand:
@@ -31,7 +45,8 @@ func applyPolicy(o *auth.KeyOptions, req protocol.Exec) (protocol.Exec, string) 
 			req.Env = withEnv(req.Env, OriginalCommandVar+"="+original)
 		}
 	case len(o.Allow) > 0:
-		if reason := checkAllow(o, req); reason != "" {
+		var reason string
+		if req, reason = checkAllow(o, req); reason != "" {
 			return req, reason
 		}
 	}
@@ -42,17 +57,49 @@ func applyPolicy(o *auth.KeyOptions, req protocol.Exec) (protocol.Exec, string) 
 }
 
 // checkAllow admits only an argv matching one of the allow= globs: a shell
-// string or a login shell could run anything.
-func checkAllow(o *auth.KeyOptions, req protocol.Exec) string {
-	switch {
-	case req.Command != "":
-		return "allow=: this key may run listed programs only, not shell strings (send an argv: rexec run HOST -- PROG ARGS)"
-	case len(req.Argv) == 0:
-		return "allow=: this key may run listed programs only, not a login shell"
-	case !o.AllowsArgv(req.Argv):
-		return fmt.Sprintf("allow=: %q matches no allowed pattern for this key", strings.Join(req.Argv, " "))
+// string or a login shell could run anything. A string of plain words
+// (`rexec run HOST -- uptime` sends one) is the argv it splits into, and
+// runs as that argv, without a shell.
+func checkAllow(o *auth.KeyOptions, req protocol.Exec) (protocol.Exec, string) {
+	if req.Command != "" {
+		words, ok := session.PlainWords(req.Command)
+		if !ok {
+			return req, "allow=: this key runs listed programs only, not shell strings: send the program and " +
+				"its arguments as separate words without shell syntax (rexec run HOST -- PROG ARG...)"
+		}
+		req.Command, req.Argv = "", words
 	}
-	return ""
+	switch {
+	case len(req.Argv) == 0:
+		return req, "allow=: this key runs listed programs only, not a login shell (rexec run HOST -- PROG ARG...)"
+	case !o.AllowsArgv(req.Argv):
+		return req, fmt.Sprintf("allow=: %s matches no pattern allowed for this key", quoteArgv(req.Argv))
+	}
+	return req, ""
+}
+
+// quoteArgv shows an argv as a shell would need it typed, with control
+// characters escaped, for a denial message.
+func quoteArgv(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = shellQuote(a)
+		if strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			words[i] = strconv.Quote(a)
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// sortedKeys returns m's keys in order, so checks and records are
+// deterministic.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // originalCommand is what the client asked for, as one string: the shell

@@ -45,12 +45,19 @@ var ErrServerClosed = errors.New("server: closed")
 // means the documented default.
 type Config struct {
 	HostKey *auth.Identity
-	// AuthorizedKeysPath is read at New and by Reload; a missing file
-	// authorizes nobody.
+	// AuthorizedKeysPath is read at New and by Reload, and again whenever
+	// it or a directory above it changes; a missing file authorizes
+	// nobody, and so does a file that fails StrictModes (fail closed).
 	AuthorizedKeysPath string
-	Logger             *slog.Logger
-	LoginGrace         time.Duration
-	KillGrace          time.Duration
+	// AcceptEnv lists the client environment variables (patterns with '*'
+	// and '?', as sshd's AcceptEnv) that a restricted key may set; nil
+	// means DefaultAcceptEnv. Variables in docs/SECURITY.md's never list
+	// are refused for such keys whatever this says; an unrestricted key
+	// may set any variable. See CheckAcceptEnv.
+	AcceptEnv  []string
+	Logger     *slog.Logger
+	LoginGrace time.Duration
+	KillGrace  time.Duration
 	// Software is sent in hello, e.g. "rexec/1.0".
 	Software string
 
@@ -115,13 +122,19 @@ type Server struct {
 	prelog  *logLimiter   // rate limit of pre-auth log lines
 	running *sessionCount
 
-	mu        sync.Mutex // mu guards the fields below
-	keys      *auth.AuthorizedKeys
-	keysStamp fileStamp // the authorized_keys file version keys came from
-	listeners map[net.Listener]struct{}
-	conns     map[*serverConn]struct{}
-	closing   bool
-	wg        sync.WaitGroup // one per connection handler and per Serve loop
+	done     chan struct{} // closed by Shutdown: background loops end
+	doneOnce sync.Once
+
+	mu          sync.Mutex // mu guards the fields below
+	keys        *auth.AuthorizedKeys
+	keysVersion string // the auth.StrictModes version keys were read at
+	keysErr     error  // why the last read failed (no key is authorized), or nil
+	keysGen     int    // counts reads, so the watcher knows when to sweep
+	watching    bool   // watchKeys is running
+	listeners   map[net.Listener]struct{}
+	conns       map[*serverConn]struct{}
+	closing     bool
+	wg          sync.WaitGroup // one per connection handler, per Serve loop, and watchKeys
 }
 
 // New validates cfg, loads authorized_keys and builds the TLS config.
@@ -150,6 +163,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
+	if cfg.AcceptEnv == nil {
+		cfg.AcceptEnv = DefaultAcceptEnv
+	}
+	if err := CheckAcceptEnv(cfg.AcceptEnv); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	tc, err := transport.ServerConfig(cfg.HostKey)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -160,47 +179,152 @@ func New(cfg Config) (*Server, error) {
 		freed:     make(chan struct{}, 1),
 		prelog:    &logLimiter{perInterval: preauthLogsPerSecond, interval: time.Second, now: time.Now},
 		running:   newSessionCount(cfg.MaxSessions, cfg.MaxSessionsPerKey),
-		listeners: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}}
-	return s, s.Reload()
+		listeners: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{},
+		done: make(chan struct{})}
+	return s, s.reload()
 }
 
-// Reload re-reads authorized_keys; running sessions are not affected.
-// The file is also re-read by the next authentication whenever its size,
-// modification time or inode changed, so `rexec authorize` takes effect
-// at once, as an edit of ~/.ssh/authorized_keys does for sshd.
+// Reload re-reads authorized_keys (SIGHUP) and ends the connections of
+// keys it no longer lists, killing their sessions (docs/SECURITY.md,
+// "Revocation and StrictModes"). Between reloads the file is also re-read
+// whenever it, or a directory StrictModes checks above it, changes: every
+// request is authorized against the file as it is, and a watcher ends the
+// connections of removed keys within keysWatchInterval of the change.
+//
+// A file that fails StrictModes or cannot be read fails closed: no key is
+// authorized until it is fixed, which is logged once; the server notices
+// the fix by itself. Connections already open stay, but their next
+// request is refused.
 func (s *Server) Reload() error {
-	stamp := statStamp(s.cfg.AuthorizedKeysPath)
-	keys, warnings, err := auth.LoadAuthorizedKeys(s.cfg.AuthorizedKeysPath)
+	err := s.reload()
+	s.endRevoked()
+	return err
+}
+
+// reload reads authorized_keys into s.keys, or records why it could not.
+func (s *Server) reload() error {
+	m := s.strictModes()
+	version := m.Version(s.cfg.AuthorizedKeysPath)
+	keys, warnings, err := auth.LoadAuthorizedKeys(s.cfg.AuthorizedKeysPath, m)
+	s.mu.Lock()
+	prevErr := s.keysErr
+	s.keys, s.keysVersion, s.keysErr = keys, version, err
+	s.keysGen++
+	s.mu.Unlock()
 	if err != nil {
+		if prevErr == nil || prevErr.Error() != err.Error() {
+			s.log.Error("authorized_keys is unsafe or unreadable: no key is authorized until it is fixed",
+				"path", s.cfg.AuthorizedKeysPath, "err", err)
+		}
 		return fmt.Errorf("server: %w", err)
+	}
+	if prevErr != nil {
+		s.log.Info("authorized_keys is readable and safe again: its keys are authorized", "path", s.cfg.AuthorizedKeysPath)
 	}
 	for _, w := range warnings {
 		s.log.Warn("authorized_keys", "path", s.cfg.AuthorizedKeysPath, "problem", w)
 	}
-	s.mu.Lock()
-	s.keys, s.keysStamp = keys, stamp
-	s.mu.Unlock()
 	return nil
 }
 
-// fileStamp identifies a version of a file cheaply; the zero value means
-// "missing".
-type fileStamp struct {
-	size, mtime int64
-	ino         uint64
+// strictModes is the permission rule for the daemon's own authorized_keys:
+// its account, its home directory.
+func (s *Server) strictModes() auth.StrictModes {
+	return auth.StrictModes{UID: -1, Home: homeDir()}
 }
 
-func statStamp(path string) fileStamp {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}
+// keysWatchInterval is how often, while connections are open, the watcher
+// looks for a changed authorized_keys: a removed key loses its
+// connections within this time even without a SIGHUP.
+const keysWatchInterval = time.Second
+
+// watchKeys runs while the server has connections (newConn starts it): it
+// re-reads authorized_keys when it changed and ends the connections of
+// keys no longer listed.
+func (s *Server) watchKeys() {
+	defer s.wg.Done()
+	t := time.NewTicker(keysWatchInterval)
+	defer t.Stop()
+	swept := s.generation()
+	for {
+		select {
+		case <-s.done:
+			s.stopWatching()
+			return
+		case <-t.C:
+		}
+		if s.stopIfIdle() {
+			return
+		}
+		s.authorizedKeys()
+		if g := s.generation(); g != swept {
+			swept = g
+			s.endRevoked()
+		}
 	}
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inode(fi)}
 }
 
-// authorizedKeys returns the current authorized keys, re-reading the file
-// first if it changed. A file that became unreadable keeps the old set
-// and is logged, so a botched edit does not lock everyone out silently.
+// stopIfIdle ends the watcher when no connection is left (the next one
+// starts it again), and reports whether it did.
+func (s *Server) stopIfIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) > 0 && !s.closing {
+		return false
+	}
+	s.watching = false
+	return true
+}
+
+func (s *Server) stopWatching() {
+	s.mu.Lock()
+	s.watching = false
+	s.mu.Unlock()
+}
+
+// startWatchingLocked starts watchKeys unless it runs. s.mu is held.
+func (s *Server) startWatchingLocked() {
+	if s.watching {
+		return
+	}
+	s.watching = true
+	s.wg.Add(1)
+	go s.watchKeys()
+}
+
+func (s *Server) generation() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keysGen
+}
+
+// endRevoked ends the connections whose key the current authorized_keys
+// no longer lists (or no longer admits from the connection's address).
+// While the file fails closed nothing is ended: the keys are unknown, not
+// removed, and requests are refused meanwhile.
+func (s *Server) endRevoked() {
+	s.mu.Lock()
+	keys, failed := s.keys, s.keysErr != nil
+	conns := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	if failed {
+		return
+	}
+	for _, c := range conns {
+		k := c.authKey.Load()
+		if k == nil {
+			continue // not authenticated yet: its authorization reads the new file
+		}
+		if _, err := keys.Lookup(k.Key, c.ip); err != nil {
+			c.log.Info("key removed from authorized_keys: ending its connection", "key", auth.Fingerprint(k.Key))
+			c.abortWith(errRevoked)
+		}
+	}
+}
+
 // Reconfigure applies the limits of cfg that can change while the server
 // runs (SIGHUP): MaxStartups, PerSourceMax, Penalties, MaxSessions and
 // MaxSessionsPerKey, with the zero values meaning the defaults, as in New.
@@ -213,19 +337,27 @@ func (s *Server) Reconfigure(cfg Config) {
 	s.running.setLimits(cfg.MaxSessions, cfg.MaxSessionsPerKey)
 }
 
+// authorizedKeys returns the current authorized keys, re-reading the file
+// first if it or a directory above it changed; nil (nobody) while the
+// file fails closed.
 func (s *Server) authorizedKeys() *auth.AuthorizedKeys {
-	stamp := statStamp(s.cfg.AuthorizedKeysPath)
+	version := s.strictModes().Version(s.cfg.AuthorizedKeysPath)
 	s.mu.Lock()
-	changed := stamp != s.keysStamp
+	changed := version != s.keysVersion
 	s.mu.Unlock()
 	if changed {
-		if err := s.Reload(); err != nil {
-			s.log.Warn("authorized_keys changed but could not be read; keeping the previous keys", "err", err)
-		}
+		_ = s.reload() // logged there
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.keys
+}
+
+// keysFailed reports whether authorized_keys currently fails closed.
+func (s *Server) keysFailed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keysErr != nil
 }
 
 // Serve accepts connections on ln until Shutdown or Close, serving each in
@@ -339,6 +471,7 @@ func (s *Server) startConn(nc net.Conn, adm *admission) {
 // process trees and closes their connections, then returns ctx's error
 // once every handler has returned.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.doneOnce.Do(func() { close(s.done) })
 	s.mu.Lock()
 	s.closing = true
 	for ln := range s.listeners {
