@@ -24,6 +24,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/metrics"
+	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
@@ -319,7 +320,10 @@ func (s *Server) endRevoked() {
 			continue // not authenticated yet: its authorization reads the new file
 		}
 		if _, err := keys.Lookup(k.Key, c.ip); err != nil {
-			c.log.Info("key removed from authorized_keys: ending its connection", "key", auth.Fingerprint(k.Key))
+			fp := auth.Fingerprint(k.Key)
+			c.log.Info("key removed from authorized_keys: ending its connection", "key", fp)
+			c.sendError(protocol.CodeRevoked, fmt.Sprintf(
+				"key %s is no longer authorized on this server (removed from authorized_keys)", fp))
 			c.abortWith(errRevoked)
 		}
 	}

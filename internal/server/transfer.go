@@ -28,7 +28,8 @@ var errTransferBusy = errors.New("request while a file transfer is in progress")
 // errNoFileTransfer is the per-key refusal (authorized_keys
 // no-file-transfer, or restrict).
 var errNoFileTransfer = &transfer.FileError{Code: protocol.CodeDenied,
-	Err: errors.New("no-file-transfer: this key may not transfer files")}
+	Err: errors.New("no-file-transfer: this key may not transfer files (a line with command=, allow= or " +
+		"restrict transfers files only when it also says file-transfer)")}
 
 // homeDir is where relative paths of file requests start: the account's
 // home, as for a session's working directory.
