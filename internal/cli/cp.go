@@ -363,7 +363,7 @@ func (r *cpReport) done(name, kind string, res transfer.Result, err error) {
 	case err != nil:
 		r.fail(err)
 	case r.verbose && kind == protocol.KindFile:
-		fmt.Fprintf(r.out, "%s%s: resumed at %d bytes, %d bytes on the wire\n", r.prefix, name, res.Offset, res.Bytes)
+		fmt.Fprintf(r.out, "%s%s: resumed at %d bytes, %d bytes on the wire\n", r.prefix, protocol.Printable(name), res.Offset, res.Bytes)
 	}
 }
 
