@@ -271,8 +271,10 @@ func TestCpHostileClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The names a download refuses (TestCpHostileDownloadNames) are
+	// refused by the daemon's receiver too.
 	for _, name := range []string{"../outside/x", outside + "/x", "a/../../outside/x", ".", "a//b",
-		".x.rexec-part-0123456789abcdef"} {
+		".x.rexec-part-0123456789abcdef", "..", "x/..", "./x", "x/", "/", "\x1b]0;owned\x07/../../outside/x"} {
 		pc := hostileClient(t, d)
 		wantError(t, "put "+name, putFile(t, pc, dst, name, 0o644, "escaped"), protocol.CodeProtocol)
 		if _, err := pc.Recv(); err == nil {
