@@ -298,7 +298,11 @@ func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []operand
 	return nil
 }
 
-// get downloads one remote source.
+// get downloads one remote source. Its local name is the one the user
+// typed: the destination's own name, or, into a directory, the last
+// component of the remote path (client.RequestedName); never a name the
+// server sends (client.Stat and client.Get refuse answers that name
+// anything else). Only a directory is asked for as a tree.
 func (o *cpOpts) get(ctx context.Context, c *client.Conn, src operand, dst string, isDir bool, rep *cpReport) error {
 	st, err := c.Stat(ctx, src.path)
 	if err != nil {
@@ -315,13 +319,16 @@ func (o *cpOpts) get(ctx context.Context, c *client.Conn, src operand, dst strin
 		return nil
 	}
 	if isDir {
-		dir, top = dst, st.Name
-		if transfer.CheckName(top) != nil {
+		name, ok := client.RequestedName(src.path)
+		if !ok || transfer.CheckName(name) != nil {
 			rep.fail(fmt.Errorf("%s: has no name to copy it under; give a destination that does not exist", shown))
 			return nil
 		}
+		dir, top = dst, name
 	}
-	_, err = c.Get(ctx, src.path, dir, top, rep.options(o))
+	opts := rep.options(o)
+	opts.Recursive = o.recursive && st.Kind == protocol.KindDir
+	_, err = c.Get(ctx, src.path, dir, top, opts)
 	return rep.fileOrFatal(err)
 }
 
@@ -363,7 +370,7 @@ func (r *cpReport) done(name, kind string, res transfer.Result, err error) {
 	case err != nil:
 		r.fail(err)
 	case r.verbose && kind == protocol.KindFile:
-		fmt.Fprintf(r.out, "%s%s: resumed at %d bytes, %d bytes on the wire\n", r.prefix, name, res.Offset, res.Bytes)
+		fmt.Fprintf(r.out, "%s%s: resumed at %d bytes, %d bytes on the wire\n", r.prefix, protocol.Printable(name), res.Offset, res.Bytes)
 	}
 }
 

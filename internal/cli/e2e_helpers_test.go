@@ -149,10 +149,16 @@ type result struct {
 // bounded by a minute.
 func rexec(t *testing.T, home string, in io.Reader, args ...string) result {
 	t.Helper()
+	return rexecEnv(t, home, nil, in, args...)
+}
+
+// rexecEnv is rexec with env (NAME=value) added to its environment.
+func rexecEnv(t *testing.T, home string, env []string, in io.Reader, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, rexecBin, args...)
-	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
+	cmd.Env = append(append(os.Environ(), "REXEC_HOME="+home), env...)
 	cmd.Stdin = in
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -10,6 +10,8 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
+
+	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
 // progressRefresh is how often bars are redrawn: smooth enough to read,
@@ -158,8 +160,11 @@ func (cp *cpProgress) wait() {
 // barName shortens a path to fit before a bar: its base name, cut.
 func barName(name string) string { return shorten(filepath.Base(name)) }
 
-// shorten cuts a label to maxBarName characters.
+// shorten cuts a label to maxBarName characters, after escaping the
+// control characters a peer may have put in it (protocol.Printable): a
+// bar's label is drawn on the terminal as it is.
 func shorten(s string) string {
+	s = protocol.Printable(s)
 	if r := []rune(s); len(r) > maxBarName {
 		return string(r[:maxBarName-1]) + "…"
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
 // ExitFailure is the status for rexec's own failures (SPEC §2), as ssh uses.
@@ -65,9 +66,11 @@ func Main(ctx context.Context, args []string, env Env) int {
 	return 2 // usage errors, as most CLIs
 }
 
-// oneLine keeps an error on a single line whatever it wraps.
+// oneLine keeps an error on a single line whatever it wraps, with the
+// control characters a peer may have put in it escaped
+// (protocol.Printable): every error line goes through it.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	return protocol.Printable(strings.Join(strings.Fields(s), " "))
 }
 
 // globals are the flags every command shares.

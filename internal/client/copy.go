@@ -61,7 +61,9 @@ func (c *Conn) remoteFileError(m protocol.Error) *transfer.FileError {
 
 // Stat asks what is at path on the server (following symbolic links). A
 // path that cannot be examined (not_found, permission, denied) is a
-// *transfer.FileError; a failure of the connection is an *Error.
+// *transfer.FileError; a failure of the connection is an *Error. An
+// answer that names anything but the path's own last component
+// (RequestedName) is a protocol violation: the connection is closed.
 func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, error) {
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
@@ -75,6 +77,10 @@ func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, erro
 		}
 		switch m := m.(type) {
 		case protocol.StatResult:
+			if err := checkStatName(path, m.Name); err != nil {
+				c.pc.Close()
+				return protocol.StatResult{}, newError(ProtocolFailed, c.target.String(), err)
+			}
 			return m, nil
 		case protocol.Error:
 			if protocol.Fatal(m.Code) {
@@ -137,13 +143,18 @@ func (w getWire) Recv() (protocol.Message, error) {
 }
 
 // Get downloads path from the server into the local directory dir, under
-// the name top (the entry "." is dir/top, everything below it goes
-// inside). Every name from the server is confined to dir/top
-// (transfer.Receiver): a hostile server can write nothing else, and
-// without Recursive nothing but the one file asked for. Failures of
-// single entries go to o.Done and are counted; the error is an *Error
-// when the connection failed, or a *transfer.FileError when dir itself
-// cannot be written.
+// the name top, which the caller chooses (the entry "." is dir/top,
+// everything below it goes inside); no name the server sends picks a
+// local name. Without Recursive the answer must be the one file asked
+// for; with it, a tree below "." (getAnswer). Every entry is checked
+// before anything is written for it, and an entry that is not part of
+// what was asked (another name, an absolute or ".." name, an entry below
+// a link the answer sent, anything after ".") ends the Get as a
+// protocol violation, the connection closed, nothing written for it or
+// after it. Every name is also confined to dir/top (transfer.Receiver,
+// os.Root), and no link is followed. Failures of single entries go to
+// o.Done and are counted; the error is an *Error when the connection
+// failed, or a *transfer.FileError when dir itself cannot be written.
 func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (CopySummary, error) {
 	var sum CopySummary
 	r, err := transfer.OpenReceiver(dir, top)
@@ -156,7 +167,7 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 	if err := c.pc.Send(protocol.Get{Path: path, Recursive: o.Recursive, Resume: o.Resume}); err != nil {
 		return sum, c.sendError("sending get", err)
 	}
-	g := &getter{c: c, r: r, o: o, dir: dir, top: top, sum: &sum}
+	g := &getter{c: c, r: r, o: o, dir: dir, top: top, sum: &sum, answer: getAnswer{tree: o.Recursive}}
 	for {
 		m, err := c.recv()
 		if err != nil {
@@ -178,7 +189,11 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 			err = c.unexpected(m)
 		}
 		if err != nil {
-			return sum, c.copyError(err)
+			err = c.copyError(err)
+			if OutcomeOf(err) == ProtocolFailed {
+				c.pc.Close() // what follows cannot be trusted (§8.5)
+			}
+			return sum, err
 		}
 	}
 }
@@ -190,6 +205,7 @@ type getter struct {
 	o        CopyOptions
 	dir, top string
 	sum      *CopySummary
+	answer   getAnswer
 }
 
 // shown is the local path of an entry, for messages.
@@ -202,8 +218,8 @@ func (g *getter) shown(name string) string {
 }
 
 func (g *getter) entry(e protocol.Entry) error {
-	if !g.o.Recursive && (e.Name != "." || e.Kind != protocol.KindFile) {
-		return fmt.Errorf("%w: the server sent %s %q, which was not requested", transfer.ErrProtocol, e.Kind, e.Name)
+	if err := g.answer.admit(e.Name, e.Kind); err != nil {
+		return err
 	}
 	var res transfer.Result
 	var err error

@@ -3,9 +3,17 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +21,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/protocol/frame"
+	"github.com/rexec-dev/rexec/internal/transfer"
 )
 
 // runBound is how long Run may take once the server has ended its stream:
@@ -213,4 +222,226 @@ func FuzzClientRun(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		checkRun(t, stream)
 	})
+}
+
+// against runs fn on a Conn whose server sends stream, reading (and
+// dropping) whatever the client sends, then ending its direction. It
+// fails t if fn does not return in time.
+func against(t testing.TB, stream []byte, fn func(c *Conn)) {
+	t.Helper()
+	toClient, serverOut := io.Pipe()
+	serverIn, fromClient := io.Pipe()
+	c := newTestConn(toClient, fromClient)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _, _ = io.Copy(io.Discard, serverIn) }()
+	go func() {
+		defer wg.Done()
+		_, _ = serverOut.Write(stream) // returns early once the client closes
+		serverOut.Close()
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(c)
+	}()
+	select {
+	case <-done:
+	case <-time.After(runBound):
+		c.Close()
+		<-done
+		t.Fatalf("the client did not return within %v of the server's end of stream", runBound)
+	}
+	c.Close()
+	wg.Wait()
+}
+
+// entryFrame encodes an entry message.
+func entryFrame(e protocol.Entry) []byte {
+	hdr, err := json.Marshal(struct {
+		Type string `json:"type"`
+		protocol.Entry
+	}{protocol.TypeEntry, e})
+	if err != nil {
+		panic("bug: test entry: " + err.Error())
+	}
+	return fr(string(hdr), "")
+}
+
+// fileFrames is a whole file of a get's answer: entry, data, file_end.
+func fileFrames(name, content string) []byte {
+	sum := sha256.Sum256([]byte(content))
+	return cat(entryFrame(protocol.Entry{Name: name, Kind: protocol.KindFile, Length: int64(len(content)), Mode: 0o644}),
+		fr(fmt.Sprintf(`{"type":"file_data","size":%d}`, len(content)), content),
+		fr(`{"type":"file_end","sha256":"`+hex.EncodeToString(sum[:])+`"}`, ""))
+}
+
+func dirFrame(name string) []byte {
+	return entryFrame(protocol.Entry{Name: name, Kind: protocol.KindDir, Mode: 0o755})
+}
+
+func linkFrame(name, target string) []byte {
+	return entryFrame(protocol.Entry{Name: name, Kind: protocol.KindSymlink, Target: target})
+}
+
+var getEnd = fr(`{"type":"get_end"}`, "")
+
+// snapshot lists everything under base: "path/" for a directory,
+// "path->target" for a link, "path=content" for a file.
+func snapshot(t testing.TB, base string) []string {
+	t.Helper()
+	var got []string
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == base {
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			got = append(got, rel+"->"+target)
+		case d.IsDir():
+			got = append(got, rel+"/")
+		default:
+			b, _ := os.ReadFile(p)
+			got = append(got, rel+"="+string(b))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestGetHostileServer answers downloads with what a hostile server
+// might send: names other than the one asked for, "..", absolute names,
+// links and entries through them, entries not asked for, control
+// characters. Get must fail as a protocol violation at the first entry
+// that is not part of what was asked, with nothing written for it or
+// after it, nothing outside dst/top ever, and no raw control character
+// in its error; an honest answer lands exactly where asked.
+func TestGetHostileServer(t *testing.T) {
+	tests := []struct {
+		name   string
+		tree   bool
+		stream func(base string) []byte // base: the test's directory, which holds dst
+		want   []string                 // what appears under dst/top, as snapshot lists it
+		fail   bool
+	}{
+		{"file", false, func(string) []byte { return fileFrames(".", "asked for") }, []string{"=asked for"}, false},
+		{"file under another name", false, func(string) []byte { return fileFrames(".bashrc", "planted") }, nil, true},
+		{"file through dot-dot", false, func(string) []byte { return fileFrames("../.bashrc", "planted") }, nil, true},
+		{"file by an absolute name", false, func(b string) []byte { return fileFrames(b+"/.bashrc", "planted") }, nil, true},
+		{"file then another", false, func(string) []byte {
+			return cat(fileFrames(".", "asked for"), fileFrames("extra", "x"))
+		}, []string{"=asked for"}, true},
+		{"file twice", false, func(string) []byte {
+			return cat(fileFrames(".", "asked for"), fileFrames(".", "again"))
+		}, []string{"=asked for"}, true},
+		{"file as a link", false, func(string) []byte {
+			return cat(linkFrame(".", "../.bashrc"), fileFrames(".", "through"))
+		}, nil, true},
+		{"file as a tree", false, func(string) []byte { return cat(fileFrames("a", "x"), dirFrame(".")) }, nil, true},
+		{"file with ESC in its name", false, func(string) []byte {
+			return fileFrames("\x1b]0;owned\x07\x1b[2J", "x")
+		}, nil, true},
+		{"tree", true, func(string) []byte {
+			return cat(fileFrames("a/f", "f"), linkFrame("a/l", "../../.bashrc"), dirFrame("a"),
+				fileFrames("\x1b[31mred", "r"), dirFrame("."))
+		}, []string{"/", "/\x1b[31mred=r", "/a/", "/a/f=f", "/a/l->../../.bashrc"}, false},
+		{"tree with dot-dot", true, func(string) []byte {
+			return cat(fileFrames("ok", "1"), fileFrames("../.bashrc", "planted"), fileFrames("after", "2"))
+		}, []string{"/", "/ok=1"}, true},
+		{"tree with dot-dot inside", true, func(string) []byte { return fileFrames("a/../../.bashrc", "planted") }, nil, true},
+		{"tree with an absolute name", true, func(b string) []byte { return fileFrames(b+"/.bashrc", "planted") }, nil, true},
+		{"link then a file through it", true, func(b string) []byte {
+			return cat(linkFrame("l", b), fileFrames("l/.bashrc", "planted"), fileFrames("after", "2"))
+		}, []string{"/", "/l->BASE"}, true},
+		{"link then a directory through it", true, func(string) []byte {
+			return cat(linkFrame("l", "../../outside"), dirFrame("l/d"))
+		}, []string{"/", "/l->../../outside"}, true},
+		{"link then a file over it", true, func(b string) []byte {
+			return cat(linkFrame("l", b+"/.bashrc"), fileFrames("l", "over"))
+		}, []string{"/", "/l->BASE/.bashrc"}, true},
+		{"entry after the root", true, func(string) []byte { return cat(dirFrame("."), fileFrames("late", "x")) }, []string{"/"}, true},
+		{"second root", true, func(string) []byte { return cat(dirFrame("."), dirFrame(".")) }, []string{"/"}, true},
+		{"root as a link", true, func(b string) []byte { return cat(linkFrame(".", b), fileFrames("x", "through")) }, nil, true},
+		{"ESC in a refused name", true, func(string) []byte {
+			return fileFrames("\x1b]0;owned\x07/../../.bashrc", "planted")
+		}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			base := t.TempDir()
+			dst := filepath.Join(base, "dst")
+			for _, d := range []string{dst, filepath.Join(base, "outside")} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(base, ".bashrc"), []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := snapshot(t, base)
+			for _, w := range tt.want {
+				want = append(want, "dst/top"+strings.ReplaceAll(w, "BASE", base))
+			}
+			var err error
+			var failures []error
+			o := CopyOptions{Recursive: tt.tree, Done: func(_, _ string, _ transfer.Result, err error) {
+				if err != nil {
+					failures = append(failures, err)
+				}
+			}}
+			stream := cat(tt.stream(base), getEnd)
+			against(t, stream, func(c *Conn) { _, err = c.Get(context.Background(), "top", dst, "top", o) })
+			switch {
+			case tt.fail && OutcomeOf(err) != ProtocolFailed:
+				t.Errorf("Get = %v (outcome %s), want a protocol violation", err, OutcomeOf(err))
+			case !tt.fail && (err != nil || len(failures) > 0):
+				t.Errorf("Get = %v, failures %v; want success", err, failures)
+			case err != nil && strings.ContainsAny(err.Error(), "\x1b\x07"):
+				t.Errorf("Get's error %q holds a raw control character", err)
+			}
+			got := snapshot(t, base)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("after Get the directory holds\n%q\nwant\n%q", got, want)
+			}
+		})
+	}
+}
+
+// TestStatHostileName: a stat answer naming anything but the path's own
+// last component is a protocol violation, and the connection is closed.
+func TestStatHostileName(t *testing.T) {
+	tests := []struct {
+		path, answer string
+		ok           bool
+	}{
+		{"/tmp/report.txt", `{"type":"stat_result","name":"report.txt","kind":"file","length":1}`, true},
+		{"", `{"type":"stat_result","name":"root","kind":"dir"}`, true},
+		{"/tmp/report.txt", `{"type":"stat_result","name":".bashrc","kind":"file","length":1}`, false},
+		{"proj", `{"type":"stat_result","name":".ssh","kind":"dir"}`, false},
+		{"proj", `{"type":"stat_result","name":"\u001b]0;owned\u0007","kind":"dir"}`, false},
+		{"proj", `{"type":"stat_result","kind":"dir"}`, false},
+	}
+	for _, tt := range tests {
+		var err error
+		var c *Conn
+		against(t, fr(tt.answer, ""), func(conn *Conn) { c = conn; _, err = conn.Stat(context.Background(), tt.path) })
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("Stat(%q) answered %s = %v, want success", tt.path, tt.answer, err)
+		case !tt.ok && OutcomeOf(err) != ProtocolFailed:
+			t.Errorf("Stat(%q) answered %s = %v, want a protocol violation", tt.path, tt.answer, err)
+		case !tt.ok && strings.ContainsAny(err.Error(), "\x1b\x07"):
+			t.Errorf("Stat's error %q holds a raw control character", err)
+		case !tt.ok && c.pc.Send(protocol.Ping{}) == nil:
+			t.Errorf("Stat(%q) answered %s: the connection stayed open", tt.path, tt.answer)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
 // Outcome is how one host's run ended: the "outcome" field of json output.
@@ -157,8 +158,10 @@ func errorText(r Result) string {
 	return oneLine(r.Err.Error())
 }
 
+// oneLine is s on one line, with the control characters a peer may have
+// put in it (a server's error message, a file name) escaped.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return protocol.Printable(strings.Join(strings.Fields(s), " "))
 }
 
 // ExitStatus is the exit status of a fan-out (SPEC §2): 0 when every host

@@ -121,6 +121,17 @@ func TestDescribe(t *testing.T) {
 	if got, want := r.Describe(), "connect_failed: dial: connection refused"; got != want {
 		t.Errorf("Describe = %q, want %q", got, want)
 	}
+	// A server's message or file name is shown with its controls escaped,
+	// in the text line and in the json record alike.
+	r = Result{Host: "h", Outcome: CopyFailed, ExitCode: 1,
+		Err: errors.New("h:\x1b]0;owned\x07report\u009b2J: permission denied")}
+	want := `copy_failed: h:\x1b]0;owned\x07report\u009b2J: permission denied`
+	if got := r.Describe(); got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	if rec := NewRecord(r, nil, nil, false); rec.Error == nil || "copy_failed: "+*rec.Error != want {
+		t.Errorf("record error = %v, want %q", rec.Error, want)
+	}
 }
 
 // TestCopyOutcomes: a copy's outcomes count as a command's exit 0 and 1
