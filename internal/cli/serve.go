@@ -23,6 +23,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
 	"github.com/rexec-dev/rexec/internal/server"
+	"github.com/rexec-dev/rexec/internal/session"
 )
 
 // DefaultListen is where `rexec serve` listens without --listen (SPEC §4):
@@ -166,6 +167,11 @@ func auditSync(s string) (audit.SyncPolicy, error) {
 }
 
 func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, env Env) error {
+	// First, before anything is started: what the daemon inherited
+	// stays out of every session (docs/SECURITY.md, "Process hygiene").
+	if err := session.CloseInheritedOnExec(); err != nil {
+		return fail(1, fmt.Errorf("marking inherited descriptors close-on-exec: %w", err))
+	}
 	h, err := g.resolveHome()
 	if err != nil {
 		return err
