@@ -77,3 +77,103 @@ func fdNumbers(out string) []string {
 	slices.Sort(fds)
 	return fds
 }
+
+// TestLocalIdentityAuthorizedOnce: the zero-config first run authorizes
+// the local identity; nothing later does it again: not a new host key
+// after the user took their key out of authorized_keys, not an empty
+// authorized_keys the user made before the first start, not a home whose
+// authorized_keys was deleted after its first run.
+func TestLocalIdentityAuthorizedOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		// before prepares the home; nil is a fresh home.
+		before func(t *testing.T, home string)
+		// restart deletes these files after a first daemon ran, then
+		// starts another; nil starts only one daemon.
+		restart    func(t *testing.T, home string)
+		authorized bool
+	}{
+		{name: "first run", authorized: true},
+		{
+			name: "key removed, host key deleted, restarted",
+			restart: func(t *testing.T, home string) {
+				writeFile(t, filepath.Join(home, "authorized_keys"), "# the user took their key out\n")
+				removeFiles(t, home, "host_ed25519_key", "host_ed25519_key.pub", "known_hosts")
+			},
+		},
+		{
+			name: "existing empty authorized_keys",
+			before: func(t *testing.T, home string) {
+				if r := rexec(t, home, nil, "keygen"); r.code != 0 {
+					t.Fatalf("keygen = %d %q", r.code, r.stderr)
+				}
+				writeFile(t, filepath.Join(home, "authorized_keys"), "")
+			},
+		},
+		{
+			name:    "authorized_keys deleted, restarted",
+			restart: func(t *testing.T, home string) { removeFiles(t, home, "authorized_keys") },
+		},
+		{
+			name: "key removed, restarted",
+			restart: func(t *testing.T, home string) {
+				writeFile(t, filepath.Join(home, "authorized_keys"), "")
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home := filepath.Join(t.TempDir(), "home")
+			keysPath := filepath.Join(home, "authorized_keys")
+			if tt.before != nil {
+				if err := os.Mkdir(home, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				tt.before(t, home)
+			}
+			if tt.restart != nil {
+				startDaemon(t, home).stop(t)
+				tt.restart(t, home)
+			}
+			left, leftErr := os.ReadFile(keysPath) // what the user left
+			d := startDaemon(t, home)
+			pub, err := os.ReadFile(filepath.Join(home, "id_ed25519.pub"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := strings.Join(strings.Fields(string(pub))[:2], " ")
+			marker := filepath.Join(t.TempDir(), "ran")
+			r := rexec(t, home, nil, "run", d.host(), "touch "+marker)
+			_, ranErr := os.Stat(marker)
+			now, nowErr := os.ReadFile(keysPath)
+			if tt.authorized {
+				if r.code != 0 || ranErr != nil || !strings.Contains(string(now), key) {
+					t.Errorf("run = %d %q, authorized_keys %q; want the identity authorized and the command run", r.code, r.stderr, now)
+				}
+				return
+			}
+			if r.code != 255 || !strings.Contains(r.stderr, "not authorized") || ranErr == nil {
+				t.Errorf("run = %d %q (ran: %v); want 255, not authorized, nothing run", r.code, r.stderr, ranErr == nil)
+			}
+			if string(now) != string(left) || (nowErr == nil) != (leftErr == nil) {
+				t.Errorf("authorized_keys = %q (%v) after the start, was %q (%v); want it untouched", now, nowErr, left, leftErr)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func removeFiles(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
