@@ -145,6 +145,18 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
+// kill SIGKILLs the daemon, as the OOM killer would, and waits (bounded)
+// until it is reaped.
+func (d *daemon) kill(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Kill()
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("rexec serve not gone 10 s after SIGKILL")
+	}
+}
+
 // host is the target for this daemon as a user would write it.
 func (d *daemon) host() string { return "localhost:" + d.port }
 

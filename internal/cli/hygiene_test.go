@@ -3,10 +3,13 @@ package cli_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // inheritedFD is the descriptor number a careless parent leaves open in
@@ -176,4 +179,146 @@ func removeFiles(t *testing.T, dir string, names ...string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestLeftoverSessionsKilled: a daemon killed with SIGKILL leaves its
+// session (`sleep 1000`) running in its cgroup; the next daemon started
+// with the same home, in the same parent cgroup, kills it at start (gone
+// within 2 s), removes its cgroup and logs it; a second daemon that is
+// alive all along keeps its own session running through that sweep.
+func TestLeftoverSessionsKilled(t *testing.T) {
+	ownRel, parent := ownCgroup2Dir(t)
+	live := startDaemon(t, t.TempDir())
+	home := t.TempDir()
+	doomed := startDaemon(t, home)
+	livePid, liveClient := sleepSession(t, live)
+	deadPid, deadClient := sleepSession(t, doomed)
+
+	// Each session is in a cgroup its own daemon owns, under the parent.
+	deadCg := sessionCgroup(t, deadPid, ownRel, parent, doomed.cmd.Process.Pid)
+	liveCg := sessionCgroup(t, livePid, ownRel, parent, live.cmd.Process.Pid)
+
+	doomed.kill(t)
+	if code := waitClient(deadClient); code != 255 {
+		t.Fatalf("client of the killed daemon = %d, want 255 (connection lost)", code)
+	}
+	if !pidAlive(deadPid) {
+		t.Fatal("the session died with its daemon: nothing left for the next daemon to find")
+	}
+	next := startDaemon(t, home) // it sweeps before it serves
+	if alive := waitGone([]int{deadPid}, 2*time.Second); len(alive) > 0 {
+		t.Errorf("the killed daemon's session %d still runs 2 s after the next daemon started", deadPid)
+	}
+	if _, err := os.Stat(deadCg); !os.IsNotExist(err) {
+		t.Errorf("leftover cgroup %s: %v; want it removed", deadCg, err)
+	}
+	if !pidAlive(livePid) {
+		t.Errorf("the live daemon's session %d was killed by another daemon's start", livePid)
+	}
+	if _, err := os.Stat(liveCg); err != nil {
+		t.Errorf("the live daemon's session cgroup: %v", err)
+	}
+	if r := rexec(t, live.home, nil, "run", live.host(), "echo still here"); r.code != 0 || r.stdout != "still here\n" {
+		t.Errorf("the live daemon after the sweep: run = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	logged := false
+	for _, l := range strings.Split(next.logs.String(), "\n") {
+		logged = logged || strings.Contains(l, `"cgroup":"`+filepath.Base(deadCg)+`"`) && strings.Contains(l, `"processes":1`)
+	}
+	if !logged {
+		t.Errorf("the next daemon did not log %s with its 1 process; log:\n%s", filepath.Base(deadCg), next.logs)
+	}
+	// The live session ends as any other: its process killed, its
+	// client reports it.
+	_ = syscall.Kill(livePid, syscall.SIGKILL)
+	if code := waitClient(liveClient); code != 137 {
+		t.Errorf("live client after its sleep was killed = %d, want 137", code)
+	}
+}
+
+// ownCgroup2Dir returns this process's cgroup v2 as /proc/self/cgroup
+// names it and as a directory, where the daemons it starts put their
+// session cgroups; it skips the test only when there is no cgroup v2.
+func ownCgroup2Dir(t *testing.T) (rel, dir string) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Skipf("no /proc/self/cgroup: %v", err)
+	}
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if r, ok := strings.CutPrefix(line, "0::"); ok {
+			rel, found = r, true
+		}
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil || !found {
+		t.Skipf("no cgroup v2 entry for this process (%v)", err)
+	}
+	for _, line := range strings.Split(string(mi), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f := strings.Fields(pre)
+		if ok && strings.HasPrefix(post, "cgroup2 ") && len(f) >= 5 {
+			// A mount of a sub-tree (root f[3]) shows paths below it.
+			return rel, filepath.Join(f[4], strings.TrimPrefix(rel, strings.TrimSuffix(f[3], "/")))
+		}
+	}
+	t.Skip("no cgroup v2 mounted")
+	return "", ""
+}
+
+// sleepSession runs `sleep 1000` in a session of d and returns its pid
+// (the shell's, which execs sleep) and the running client.
+func sleepSession(t *testing.T, d *daemon) (int, *exec.Cmd) {
+	t.Helper()
+	client, out := startRexec(t, d.home, "run", d.host(), "echo $$; exec sleep 1000")
+	pid := readPids(t, out, 1)[0]
+	t.Cleanup(func() {
+		// Still our sleep (not a reused pid) when a check failed.
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); string(b) == "sleep\x001000\x00" {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		_ = client.Process.Kill()
+		waitClient(client)
+	})
+	return pid, client
+}
+
+// waitClient waits (bounded) for a client started by startRexec and
+// returns its exit status, -1 when it had to be killed after 20 s.
+func waitClient(c *exec.Cmd) int {
+	if c.ProcessState == nil {
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = c.Process.Kill()
+			<-done
+			return -1
+		}
+	}
+	return c.ProcessState.ExitCode()
+}
+
+// sessionCgroup returns the cgroup directory of process pid, which must
+// be a session cgroup owned by the daemon daemonPid, in the test's own
+// cgroup (ownRel as /proc names it, parent as a directory).
+func sessionCgroup(t *testing.T, pid int, ownRel, parent string, daemonPid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rel, ok := strings.CutPrefix(line, "0::"); ok {
+			want := fmt.Sprintf("rexec-%d-", daemonPid)
+			if filepath.Dir(rel) != ownRel || !strings.HasPrefix(filepath.Base(rel), want) {
+				t.Fatalf("session %d is in cgroup %s; want %s* in %s", pid, rel, want, ownRel)
+			}
+			return filepath.Join(parent, filepath.Base(rel))
+		}
+	}
+	t.Fatalf("session %d has no cgroup v2: %q", pid, b)
+	return ""
 }
