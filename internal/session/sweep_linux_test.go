@@ -90,12 +90,19 @@ func sleepIn(t *testing.T, dir string) *sleeper {
 	return s
 }
 
-// exited reports whether the sleeper ended within d.
+// exited reports whether the sleeper ended within d (already, for 0).
 func (s *sleeper) exited(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
 	select {
 	case <-s.done:
 		return true
-	case <-time.After(d):
+	default:
+	}
+	select {
+	case <-s.done:
+		return true
+	case <-timer.C:
 		return false
 	}
 }
