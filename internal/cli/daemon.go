@@ -47,11 +47,7 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 	if err != nil {
 		return fail(1, err)
 	}
-	if n, err := session.SweepCgroups(session.StaleCgroupAge); err != nil {
-		d.log.Warn("could not look for session cgroups left by an earlier daemon", "err", err)
-	} else if n > 0 {
-		d.log.Info("removed session cgroups left by an earlier daemon", "count", n)
-	}
+	d.sweepCgroups()
 	if stop, err := session.EnableSubreaper(ctx); err != nil {
 		d.log.Warn("orphaned descendants will not be reaped by the daemon", "err", err)
 	} else {
@@ -81,6 +77,27 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 		d.startLegacy(bg, legacyLn)
 	}
 	return d.serveUntilStopped(ctx, srv, lns)
+}
+
+// sweepCgroups clears the session cgroups an earlier daemon left behind
+// (session.SweepCgroups: only those whose daemon is gone) and logs each
+// one whose processes it killed: each was somebody's command.
+func (d *daemon) sweepCgroups() {
+	res, err := session.SweepCgroups(session.StaleCgroupAge)
+	if err != nil {
+		d.log.Warn("could not look for session cgroups left by an earlier daemon", "err", err)
+	}
+	for _, k := range res.Killed {
+		if k.Err != nil {
+			d.log.Error("killed a session cgroup left by a killed daemon, but could not clear it",
+				"cgroup", k.Name, "processes", k.Procs, "err", k.Err)
+			continue
+		}
+		d.log.Warn("killed a session cgroup left by a killed daemon", "cgroup", k.Name, "processes", k.Procs)
+	}
+	if res.Removed > 0 {
+		d.log.Info("removed empty session cgroups left by an earlier daemon", "count", res.Removed)
+	}
 }
 
 // listen binds the rexec addresses and the legacy one, or nothing.

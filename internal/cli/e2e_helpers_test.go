@@ -64,12 +64,21 @@ var servingRE = regexp.MustCompile(`serving on 127\.0\.0\.1:(\d+)`)
 // a free loopback port unless the flags give --listen, and waits until it announces its address.
 func startDaemon(t *testing.T, home string, flags ...string) *daemon {
 	t.Helper()
+	return startDaemonWith(t, home, nil, flags...)
+}
+
+// startDaemonWith is startDaemon for a daemon that inherits extra open
+// descriptors: extra[i] becomes its descriptor 3+i (a nil entry stays
+// closed), without close-on-exec, as a careless parent would pass them.
+func startDaemonWith(t *testing.T, home string, extra []*os.File, flags ...string) *daemon {
+	t.Helper()
 	args := append([]string{"serve", "--log-format", "json"}, flags...)
 	if !slices.Contains(flags, "--listen") {
 		args = append(args, "--listen", "127.0.0.1:0")
 	}
 	cmd := exec.Command(rexecBin, args...)
 	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
+	cmd.ExtraFiles = extra
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +142,18 @@ func (d *daemon) stop(t *testing.T) {
 		_ = d.cmd.Process.Kill()
 		<-d.done
 		t.Errorf("rexec serve did not exit after SIGTERM")
+	}
+}
+
+// kill SIGKILLs the daemon, as the OOM killer would, and waits (bounded)
+// until it is reaped.
+func (d *daemon) kill(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Kill()
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("rexec serve not gone 10 s after SIGKILL")
 	}
 }
 

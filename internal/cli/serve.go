@@ -23,6 +23,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
 	"github.com/rexec-dev/rexec/internal/server"
+	"github.com/rexec-dev/rexec/internal/session"
 )
 
 // DefaultListen is where `rexec serve` listens without --listen (SPEC §4):
@@ -166,6 +167,11 @@ func auditSync(s string) (audit.SyncPolicy, error) {
 }
 
 func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, env Env) error {
+	// First, before anything is started: what the daemon inherited
+	// stays out of every session (docs/SECURITY.md, "Process hygiene").
+	if err := session.CloseInheritedOnExec(); err != nil {
+		return fail(1, fmt.Errorf("marking inherited descriptors close-on-exec: %w", err))
+	}
 	h, err := g.resolveHome()
 	if err != nil {
 		return err
@@ -206,21 +212,51 @@ func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, 
 	return d.run(ctx, cfg, o.stdio)
 }
 
-// prepareHome loads or creates the host key; on a fresh home it is the
-// zero-config first run (SPEC §2): the local user's identity is created if
-// missing and authorized.
+// prepareHome loads or creates the host key. On the very first run, a
+// home with neither a host key nor authorized_keys, it first creates the
+// local user's identity if missing and authorizes it (the README's
+// zero-config set-up). Never later: a regenerated host key, or an
+// authorized_keys the user emptied or deleted, must not silently grant
+// that identity again (docs/SECURITY.md, "Process hygiene").
 func prepareHome(h config.Home, log *slog.Logger) (*auth.Identity, error) {
+	first, err := firstRun(h)
+	if err != nil {
+		return nil, err
+	}
+	if first {
+		// Before the host key: should this fail, the next start is
+		// still a first run and tries again.
+		if err := authorizeOwnIdentity(h, log); err != nil {
+			return nil, err
+		}
+	}
 	hostKey, created, err := auth.EnsureIdentity(h.Path(config.HostKeyFile), "rexec-host@"+hostname())
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
 	}
 	if created {
 		log.Info("created host key", "path", h.Path(config.HostKeyFile), "fingerprint", auth.Fingerprint(hostKey.Public))
-		if err := authorizeOwnIdentity(h, log); err != nil {
-			return nil, err
+		if !first {
+			log.Info("not the first run: the local identity is not authorized automatically (rexec authorize)",
+				"authorized_keys", h.Path(config.AuthorizedKeysFile))
 		}
 	}
 	return hostKey, nil
+}
+
+// firstRun reports whether the home has neither a host key nor an
+// authorized_keys file (a symbolic link counts as a file).
+func firstRun(h config.Home) (bool, error) {
+	for _, name := range []string{config.HostKeyFile, config.AuthorizedKeysFile} {
+		_, err := os.Lstat(h.Path(name))
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("looking for %s: %w", name, err)
+		}
+	}
+	return true, nil
 }
 
 // listenAll binds every address, or none: a daemon half-listening would
@@ -247,8 +283,8 @@ func closeAll(lns []net.Listener) {
 	}
 }
 
-// authorizeOwnIdentity is the zero-config first run (SPEC §2): the local
-// user's identity is created if missing and authorized on this daemon.
+// authorizeOwnIdentity is the zero-config first run: the local user's
+// identity is created if missing and authorized on this daemon.
 func authorizeOwnIdentity(h config.Home, log *slog.Logger) error {
 	id, created, err := auth.EnsureIdentity(h.Path(config.IdentityFile), defaultComment())
 	if err != nil {

@@ -437,13 +437,15 @@ func openFDs() []string {
 
 // leftCgroups returns the cgroups of the given sessions that still exist
 // under this process's cgroup v2 (other processes' sessions may share the
-// directory, so only ours are looked for).
+// directory, so only ours are looked for): rexec-ID, or rexec-PID-START-ID
+// with the owner in the name.
 func leftCgroups(ids []string) []string {
 	var left []string
 	for _, dir := range cgroupDirs() {
 		for _, id := range ids {
-			if _, err := os.Stat(filepath.Join(dir, "rexec-"+id)); err == nil {
-				left = append(left, filepath.Join(dir, "rexec-"+id))
+			for _, pattern := range []string{"rexec-" + id, "rexec-*-*-" + id} {
+				found, _ := filepath.Glob(filepath.Join(dir, pattern))
+				left = append(left, found...)
 			}
 		}
 	}

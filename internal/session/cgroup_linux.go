@@ -17,10 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cgroupPrefix names a session's cgroup: cgroupPrefix + session id, created
-// under the daemon's own cgroup v2.
-const cgroupPrefix = "rexec-"
-
 // freezeWait bounds how long the freeze fallback waits for "frozen 1"
 // before killing anyway (SIGKILL works on frozen tasks too).
 const freezeWait = 100 * time.Millisecond
@@ -29,11 +25,64 @@ const freezeWait = 100 * time.Millisecond
 // still being torn down by the kernel (EBUSY).
 const rmdirWait = 200 * time.Millisecond
 
+// maxLeftoverDepth bounds how deep SweepCgroups walks the cgroups a
+// leftover session created below its own (a root session may): far
+// deeper than any real use, and a walk of a tree made to be endless ends.
+const maxLeftoverDepth = 32
+
 // cgroup is a session's own cgroup v2 directory.
 type cgroup struct {
 	dir     string
-	fd      int  // open directory, for clone3(CLONE_INTO_CGROUP)
+	fd      int  // open directory, for clone3(CLONE_INTO_CGROUP); -1 for a leftover
 	useKill bool // cgroup.kill exists (Linux 5.14+) and is wanted
+	subtree bool // procs lists the cgroups below dir too (a leftover)
+}
+
+// selfOwner is this process as the owner of the session cgroups it
+// creates, read once; ok is false when /proc/self/stat cannot be read,
+// and the cgroups then get owner-less names.
+var selfOwner = sync.OnceValues(func() (cgroupOwner, bool) {
+	b, err := os.ReadFile(procRoot + "/self/stat")
+	if err != nil {
+		return cgroupOwner{}, false
+	}
+	pi, ok := parseStat(b)
+	start, _, ok2 := parseStatStart(b)
+	if !ok || !ok2 || pi.pid != os.Getpid() {
+		return cgroupOwner{}, false
+	}
+	return cgroupOwner{pid: pi.pid, start: start}, true
+})
+
+// cgroupName is the directory name of session id's cgroup: with this
+// process as its owner, or cgroupPrefix + id when that is unknown.
+func cgroupName(id string) string {
+	if o, ok := selfOwner(); ok {
+		return formatCgroupName(o, id)
+	}
+	return cgroupPrefix + id
+}
+
+// ownerAlive reports whether the owner of a session cgroup still runs:
+// its pid exists with the same start time and is not a zombie (a rexec
+// daemon's main thread never exits before the process: the Go runtime
+// keeps it). When that cannot be told (/proc unreadable, a line it cannot
+// parse) the owner counts as alive, so a live daemon's sessions are never
+// touched by mistake. Owners are looked up in this process's pid
+// namespace: daemons that share a parent cgroup must share it too.
+func ownerAlive(o cgroupOwner) bool {
+	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(o.pid) + "/stat")
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	start, state, ok := parseStatStart(b)
+	if !ok {
+		return true
+	}
+	return start == o.start && !(procInfo{state: state}).dead()
 }
 
 // newCgroup creates the session's cgroup under the daemon's cgroup v2 or
@@ -43,13 +92,13 @@ func newCgroup(id string, noKill bool) (*cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(base, cgroupPrefix+id)
+	dir := filepath.Join(base, cgroupName(id))
 	err = os.Mkdir(dir, 0o755)
 	if errors.Is(err, fs.ErrNotExist) { // the daemon's cgroup is gone: look again
 		if base, err = cgroupBase(true); err != nil {
 			return nil, err
 		}
-		dir = filepath.Join(base, cgroupPrefix+id)
+		dir = filepath.Join(base, cgroupName(id))
 		err = os.Mkdir(dir, 0o755)
 	}
 	if err != nil {
@@ -64,49 +113,100 @@ func newCgroup(id string, noKill bool) (*cgroup, error) {
 	return &cgroup{dir: dir, fd: fd, useKill: statErr == nil && !noKill}, nil
 }
 
-// SweepCgroups removes the empty session cgroups older than age under the
-// daemon's own cgroup, and returns how many it removed. A daemon killed
-// before it could remove its sessions' cgroups (SIGKILL, the OOM killer)
-// leaves them behind, and a daemon restarted in the same cgroup finds them
-// at start-up. It does nothing without cgroup v2.
+// SweepCgroups clears, at a daemon's start, the session cgroups under
+// its own cgroup that an earlier daemon left behind: one killed before it
+// could end its sessions (SIGKILL, the OOM killer) leaves them running,
+// in their cgroups, with nobody to report to.
 //
-// Other daemons may share the parent cgroup (tests, several instances), so
-// only what is certainly a leftover goes: rmdir refuses a cgroup that holds
-// a process or a child cgroup, and a live daemon's session cgroup is empty
-// only for the moment between its creation and the clone into it, or
-// between its last process's exit and its removal; an empty one older
-// than StaleCgroupAge has been forgotten.
-func SweepCgroups(age time.Duration) (int, error) {
+// Several daemons may share the parent cgroup (tests, several
+// instances), so a cgroup goes only when it is certainly a leftover:
+//
+//   - A name rexec-PID-START-ID names the daemon that owns the session
+//     (the process that started it: its pid and its start time in clock
+//     ticks, field 22 of /proc/PID/stat). While that process exists, the
+//     cgroup is never touched. Once it does not, the cgroup is killed if
+//     populated (cgroup.kill, else freeze and SIGKILL), waited for until
+//     empty (leftoverWait at most, for all of them together), and
+//     removed; each one killed is reported in Killed, with its process
+//     count, for the log.
+//   - A name rexec-ID carries no owner (daemons before the owner was
+//     encoded): it is removed only when empty and older than age, since
+//     a live daemon's session cgroup is empty only between its creation
+//     and the clone into it, or between its last process's exit and its
+//     removal. A populated one is left alone.
+//
+// It does nothing without cgroup v2; sessions then have no cgroup, and
+// their leftovers are not found (docs/SECURITY.md, "Process hygiene").
+func SweepCgroups(age time.Duration) (SweepResult, error) {
 	base, err := cgroupBase(false)
 	if err != nil {
-		return 0, nil // no cgroup v2 here: nothing was ever left
+		return SweepResult{}, nil // no cgroup v2 here: nothing was ever left
 	}
 	return sweepCgroups(base, age, time.Now())
 }
 
-// StaleCgroupAge is the age from which SweepCgroups removes an empty
-// session cgroup.
-const StaleCgroupAge = time.Minute
-
-func sweepCgroups(base string, age time.Duration, now time.Time) (int, error) {
+func sweepCgroups(base string, age time.Duration, now time.Time) (SweepResult, error) {
+	var res SweepResult
 	ents, err := os.ReadDir(base)
 	if err != nil {
-		return 0, fmt.Errorf("session: listing cgroups: %w", err)
+		return res, fmt.Errorf("session: listing cgroups: %w", err)
 	}
-	n := 0
+	var killed []*cgroup // parallel to res.Killed
 	for _, e := range ents {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), cgroupPrefix) {
 			continue
 		}
-		fi, err := e.Info()
-		if err != nil || now.Sub(fi.ModTime()) < age {
+		dir := filepath.Join(base, e.Name())
+		owner, _, owned := parseCgroupName(e.Name())
+		if !owned {
+			fi, err := e.Info()
+			if err == nil && now.Sub(fi.ModTime()) >= age && unix.Rmdir(dir) == nil {
+				res.Removed++
+			}
 			continue
 		}
-		if unix.Rmdir(filepath.Join(base, e.Name())) == nil {
-			n++
+		if ownerAlive(owner) {
+			continue
+		}
+		_, statErr := os.Stat(filepath.Join(dir, "cgroup.kill"))
+		cg := &cgroup{dir: dir, fd: -1, useKill: statErr == nil, subtree: true}
+		if !cg.populated() {
+			if removeTree(dir, maxLeftoverDepth) == nil {
+				res.Removed++
+			}
+			continue
+		}
+		n := len(cg.procs())
+		cg.kill()
+		killed = append(killed, cg)
+		res.Killed = append(res.Killed, KilledCgroup{Name: e.Name(), Procs: n})
+	}
+	deadline := time.Now().Add(leftoverWait)
+	for i, cg := range killed {
+		for cg.populated() && time.Now().Before(deadline) {
+			time.Sleep(pollInterval)
+		}
+		if cg.populated() {
+			res.Killed[i].Err = fmt.Errorf("session: cgroup %s still populated %v after SIGKILL", res.Killed[i].Name, leftoverWait)
+			continue
+		}
+		res.Killed[i].Err = removeTree(cg.dir, maxLeftoverDepth)
+	}
+	return res, nil
+}
+
+// removeTree removes the empty cgroup dir and the cgroups below it, at
+// most depth levels, deepest first.
+func removeTree(dir string, depth int) error {
+	if depth > 0 {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() {
+				_ = removeTree(filepath.Join(dir, e.Name()), depth-1)
+			}
 		}
 	}
-	return n, nil
+	return rmdirRetry(dir)
 }
 
 // ownCgroup caches ownCgroupDir: reading /proc/self/cgroup and
@@ -218,16 +318,31 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// procs lists the pids in the cgroup.
+// procs lists the pids in the cgroup (with subtree, in the cgroups below
+// it too, maxLeftoverDepth levels at most).
 func (c *cgroup) procs() []int {
-	b, err := os.ReadFile(filepath.Join(c.dir, "cgroup.procs"))
-	if err != nil {
-		return nil
+	depth := 0
+	if c.subtree {
+		depth = maxLeftoverDepth
 	}
-	var pids []int
+	return appendProcs(nil, c.dir, depth)
+}
+
+// appendProcs appends the pids in cgroup dir, and in the cgroups below it
+// down to depth more levels, to pids.
+func appendProcs(pids []int, dir string, depth int) []int {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	for _, f := range bytes.Fields(b) {
 		if pid, err := strconv.Atoi(string(f)); err == nil && pid > 0 {
 			pids = append(pids, pid)
+		}
+	}
+	if depth > 0 {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() {
+				pids = appendProcs(pids, filepath.Join(dir, e.Name()), depth-1)
+			}
 		}
 	}
 	return pids
@@ -280,9 +395,15 @@ func (c *cgroup) write(file, value string) error {
 // remove closes the directory fd and removes the (empty) cgroup.
 func (c *cgroup) remove() error {
 	_ = unix.Close(c.fd)
+	return rmdirRetry(c.dir)
+}
+
+// rmdirRetry removes the empty cgroup dir, retrying for rmdirWait while
+// the kernel still tears down its last tasks (EBUSY).
+func rmdirRetry(dir string) error {
 	deadline := time.Now().Add(rmdirWait)
 	for {
-		err := unix.Rmdir(c.dir)
+		err := unix.Rmdir(dir)
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			return nil
 		}

@@ -30,7 +30,10 @@
 //     its own cgroup): the child is cloned straight into it
 //     (CLONE_INTO_CGROUP), so a setsid or double-forked descendant stays
 //     inside; cgroup.kill, or freeze + SIGKILL on kernels before 5.14, kills
-//     all of it atomically. The cgroup is removed at Close.
+//     all of it atomically. The cgroup is removed at Close. Its name
+//     carries the daemon's pid and start time, so that the next daemon
+//     can tell the cgroups of a daemon killed outright from those of one
+//     still running, and kill only the former (SweepCgroups).
 //  3. A /proc sweep (Linux): every live process whose environment carries
 //     REXEC_SESSION=<id>, or whose group or session is the session's, and
 //     all their descendants. It works without privileges and after

@@ -64,6 +64,29 @@ func parseStat(b []byte) (procInfo, bool) {
 	return procInfo{pid: n[0], ppid: n[1], pgrp: n[2], sid: n[3], state: rest[0][0]}, true
 }
 
+// statStartField is the index, among the fields after comm's closing
+// parenthesis, of starttime: field 22 of proc_pid_stat(5), where that
+// list begins with field 3 (state).
+const statStartField = 22 - 3
+
+// parseStatStart returns the start time (in clock ticks after boot) and
+// the state from a /proc/PID/stat line.
+func parseStatStart(b []byte) (start uint64, state byte, ok bool) {
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 {
+		return 0, 0, false
+	}
+	rest := bytes.Fields(b[end+1:])
+	if len(rest) <= statStartField || len(rest[0]) != 1 {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseUint(string(rest[statStartField]), 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return start, rest[0][0], true
+}
+
 // hasEnv reports whether process pid's initial environment holds the exact
 // entry kv. Unreadable environments (other users, kernel threads) do not.
 func hasEnv(pid int, kv string) bool {

@@ -2,17 +2,12 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // mechanisms are the kill set-ups every tree test runs under.
@@ -242,68 +237,6 @@ func TestCgroupBaseRefreshed(t *testing.T) {
 	defer cg.remove()
 	if got := filepath.Dir(cg.dir); got != want {
 		t.Errorf("session cgroup made in %s, want %s", got, want)
-	}
-}
-
-// TestSweepCgroups: only empty session cgroups older than the age go; a
-// young one, one holding a process and other directories stay. It works in
-// a private parent cgroup, so that other tests' sessions are never touched.
-func TestSweepCgroups(t *testing.T) {
-	if !canCgroup() {
-		t.Skip("cannot create cgroups here")
-	}
-	base, err := cgroupBase(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := filepath.Join(base, "sweeptest-"+newID())
-	if err := os.Mkdir(parent, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mk := func(name string) string {
-		dir := filepath.Join(parent, name)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
-	left, busy, other := mk(cgroupPrefix+"left"), mk(cgroupPrefix+"busy"), mk("other")
-	sleep := exec.Command("sleep", "100")
-	if err := sleep.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sleep.Process.Kill()
-		sleep.Wait()
-		for _, d := range []string{left, busy, other, parent} {
-			for range 100 { // the killed sleep leaves busy a moment later
-				if err := unix.Rmdir(d); err == nil || errors.Is(err, unix.ENOENT) {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-	})
-	if err := os.WriteFile(filepath.Join(busy, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)), 0); err != nil {
-		t.Fatal(err)
-	}
-
-	// Within the age nothing goes.
-	if n, err := sweepCgroups(parent, time.Hour, time.Now()); n != 0 || err != nil {
-		t.Fatalf("sweep of young cgroups = %d, %v; want 0", n, err)
-	}
-	// Past it, only the empty session cgroup goes.
-	n, err := sweepCgroups(parent, time.Minute, time.Now().Add(2*time.Minute))
-	if n != 1 || err != nil {
-		t.Fatalf("sweep = %d, %v; want 1", n, err)
-	}
-	for dir, want := range map[string]bool{left: false, busy: true, other: true} {
-		if _, err := os.Stat(dir); (err == nil) != want {
-			t.Errorf("%s exists = %v after the sweep, want %v", filepath.Base(dir), err == nil, want)
-		}
-	}
-	if sleep.ProcessState != nil || syscall.Kill(sleep.Process.Pid, 0) != nil {
-		t.Error("the process in the busy cgroup did not survive the sweep")
 	}
 }
 
