@@ -223,7 +223,10 @@ func TestWatchReportsHead(t *testing.T) {
 	got := make(reports, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); Watch(ctx, l, WatchConfig{Report: func(h Head) { got <- h }, HeadEvery: every}) }()
+	go func() {
+		defer close(done)
+		Watch(ctx, l, WatchConfig{Report: func(h Head) { got <- h }, HeadEvery: every})
+	}()
 	defer func() { cancel(); <-done }()
 
 	if h := got.next(t, "at start"); h.Seq != 1 {
