@@ -36,21 +36,21 @@ func ParseHead(s string) (Head, error) {
 	s = strings.TrimSpace(s)
 	seqStr, hash, ok := strings.Cut(s, ":")
 	if !ok {
-		return Head{}, fmt.Errorf("head %q: want SEQ:HASH, as `rexec audit head` prints it", printable(s))
+		return Head{}, fmt.Errorf("audit: head %q: want SEQ:HASH, as `rexec audit head` prints it", printable(s))
 	}
 	if seqStr == "" || len(seqStr) > maxSeqDigits || strings.Trim(seqStr, "0123456789") != "" {
-		return Head{}, fmt.Errorf("head %q: SEQ must be a decimal record number", printable(s))
+		return Head{}, fmt.Errorf("audit: head %q: SEQ must be a decimal record number", printable(s))
 	}
 	seq, err := strconv.Atoi(seqStr)
 	if err != nil {
-		return Head{}, fmt.Errorf("head %q: SEQ: %w", printable(s), err)
+		return Head{}, fmt.Errorf("audit: head %q: SEQ: %w", printable(s), err)
 	}
 	hash = strings.ToLower(hash)
 	if len(hash) != hashLen || !isLowerHex(hash) {
-		return Head{}, fmt.Errorf("head %q: HASH must be %d hex digits (a record's hash field)", printable(s), hashLen)
+		return Head{}, fmt.Errorf("audit: head %q: HASH must be %d hex digits (a record's hash field)", printable(s), hashLen)
 	}
 	if seq == 0 && hash != Genesis {
-		return Head{}, fmt.Errorf("head %q: seq 0 is the empty log, whose hash is %d zeros", printable(s), hashLen)
+		return Head{}, fmt.Errorf("audit: head %q: seq 0 is the empty log, whose hash is %d zeros", printable(s), hashLen)
 	}
 	return Head{Seq: seq, Hash: hash}, nil
 }
