@@ -229,3 +229,35 @@ func TestLogHead(t *testing.T) {
 		t.Error("ReadHead of a broken log succeeded")
 	}
 }
+
+// TestDurableHeadSyncs: under SyncNever the head Watch reports is synced
+// first, and a failed sync fails the Log as a failed write does; under
+// SyncEvery no sync is needed, so a dead descriptor goes unnoticed until
+// the next Append.
+func TestDurableHeadSyncs(t *testing.T) {
+	for _, tt := range []struct {
+		policy SyncPolicy
+		fails  bool
+	}{{SyncNever, true}, {SyncEnd, true}, {SyncEvery, false}} {
+		path := filepath.Join(t.TempDir(), "audit.log")
+		l, err := OpenWith(path, Options{Sync: tt.policy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Append(sample(0)); err != nil {
+			t.Fatal(err)
+		}
+		want := l.Head()
+		l.f.Close() // the descriptor goes away under the Log: fsync fails
+		if h := l.durableHead(); h != want {
+			t.Errorf("policy %d: durableHead = %v, want %v", tt.policy, h, want)
+		}
+		l.mu.Lock()
+		failed := errors.Is(l.err, ErrFailed)
+		l.mu.Unlock()
+		if failed != tt.fails {
+			t.Errorf("policy %d: Log failed after durableHead = %v, want %v", tt.policy, failed, tt.fails)
+		}
+		l.Close()
+	}
+}

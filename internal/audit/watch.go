@@ -34,7 +34,8 @@ type WatchConfig struct {
 
 // Watch reports l's head and writes checkpoints as cfg says until ctx is
 // done; then it writes a last checkpoint, reports the final head and
-// returns. Stop it only once the last records are written (after the
+// returns. A head is reported once the records up to it are synced to
+// disk, whatever the Log's SyncPolicy. Stop it only once the last records are written (after the
 // server has drained), so that the final report is the log's real end.
 func Watch(ctx context.Context, l *Log, cfg WatchConfig) {
 	every := cfg.HeadEvery
@@ -57,18 +58,18 @@ func Watch(ctx context.Context, l *Log, cfg WatchConfig) {
 			cfg.Error(err)
 		}
 	}
-	last := l.Head()
+	last := l.durableHead()
 	cfg.Report(last)
 	for {
 		select {
 		case <-ctx.Done():
 			checkpoint()
-			cfg.Report(l.Head())
+			cfg.Report(l.durableHead())
 			return
 		case <-heads.C:
-			if h := l.Head(); h != last {
-				cfg.Report(h)
-				last = h
+			if l.Head() != last {
+				last = l.durableHead()
+				cfg.Report(last)
 			}
 		case <-checkpoints:
 			checkpoint()
