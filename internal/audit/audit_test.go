@@ -185,7 +185,8 @@ func TestBroken(t *testing.T) {
 
 // TestLastRecordRewrittenLimit documents the limit of any chain in one
 // file: a last record rewritten with a recomputed hash, or records cut
-// off the end, still verify.
+// off the end, still verify without an anchor (TestVerifyHead and
+// TestCheckpoints show the anchors catching them).
 func TestLastRecordRewrittenLimit(t *testing.T) {
 	data := mustRead(t, writeLog(t, 3))
 	mod := rewrite(t, data, 2, func(r *Record) { r.Outcome = "forged" })

@@ -1,6 +1,8 @@
-// Package audit provides the daemon's tamper-evident audit log (SPEC §4):
-// one JSON object per line, a "start" and an "end" record for every
-// session, each record chained to the one before it.
+// Package audit provides the daemon's tamper-evident audit log
+// (docs/SECURITY.md, "The audit log and its anchor"): one JSON object per
+// line, a "start" and an "end" record for every session, each record
+// chained to the one before it, and optionally "checkpoint" records
+// signed with the host key.
 //
 // # Format
 //
@@ -21,10 +23,26 @@
 // genesis rule; a record cut mid-line fails to parse. Verify names the first
 // broken record as a *BrokenError.
 //
-// The limits are those of any hash chain kept in one file: records cut from
-// the end leave a shorter, valid chain, and someone who can rewrite the file
-// can recompute every hash after a change. Ship the log off the host (or
-// record the latest seq and hash elsewhere) to detect those.
+// The file alone cannot show that records were cut from its end, nor that
+// its end was rewritten with every hash after the change recomputed: both
+// leave a shorter or different but valid chain. Two anchors kept outside
+// the file close that gap:
+//
+//   - The head (Head: the last record's seq and hash field). The daemon
+//     logs it to its journal while records are written and at shutdown
+//     (Watch); `rexec audit head` prints it. VerifyWith with a Head fails
+//     unless that record is still in the file with that hash, so a cut or
+//     rewrite at or before a noted head is detected; only what was
+//     written after the last noted head can vanish unseen.
+//   - Checkpoints (Log.Checkpoint): records whose ed25519 signature by
+//     the host key covers their seq and prev, so the whole chain before
+//     them. VerifyWith with the public key fails on a checkpoint whose
+//     signature does not verify, and reports the last one that does. A
+//     rewrite must stop after the last honest checkpoint, or forge a
+//     signature; the records after it are vouched for by a head alone.
+//     Whoever can read the host key can sign: checkpoints prove a copy
+//     of the log was written by the daemon, not that the host was not
+//     taken over.
 //
 // # Writing
 //
@@ -37,6 +55,13 @@
 // reopened. A record that could not be written whole is cut back off the
 // file where the filesystem allows, so the file stays verifiable.
 //
-// audit imports nothing internal; the server fills Records and the cli's
-// `rexec audit verify` calls Verify.
+// # What a record holds
+//
+// A start record names the client key, its authorized_keys options in
+// force, the command, and what it ran with: the environment the request
+// set (RedactEnv hashes the values of names like *TOKEN*), the working
+// directory and whether it had a terminal.
+//
+// audit imports nothing internal; the server fills Records, the cli's
+// `rexec audit verify` calls VerifyWith and `rexec serve` runs Watch.
 package audit

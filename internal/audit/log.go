@@ -35,8 +35,8 @@ const (
 	// 0.4 ms per record on the CI machine's disk against 4 µs without
 	// (BenchmarkAppend), and a session writes two records.
 	SyncEvery SyncPolicy = iota
-	// SyncEnd fsyncs after "end" records only; each one also makes the
-	// records before it durable. A crash can lose the start records of
+	// SyncEnd fsyncs after "end" and "checkpoint" records only; each one
+	// also makes the records before it durable. A crash can lose the start records of
 	// sessions still running.
 	SyncEnd
 	// SyncNever leaves flushing to the kernel.
@@ -58,9 +58,14 @@ type Log struct {
 	// mu guards the fields below.
 	f    *os.File
 	seq  int    // seq of the last record written
-	prev string // hash of the last line written, or Genesis
+	prev string // SHA-256 of the last line written, or Genesis
+	hash string // the last record's hash field, or Genesis
 	size int64  // file size after the last record written
 	err  error  // sticky: set by a failed write or sync, or Close
+	// checkpointed is the seq of the last checkpoint record, when it is
+	// the last record (0 otherwise): Checkpoint writes a new one only if
+	// seq has moved past it.
+	checkpointed int
 }
 
 // Open opens the audit log at path for appending with the default Options.
@@ -79,7 +84,7 @@ func OpenWith(path string, opts Options) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, path, err)
 	}
-	l := &Log{path: path, opts: opts, f: f, prev: Genesis}
+	l := &Log{path: path, opts: opts, f: f, prev: Genesis, hash: Genesis}
 	if err := l.loadTail(); err != nil {
 		f.Close()
 		return nil, err
@@ -122,7 +127,10 @@ func (l *Log) loadTail() error {
 	if r.Seq < 1 {
 		return fmt.Errorf("%w: %s: last record has seq %d", ErrCorrupt, l.path, r.Seq)
 	}
-	l.seq, l.prev, l.size = r.Seq, lineHash(line), st.Size()
+	l.seq, l.prev, l.hash, l.size = r.Seq, lineHash(line), r.Hash, st.Size()
+	if r.Event == EventCheckpoint {
+		l.checkpointed = r.Seq
+	}
 	return nil
 }
 
@@ -157,6 +165,11 @@ func lastLine(r io.ReaderAt, size int64) ([]byte, error) {
 func (l *Log) Append(r Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.appendLocked(r)
+}
+
+// appendLocked is Append with l.mu held.
+func (l *Log) appendLocked(r Record) error {
 	if l.err != nil {
 		return l.err
 	}
@@ -177,6 +190,7 @@ func (l *Log) Append(r Record) error {
 		return l.err
 	}
 	l.seq, l.prev = r.Seq, lineHash(line[:len(line)-1])
+	l.hash = string(line[len(line)-hashLen-3 : len(line)-3])
 	l.size += int64(len(line))
 	return nil
 }
@@ -186,7 +200,7 @@ func (l *Log) writeLocked(line []byte, event string) error {
 	if _, err := l.f.Write(line); err != nil {
 		return err
 	}
-	if l.opts.Sync == SyncEvery || l.opts.Sync == SyncEnd && event == EventEnd {
+	if l.opts.Sync == SyncEvery || l.opts.Sync == SyncEnd && (event == EventEnd || event == EventCheckpoint) {
 		return l.f.Sync()
 	}
 	return nil

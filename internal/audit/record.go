@@ -15,13 +15,18 @@ import (
 const (
 	EventStart = "start"
 	EventEnd   = "end"
+	// EventCheckpoint is a record the daemon appends, not a session: its
+	// Sig signs the chain position (seq and prev) with the host key, so
+	// that the records before it cannot be rewritten without the key
+	// (Log.Checkpoint, VerifyOptions.Key).
+	EventCheckpoint = "checkpoint"
 )
 
 // Genesis is the prev of a file's first record: there is no previous line.
 const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
 
 // MaxRecordSize bounds one line (newline included). A request header is at
-// most 64 KiB (SPEC §3), so even an argv that fills one fits several times
+// most 64 KiB (docs/PROTOCOL.md §2.2), so even an argv that fills one fits several times
 // over; Verify and Open refuse longer lines instead of buffering them.
 const MaxRecordSize = 1 << 20
 
@@ -38,7 +43,7 @@ const hashLen = 2 * sha256.Size
 type Record struct {
 	Time        time.Time `json:"time"`                  // UTC, RFC 3339 with nanoseconds
 	Seq         int       `json:"seq"`                   // 1 for a file's first record, then +1
-	Event       string    `json:"event"`                 // EventStart or EventEnd
+	Event       string    `json:"event"`                 // EventStart, EventEnd or EventCheckpoint
 	Session     string    `json:"session,omitempty"`     // session id, the same in start and end
 	Fingerprint string    `json:"fingerprint,omitempty"` // client key, "SHA256:..."
 	Comment     string    `json:"comment,omitempty"`     // the key's authorized_keys comment
@@ -63,6 +68,7 @@ type Record struct {
 	StderrSHA   string    `json:"stderr_sha256,omitempty"`
 	DeniedRule  string    `json:"denied_rule,omitempty"` // the authorized_keys option that refused it
 	Reason      string    `json:"reason,omitempty"`      // free text: why denied, why lost
+	Sig         string    `json:"sig,omitempty"`         // checkpoint: base64 ed25519 signature of its seq and prev
 	Prev        string    `json:"prev"`                  // hex SHA-256 of the previous line; Genesis first
 	Hash        string    `json:"hash"`                  // hex SHA-256 of this line with hash ""
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/config"
 	"github.com/rexec-dev/rexec/internal/legacy"
@@ -46,6 +47,11 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 	srv, err := server.New(cfg)
 	if err != nil {
 		return fail(1, err)
+	}
+	if cfg.Audit != nil {
+		// deferred first, so it runs last: after the drain has written
+		// the last end records
+		defer d.watchAudit(cfg.Audit)()
 	}
 	d.sweepCgroups()
 	if stop, err := session.EnableSubreaper(ctx); err != nil {
@@ -98,6 +104,28 @@ func (d *daemon) sweepCgroups() {
 	if res.Removed > 0 {
 		d.log.Info("removed empty session cgroups left by an earlier daemon", "count", res.Removed)
 	}
+}
+
+// watchAudit logs the audit log's head to the daemon's log (the journal)
+// as it moves and appends signed checkpoints if audit_checkpoint is set
+// (audit.Watch), until the returned stop is called; stop writes the last
+// checkpoint, logs the final head and waits for the goroutine. Compare a
+// logged head with the file: `rexec audit verify --head SEQ:HASH FILE`.
+func (d *daemon) watchAudit(l *audit.Log) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		audit.Watch(ctx, l, audit.WatchConfig{
+			Report: func(h audit.Head) {
+				d.log.Info("audit head", "seq", h.Seq, "hash", h.Hash, "head", h.String(), "path", l.Path())
+			},
+			CheckpointEvery: d.settings.AuditCheckpoint,
+			Key:             d.hostKey.Private,
+			Error:           func(err error) { d.log.Error("audit checkpoint not written", "err", err) },
+		})
+	}()
+	return func() { cancel(); <-done }
 }
 
 // listen binds the rexec addresses and the legacy one, or nothing.

@@ -69,6 +69,10 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	f.StringVar(&s.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (/metrics)")
 	f.StringVar(&s.AuditLog, "audit-log", "", "append a tamper-evident audit log (JSON lines) to FILE")
 	f.StringVar(&s.AuditSync, "audit-sync", "every", "fsync the audit log after every record, at session end, or never")
+	f.StringArrayVar(&s.AuditRedact, "audit-redact", audit.DefaultRedact,
+		"env names whose values the audit log holds only as a SHA-256 (glob, * any run, any case); repeatable, replaces the default")
+	f.DurationVar(&s.AuditCheckpoint, "audit-checkpoint", 0,
+		"append a checkpoint signed with the host key at this interval while records are written (0: none)")
 	f.DurationVar(&s.LoginGrace, "login-grace", server.DefaultLoginGrace, "time from accept to authenticated, absolute")
 	f.StringVar(&s.MaxStartups, "max-startups", server.DefaultStartups.String(), "unauthenticated connections: start:rate:full random early drop")
 	f.IntVar(&s.PerSourceMax, "per-source-max", server.DefaultPerSourceMax, "unauthenticated connections per source /32 or /64 (-1: no cap)")
@@ -133,7 +137,7 @@ func flagsOver(dst, src *config.ServerFile, flags *pflag.FlagSet) {
 func serverConfig(f config.ServerFile) (server.Config, error) {
 	cfg := server.Config{LoginGrace: f.LoginGrace, PerSourceMax: f.PerSourceMax, IdleTimeout: f.IdleTimeout,
 		KeepaliveInterval: f.Keepalive, MaxSessions: f.MaxSessions, MaxSessionsPerKey: f.MaxSessionsPerKey,
-		NoResumption: f.NoResumption, Software: "rexec/" + version()}
+		NoResumption: f.NoResumption, AuditRedact: f.AuditRedact, Software: "rexec/" + version()}
 	if f.MaxStartups != "" {
 		st, err := server.ParseStartups(f.MaxStartups)
 		if err != nil {

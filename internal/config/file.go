@@ -28,6 +28,8 @@ type ServerFile struct {
 	Metrics           string        `toml:"metrics"`             // --metrics: host:port of /metrics
 	AuditLog          string        `toml:"audit_log"`           // --audit-log: path of the audit log
 	AuditSync         string        `toml:"audit_sync"`          // --audit-sync: every, end or never (fsync policy)
+	AuditRedact       []string      `toml:"audit_redact"`        // --audit-redact, repeatable: env names whose values are hashed ("*TOKEN*")
+	AuditCheckpoint   time.Duration `toml:"audit_checkpoint"`    // --audit-checkpoint: signed checkpoint interval; 0: none
 
 	LoginGrace        time.Duration `toml:"login_grace"`          // --login-grace: accept to authenticated, absolute
 	MaxStartups       string        `toml:"max_startups"`         // --max-startups: "start:rate:full" or "full"
@@ -70,6 +72,12 @@ type SYNWatchFile struct {
 type MaxStartups struct {
 	Start, Rate, Full int
 }
+
+// MinAuditCheckpoint is the shortest audit_checkpoint: each checkpoint is
+// a signature and a record of its own, and a minute's interval already
+// bounds what a rewrite can hide to a minute of records; below a second
+// the log would fill with checkpoints on a busy server.
+const MinAuditCheckpoint = time.Second
 
 // ErrServerFile is wrapped by every error of LoadServerFile and Validate.
 var ErrServerFile = errors.New("config: bad server config")
@@ -158,6 +166,14 @@ func (f ServerFile) problems() []string {
 	default:
 		bad("audit_sync", "%q: want every, end or never", f.AuditSync)
 	}
+	for _, p := range f.AuditRedact {
+		if p == "" {
+			bad("audit_redact", "empty pattern")
+		}
+	}
+	if f.AuditCheckpoint > 0 && f.AuditCheckpoint < MinAuditCheckpoint {
+		bad("audit_checkpoint", "%v is below %v", f.AuditCheckpoint, MinAuditCheckpoint)
+	}
 	if f.MaxStartups != "" {
 		if _, err := ParseMaxStartups(f.MaxStartups); err != nil {
 			bad("max_startups", "%v", err)
@@ -192,7 +208,7 @@ type keyed[T any] struct {
 
 func (f ServerFile) durations() []keyed[time.Duration] {
 	return []keyed[time.Duration]{
-		{"grace", f.Grace}, {"login_grace", f.LoginGrace}, {"idle_timeout", f.IdleTimeout}, {"keepalive", f.Keepalive},
+		{"grace", f.Grace}, {"audit_checkpoint", f.AuditCheckpoint}, {"login_grace", f.LoginGrace}, {"idle_timeout", f.IdleTimeout}, {"keepalive", f.Keepalive},
 		{"penalty.auth_failure", f.Penalty.AuthFailure}, {"penalty.grace_expired", f.Penalty.GraceExpired},
 		{"penalty.protocol_violation", f.Penalty.ProtocolViolation}, {"penalty.min", f.Penalty.Min},
 		{"penalty.max", f.Penalty.Max}, {"syn_watch.interval", f.SYNWatch.Interval},

@@ -55,14 +55,16 @@ func (c *serverConn) newFileAudit(m protocol.Message) *sessionAudit {
 			Comment: c.key.Comment, Remote: c.remote, Kind: m.Type(), Path: filePath(m)}}
 }
 
-// writeStart appends the start record, if there is an audit log; a failure
-// is logged and returned.
+// writeStart appends the start record, with the key's options in force
+// (a file request has no environment, directory or terminal), if there is
+// an audit log; a failure is logged and returned.
 func (a *sessionAudit) writeStart(c *serverConn) error {
 	if a.log == nil {
 		return nil
 	}
 	r := a.base
 	r.Event = audit.EventStart
+	r.Options = c.auditOptions()
 	if err := a.log.Append(r); err != nil {
 		c.log.Error("audit log write failed", "err", err)
 		return err

@@ -52,7 +52,12 @@ func kindOf(req protocol.Exec) string {
 }
 
 // beginAudit writes the start record of a session; an error means the
-// session must be refused.
+// session must be refused. req is the request as it will run (or, when
+// denied, as it was asked): the start record holds what it runs with,
+// namely the key's options in force, the environment it sets on top of
+// the account's (the client's variables, the key's environment= and
+// REXEC_ORIGINAL_COMMAND; values of names in Config.AuditRedact hashed),
+// the working directory and the terminal request.
 func (c *serverConn) beginAudit(id, kind string, req protocol.Exec) (*sessionAudit, error) {
 	a := &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
 		base: audit.Record{Session: id, Fingerprint: auth.Fingerprint(c.key.Key), Comment: c.key.Comment,
@@ -63,6 +68,7 @@ func (c *serverConn) beginAudit(id, kind string, req protocol.Exec) (*sessionAud
 	a.stdout, a.stderr = sha256.New(), sha256.New()
 	r := a.base
 	r.Event = audit.EventStart
+	r.Options, r.Env, r.Cwd, r.PTY = c.auditOptions(), audit.RedactEnv(req.Env, c.s.auditRedact()), req.Cwd, req.PTY
 	if err := a.log.Append(r); err != nil {
 		c.log.Error("audit log write failed", "err", err)
 		return nil, errAuditFailed
@@ -115,6 +121,31 @@ func (c *serverConn) auditRefusedKey(pub ed25519.PublicKey, rule, reason string)
 	if err := c.s.cfg.Audit.Append(r); err != nil {
 		c.log.Error("audit log write failed", "err", err)
 	}
+}
+
+// auditRedact are the environment names whose values the audit log
+// hashes (Config.AuditRedact).
+func (s *Server) auditRedact() []string {
+	if len(s.cfg.AuditRedact) == 0 {
+		return audit.DefaultRedact
+	}
+	return s.cfg.AuditRedact
+}
+
+// auditOptions is the key's authorized_keys options in force, as the
+// audit log records them: the environment= values of redacted names are
+// hashed there too, as in the environment they set.
+func (c *serverConn) auditOptions() string {
+	o := c.key.Options
+	if len(o.Environment) > 0 {
+		env := make([]string, len(o.Environment))
+		for i, kv := range o.Environment {
+			k, v, _ := strings.Cut(kv, "=")
+			env[i] = audit.RedactEnv(map[string]string{k: v}, c.s.auditRedact())[0]
+		}
+		o.Environment = env
+	}
+	return o.String()
 }
 
 // ruleName is the option named at the start of a denial reason.

@@ -93,6 +93,10 @@ type Config struct {
 	// and refusal; a session whose start record cannot be written is
 	// refused (fail closed). The caller opens and closes it.
 	Audit *audit.Log
+	// AuditRedact are the environment names (globs, '*' any run, any
+	// case) whose values the audit log holds only as a SHA-256
+	// (audit.RedactEnv); empty means audit.DefaultRedact.
+	AuditRedact []string
 	// Metrics, when non-nil, is updated as connections and sessions come
 	// and go; nil costs nothing.
 	Metrics *metrics.Metrics
