@@ -3,8 +3,9 @@ package auth
 import "strings"
 
 // String renders the options in force in authorized_keys syntax, in one
-// canonical order: restrict and what re-enables under it (pty,
-// file-transfer), or no-pty and no-file-transfer; then command=, from=,
+// canonical order: restrict and pty under it, or no-pty; file-transfer
+// when a line limiting commands (restrict, command=, allow=) re-enables
+// it, or no-file-transfer on a line that does not imply it; then command=, from=,
 // each environment= and one allow= with every glob. Options rexec ignores
 // are not in KeyOptions and so not rendered; the zero value is "". The
 // audit log records this string, so two lines that grant the same render
@@ -14,22 +15,19 @@ import "strings"
 // the parser cannot produce, such as one ending in a backslash, may not).
 func (o KeyOptions) String() string {
 	var opts []string
-	switch {
-	case o.Restrict:
+	if o.Restrict {
 		opts = append(opts, "restrict")
 		if !o.NoPTY {
 			opts = append(opts, "pty")
 		}
-		if !o.NoFileTransfer {
-			opts = append(opts, "file-transfer")
-		}
-	default:
-		if o.NoPTY {
-			opts = append(opts, "no-pty")
-		}
-		if o.NoFileTransfer {
-			opts = append(opts, "no-file-transfer")
-		}
+	} else if o.NoPTY {
+		opts = append(opts, "no-pty")
+	}
+	switch {
+	case o.limitsCommands() && !o.NoFileTransfer:
+		opts = append(opts, "file-transfer")
+	case !o.limitsCommands() && o.NoFileTransfer:
+		opts = append(opts, "no-file-transfer")
 	}
 	if o.HasCommand {
 		opts = append(opts, quoteOption("command", o.Command))

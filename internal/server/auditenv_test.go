@@ -51,17 +51,17 @@ func TestAuditRecordsWhatRan(t *testing.T) {
 			audit.Record{Kind: kindExec, PTY: true, Command: "echo hi", Env: []string{"DEPLOY_KEY=" + sha256Of("k-"+secretMark)},
 				Options: `no-file-transfer,from="127.0.0.1",environment="DEPLOY_KEY=` + sha256Of("k-"+secretMark) + `"`}},
 		{"forced command", nil, `command="echo forced"`,
-			protocol.Exec{Argv: []string{"id"}, Env: map[string]string{"A": "1"}},
+			protocol.Exec{Argv: []string{"id"}, Env: map[string]string{"LANG": "C"}},
 			"forced\n",
 			audit.Record{Kind: kindExec, Command: "echo forced", Options: `command="echo forced"`,
-				Env: []string{"A=1", "REXEC_ORIGINAL_COMMAND=id"}}},
+				Env: []string{"LANG=C", "REXEC_ORIGINAL_COMMAND=id"}}},
 		{"configured redaction replaces the default", []string{"lang_*"}, "",
 			protocol.Exec{Argv: []string{"true"}, Env: map[string]string{"LANG_X": "plain", "MY_TOKEN": "visible"}},
 			"",
 			audit.Record{Kind: kindExec, Env: []string{"LANG_X=" + sha256Of("plain"), "MY_TOKEN=visible"}}},
-		{"file request", nil, `environment="A=1",allow="ls *"`,
+		{"file request", nil, `environment="A=1",allow="ls *",file-transfer`,
 			protocol.Stat{Path: cwd}, "",
-			audit.Record{Kind: protocol.TypeStat, Path: cwd, Options: `environment="A=1",allow="ls *"`}},
+			audit.Record{Kind: protocol.TypeStat, Path: cwd, Options: `file-transfer,environment="A=1",allow="ls *"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
