@@ -181,3 +181,20 @@ func TestUnsafeAuthorizedKeysOnReload(t *testing.T) {
 		t.Fatalf("after chmod 600: %d %q", r.code, r.stderr)
 	}
 }
+
+// TestAcceptEnvConfig: accept_env widens what a restricted key may set,
+// but never to the names that change how programs load or shells start.
+func TestAcceptEnvConfig(t *testing.T) {
+	home := t.TempDir()
+	d := startDaemon(t, home, "--accept-env", "DEPLOY_*", "--accept-env", "LD_PRELOAD")
+	setOptions(t, home, `allow="/usr/bin/printenv DEPLOY_ENV"`)
+	if r := rexec(t, home, nil, "run", "-e", "DEPLOY_ENV=prod", d.host(), "--", "/usr/bin/printenv", "DEPLOY_ENV"); r.code != 0 || r.stdout != "prod\n" {
+		t.Errorf("an accepted variable: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := rexec(t, home, nil, "run", "-e", "LANG=C", d.host(), "--", "/usr/bin/printenv", "DEPLOY_ENV"); r.code != 255 || !strings.Contains(r.stderr, "LANG is not accepted") {
+		t.Errorf("a default name no longer listed: %d %q", r.code, r.stderr)
+	}
+	if r := rexec(t, home, nil, "run", "-e", "LD_PRELOAD=/nonexistent.so", d.host(), "--", "/usr/bin/printenv", "DEPLOY_ENV"); r.code != 255 || !strings.Contains(r.stderr, "may not set LD_PRELOAD") {
+		t.Errorf("LD_PRELOAD listed in accept_env: %d %q", r.code, r.stderr)
+	}
+}

@@ -69,6 +69,8 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	f.StringVar(&s.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (/metrics)")
 	f.StringVar(&s.AuditLog, "audit-log", "", "append a tamper-evident audit log (JSON lines) to FILE")
 	f.StringVar(&s.AuditSync, "audit-sync", "every", "fsync the audit log after every record, at session end, or never")
+	f.StringArrayVar(&s.AcceptEnv, "accept-env", server.DefaultAcceptEnv,
+		"client variable a restricted key may set (* and ? wildcards), repeatable; replaces the default list")
 	f.StringArrayVar(&s.AuditRedact, "audit-redact", audit.DefaultRedact,
 		"env names whose values the audit log holds only as a SHA-256 (glob, * any run, any case); repeatable, replaces the default")
 	f.DurationVar(&s.AuditCheckpoint, "audit-checkpoint", 0,
@@ -137,7 +139,8 @@ func flagsOver(dst, src *config.ServerFile, flags *pflag.FlagSet) {
 func serverConfig(f config.ServerFile) (server.Config, error) {
 	cfg := server.Config{LoginGrace: f.LoginGrace, PerSourceMax: f.PerSourceMax, IdleTimeout: f.IdleTimeout,
 		KeepaliveInterval: f.Keepalive, MaxSessions: f.MaxSessions, MaxSessionsPerKey: f.MaxSessionsPerKey,
-		NoResumption: f.NoResumption, AuditRedact: f.AuditRedact, Software: "rexec/" + version()}
+		NoResumption: f.NoResumption, AuditRedact: f.AuditRedact, AcceptEnv: f.AcceptEnv,
+		Software: "rexec/" + version()}
 	if f.MaxStartups != "" {
 		st, err := server.ParseStartups(f.MaxStartups)
 		if err != nil {

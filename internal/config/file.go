@@ -39,6 +39,7 @@ type ServerFile struct {
 	MaxSessions       int           `toml:"max_sessions"`         // --max-sessions: in total
 	MaxSessionsPerKey int           `toml:"max_sessions_per_key"` // --max-sessions-per-key
 	NoResumption      bool          `toml:"no_resumption"`        // --no-resumption: no TLS session tickets
+	AcceptEnv         []string      `toml:"accept_env"`           // --accept-env, repeatable: client variables a restricted key may set ("LC_*")
 
 	Penalty  PenaltyFile  `toml:"penalty"`
 	SYNWatch SYNWatchFile `toml:"syn_watch"`
@@ -169,6 +170,11 @@ func (f ServerFile) problems() []string {
 	for _, p := range f.AuditRedact {
 		if p == "" {
 			bad("audit_redact", "empty pattern")
+		}
+	}
+	for _, p := range f.AcceptEnv {
+		if p == "" || strings.ContainsAny(p, "=/[]\\\x00") {
+			bad("accept_env", "%q: want a variable name, with * and ? as wildcards", p)
 		}
 	}
 	if f.AuditCheckpoint > 0 && f.AuditCheckpoint < MinAuditCheckpoint {
