@@ -23,7 +23,7 @@ import (
 var errCpTimeout = errors.New("--timeout expired")
 
 // exitTimedOut is the status of a copy cut short by --timeout, as for a
-// command (SPEC §2).
+// command (docs/CLI.md §6).
 const exitTimedOut = 124
 
 // fanoutOperands tells whether the operands are an upload to many hosts
@@ -68,7 +68,7 @@ func anyRemote(ops []operand) bool {
 }
 
 // runFanout uploads srcs to every host of dsts (and --hosts, less -x)
-// and exits as a fan-out does (SPEC §2): 0 when every host has every
+// and exits as a fan-out does (docs/CLI.md §4): 0 when every host has every
 // file, 255 when a host could not be reached, else the highest status
 // (1 for a copy that failed, 124 for --timeout). No host key question
 // is asked: an unknown key fails that host unless --accept-new is given.

@@ -28,7 +28,7 @@ type cpRecord struct {
 }
 
 // parseCpRecords checks the json lines as parseRecords does (one per
-// host, every SPEC §5 field) and decodes the copy counts too.
+// host, every field of docs/CLI.md §7) and decodes the copy counts too.
 func parseCpRecords(t *testing.T, out string) map[string]cpRecord {
 	t.Helper()
 	parseRecords(t, out)

@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// TestZeroConfigFirstRun is SPEC §2's first run: a fresh home, `rexec
+// TestZeroConfigFirstRun is the first run of docs/CLI.md §5: a fresh home, `rexec
 // serve`, then `rexec run localhost -- uname -a` with no prompt and no
 // other set-up.
 func TestZeroConfigFirstRun(t *testing.T) {
@@ -74,7 +74,7 @@ func TestNothingListening(t *testing.T) {
 	}
 }
 
-// TestHostKeyTrust covers SPEC §2's trust rules without a terminal.
+// TestHostKeyTrust covers the trust rules of docs/CLI.md §5 without a terminal.
 func TestHostKeyTrust(t *testing.T) {
 	srvHome := t.TempDir()
 	d := startDaemon(t, srvHome)

@@ -18,7 +18,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
-// fanOpts are the flags of `rexec run` on many hosts (SPEC §5).
+// fanOpts are the flags of `rexec run` on many hosts (docs/CLI.md §7).
 type fanOpts struct {
 	hostsFile   string
 	exclude     []string
@@ -74,7 +74,7 @@ func (o *fanOpts) wanted(hosts []string) bool {
 }
 
 // runFanout runs req on every host named by args, --hosts and -x, and
-// exits as SPEC §2 says for a fan-out. Stdin is not forwarded (every
+// exits as docs/CLI.md §4 says for a fan-out. Stdin is not forwarded (every
 // remote stdin is empty, as with pdsh), -t is refused, and no host key
 // question is ever asked: an unknown key fails that host unless
 // --accept-new is given.
@@ -96,7 +96,7 @@ func runFanout(ctx context.Context, cfg client.Config, args []string, o *runOpts
 	return o.fan.run(ctx, r, hosts, env, env.Stderr, nil)
 }
 
-// run runs r on hosts and reports as SPEC §2 and §5 say for a fan-out:
+// run runs r on hosts and reports as docs/CLI.md §4 and §7 say for a fan-out:
 // every host's outcome through the printer of --output (its lines for
 // the local stderr go to errw), a summary line when stderr is a
 // terminal, and the exit status. settle, when non-nil, is called after

@@ -130,7 +130,7 @@ type fanRecord struct {
 }
 
 // parseRecords checks that out is well-formed json lines carrying every
-// field SPEC §5 names, and returns them by host.
+// field docs/CLI.md §7 names, and returns them by host.
 func parseRecords(t *testing.T, out string) map[string]fanRecord {
 	t.Helper()
 	recs := map[string]fanRecord{}

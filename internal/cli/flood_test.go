@@ -2,7 +2,7 @@
 
 package cli_test
 
-// The pre-authentication must-holds of issue 7 (SPEC §4): floods of idle
+// The pre-authentication must-holds of issue 7 (docs/CLI.md §8): floods of idle
 // and dripping connections, and a flood past the daemon's descriptor
 // limit. The flood is cmd/rexec-flood, a process of its own, so the
 // daemon's memory, descriptors and CPU read from /proc are the daemon's

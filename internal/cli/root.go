@@ -18,7 +18,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
-// ExitFailure is the status for rexec's own failures (SPEC §2), as ssh uses.
+// ExitFailure is the status for rexec's own failures (docs/CLI.md §4), as ssh uses.
 const ExitFailure = 255
 
 // Env is the process environment Main runs in; tests substitute it.

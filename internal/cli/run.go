@@ -204,7 +204,7 @@ func (o *runOpts) request(command []string) (protocol.Exec, error) {
 }
 
 // runOne runs req on one host and turns the result into the exit status of
-// SPEC §2: the remote code (128+N for a signal, 124 for a timeout), 255
+// docs/CLI.md §4: the remote code (128+N for a signal, 124 for a timeout), 255
 // with a one-line reason for rexec's own failures.
 func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req protocol.Exec, env Env) error {
 	t, err := client.ParseTarget(host, o.conn.port)

@@ -26,12 +26,12 @@ import (
 	"github.com/rexec-dev/rexec/internal/session"
 )
 
-// DefaultListen is where `rexec serve` listens without --listen (SPEC §4):
+// DefaultListen is where `rexec serve` listens without --listen (docs/CLI.md §8):
 // loopback only, so a first run exposes nothing.
 const DefaultListen = "127.0.0.1:7022"
 
 // DefaultDrainGrace is how long running sessions may finish after SIGTERM
-// before their process trees are killed (SPEC §4).
+// before their process trees are killed (docs/CLI.md §8).
 const DefaultDrainGrace = 30 * time.Second
 
 // serveOpts are the flags of `rexec serve`. Settings that the config file

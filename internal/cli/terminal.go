@@ -9,7 +9,7 @@ import (
 )
 
 // isTerminal reports whether env.Stdin is a terminal: prompts, progress and
-// colours are allowed only then (SPEC §2).
+// colours are allowed only then (docs/CLI.md §1).
 func isTerminal(env Env) bool {
 	f, ok := stdinFile(env)
 	return ok && term.IsTerminal(int(f.Fd()))

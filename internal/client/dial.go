@@ -1,6 +1,6 @@
 // Package client is rexec's client for one host: it connects (TCP, TLS 1.3
 // with both keys pinned, hello), then runs requests on the connection and
-// reports how each ended as a typed Outcome (SPEC §5).
+// reports how each ended as a typed Outcome (docs/CLI.md §7).
 //
 // It sits above transport, auth and protocol and below fanout and the CLI.
 // It never prints: output goes to the writers the caller passes, and every
@@ -229,7 +229,7 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *
 	return c, nil
 }
 
-// verifyHost applies the trust rules of SPEC §2 to the server's key.
+// verifyHost applies the trust rules of docs/CLI.md §5 to the server's key.
 func verifyHost(cfg Config, t Target, pub ed25519.PublicKey) error {
 	err := cfg.KnownHosts.Check(t.Host, t.Port, pub)
 	var unknown *auth.UnknownHostError

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Outcome classifies how a host's run ended (SPEC §5); it is also the value
+// Outcome classifies how a host's run ended (docs/CLI.md §7); it is also the value
 // of the "outcome" field of fan-out JSON output.
 type Outcome string
 

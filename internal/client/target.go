@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// DefaultPort is rexec's TCP port (SPEC §2).
+// DefaultPort is rexec's TCP port (docs/CLI.md §2).
 const DefaultPort = 7022
 
 // Target is one host to connect to, parsed from the command line.

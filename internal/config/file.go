@@ -13,7 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// ServerFile is the daemon's TOML config file (SPEC §4): one key per
+// ServerFile is the daemon's TOML config file (docs/CLI.md §8): one key per
 // `rexec serve` flag, the flag's name with '_' for '-' (--max-startups is
 // max_startups), plus the [penalty] and [syn_watch] tables. A zero field
 // means "not set in the file": the flag's default applies. Durations are

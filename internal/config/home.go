@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 )
 
-// File names inside the home directory (SPEC §2).
+// File names inside the home directory (docs/CLI.md §2).
 const (
 	IdentityFile       = "id_ed25519"
 	KnownHostsFile     = "known_hosts"

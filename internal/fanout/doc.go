@@ -1,5 +1,5 @@
 // Package fanout runs one command on many hosts (rexec run with several
-// HOSTs or --hosts FILE, SPEC §5), or any other Job, such as rexec cp's
+// HOSTs or --hosts FILE, docs/CLI.md §7), or any other Job, such as rexec cp's
 // upload to many hosts: it expands pdsh-style host lists,
 // connects to at most Parallel hosts at a time through package client,
 // and reports every host's typed outcome through an output mode (prefix,

@@ -24,7 +24,7 @@ const MaxBufferedOutput = 16 << 20
 // truncatedNote is what a result or a group block says when output was cut.
 const truncatedNote = "[output truncated]"
 
-// Output modes for --output (SPEC §5).
+// Output modes for --output (docs/CLI.md §7).
 const (
 	ModePrefix = "prefix"
 	ModeGroup  = "group"
@@ -156,7 +156,7 @@ func (b *buffers) take(index int) *[2]cappedBuffer {
 	return bufs
 }
 
-// Record is one line of json output: a host's typed outcome (SPEC §5).
+// Record is one line of json output: a host's typed outcome (docs/CLI.md §7).
 // Every field is always present except that stdout and stderr are
 // replaced by stdout_b64 and stderr_b64 (standard base64) when the output
 // is not valid UTF-8, so the bytes survive exactly; exit_code and signal

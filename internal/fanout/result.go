@@ -11,7 +11,7 @@ import (
 )
 
 // Outcome is how one host's run ended: the "outcome" field of json output.
-// SPEC §5 lists exited, signaled, timed_out, connect_failed, auth_failed,
+// docs/CLI.md §7 lists exited, signaled, timed_out, connect_failed, auth_failed,
 // host_key_mismatch, connection_lost and denied. Three more keep the
 // report exact instead of folding a case into a neighbour that would
 // mislead: host_key_unknown (nothing pinned and no --accept-new: the key
@@ -38,7 +38,7 @@ const (
 	CopyFailed      Outcome = "copy_failed"
 )
 
-// ExitFailure is the exit status for "rexec itself failed" (SPEC §2).
+// ExitFailure is the exit status for "rexec itself failed" (docs/CLI.md §4).
 const ExitFailure = 255
 
 // exitTimedOut is the exit status of a command killed by --timeout, as
@@ -112,7 +112,7 @@ func (r Result) Unreachable() bool {
 	return !r.Ran() && r.Outcome != Denied && r.Outcome != Skipped
 }
 
-// Status is this host's share of the exit status (SPEC §2): the remote
+// Status is this host's share of the exit status (docs/CLI.md §4): the remote
 // code when the command ran (a copy's ExitCode), 255 when rexec failed (unreachable or
 // denied), 0 for a skipped host (ExitStatus accounts for those).
 func (r Result) Status() int {
@@ -164,7 +164,7 @@ func oneLine(s string) string {
 	return protocol.Printable(strings.Join(strings.Fields(s), " "))
 }
 
-// ExitStatus is the exit status of a fan-out (SPEC §2): 0 when every host
+// ExitStatus is the exit status of a fan-out (docs/CLI.md §4): 0 when every host
 // exited 0; 255 when any host could not be reached (or was denied);
 // otherwise the highest remote code, a timeout counting as 124 and a
 // signal N as 128+N. A host that was skipped never exited 0, so a run

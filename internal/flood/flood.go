@@ -1,5 +1,5 @@
 // Package flood is a load generator for rexec's pre-authentication
-// defences (SPEC §4, issue 7): it opens many TCP connections to a daemon
+// defences (docs/CLI.md §8): it opens many TCP connections to a daemon
 // from a chosen source address, then sends nothing (Idle), the start of a
 // TLS record one byte at a time (Drip) or bytes that are not TLS
 // (Garbage), and reports as JSON lines when the server closed each

@@ -1,4 +1,4 @@
-// Package metrics provides the daemon's Prometheus metrics (SPEC §4) and
+// Package metrics provides the daemon's Prometheus metrics (docs/CLI.md §8) and
 // the SYN-flood watch: half-open connections on the listen ports from
 // /proc/net/tcp and tcp6, and the rise of the TcpExt counters in
 // /proc/net/netstat that count what SYN_RECV alone misses once the kernel

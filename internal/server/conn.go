@@ -231,7 +231,7 @@ type unauthorizedError string
 func (e unauthorizedError) Error() string { return string(e) }
 
 // leaveGate ends the connection's pre-auth accounting and penalises its
-// source for a failed authentication (SPEC §4, PerSourcePenalties).
+// source for a failed authentication (docs/CLI.md §8, like sshd's PerSourcePenalties).
 func (c *serverConn) leaveGate(err error) {
 	if c.adm == nil {
 		return

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Finding a peer that vanished (SPEC §4: dropped within keepaliveMisses
+// Finding a peer that vanished (docs/CLI.md §8: dropped within keepaliveMisses
 // keepalive intervals, 45 s by default), mid-session as between sessions,
 // without ever dropping one that is alive but does not read.
 //
@@ -78,7 +78,7 @@ func silenceLimit(ka time.Duration) time.Duration {
 
 // deadPeerBound is the longest a vanished peer keeps its connection after
 // its last sign of life with keepalive interval ka: keepaliveMisses
-// intervals (45 s at the default, SPEC §4), less watchSlack as margin.
+// intervals (45 s at the default, docs/CLI.md §8), less watchSlack as margin.
 func deadPeerBound(ka time.Duration) time.Duration {
 	return silenceLimit(ka) + watchPeriod(ka) + watchSlack(ka)
 }

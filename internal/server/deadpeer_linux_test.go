@@ -23,7 +23,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
-// The dead-peer test (SPEC §4: after auth, a dead peer is dropped within
+// The dead-peer test (docs/CLI.md §8: after auth, a dead peer is dropped within
 // 45 s) makes a client host vanish for real: no FIN, no RST, nothing. The
 // test binary re-executes itself in a private network namespace (as
 // internal/metrics' SYN-flood test does), runs a server and a client on
@@ -38,7 +38,7 @@ const (
 
 	// deadPeerInterval is the keepalive interval of the test: short, so
 	// the test takes seconds; TestDeadPeerBound shows that the default
-	// interval gives the 45 s of SPEC §4 by the same arithmetic.
+	// interval gives the 45 s of docs/CLI.md §8 by the same arithmetic.
 	deadPeerInterval = 2 * time.Second
 	// deadPeerSlack is what scheduling, killing the tree and writing the
 	// audit record may add to deadPeerBound on a loaded machine. It is
@@ -50,7 +50,7 @@ const (
 var deadPeerDefault = flag.Bool("deadpeer.default", false,
 	"TestDeadPeerNetns: use the default keepalive interval (the test then takes about 50 s)")
 
-// TestDeadPeerBound: the watchdog's arithmetic gives SPEC §4's bound with
+// TestDeadPeerBound: the watchdog's arithmetic gives the bound of docs/CLI.md §8 with
 // the default interval, leaves a live peer room for a lost probe, and the
 // zero Config gets that default.
 func TestDeadPeerBound(t *testing.T) {
@@ -89,7 +89,7 @@ func TestDeadPeerBound(t *testing.T) {
 		}
 	}
 	if b := deadPeerBound(DefaultKeepaliveInterval); b > 45*time.Second {
-		t.Errorf("with the default interval a dead peer goes after %v, SPEC §4 allows 45s", b)
+		t.Errorf("with the default interval a dead peer goes after %v, docs/CLI.md §8 allows 45s", b)
 	}
 	s, err := New(Config{HostKey: newIdentity(t, "host")})
 	if err != nil {

@@ -29,7 +29,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/transport"
 )
 
-// Defaults for Config's zero values (SPEC §4).
+// Defaults for Config's zero values (docs/CLI.md §8).
 const (
 	// DefaultLoginGrace is the absolute time from accept to authenticated
 	// (TLS handshake and hello), like OpenSSH's LoginGraceTime.
@@ -62,7 +62,7 @@ type Config struct {
 	// Software is sent in hello, e.g. "rexec/1.0".
 	Software string
 
-	// Pre-authentication defences (SPEC §4). Zero values mean the
+	// Pre-authentication defences (docs/CLI.md §8). Zero values mean the
 	// defaults: DefaultStartups, DefaultPerSourceMax (negative: no
 	// per-source cap), and Penalties' documented defaults.
 	MaxStartups  Startups

@@ -15,7 +15,7 @@ import (
 )
 
 // modeMask is what a receiver applies of a peer's mode: permissions only,
-// never setuid, setgid or sticky (SPEC §5).
+// never setuid, setgid or sticky (docs/CLI.md §6).
 const modeMask = 0o777
 
 // dirMode is the mode of a directory the receiver creates before its own
