@@ -25,6 +25,7 @@ var allowedImports = map[string][]string{
 	"internal/session":        {},
 	"internal/audit":          {},
 	"internal/metrics":        {},
+	"internal/procnet":        {},
 	"internal/sdnotify":       {},
 	"internal/protocol":       {"internal/protocol/frame"},
 	"internal/transport":      {"internal/auth"},
