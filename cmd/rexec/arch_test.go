@@ -29,7 +29,7 @@ var allowedImports = map[string][]string{
 	"internal/sdnotify":       {},
 	"internal/protocol":       {"internal/protocol/frame"},
 	"internal/transport":      {"internal/auth"},
-	"internal/legacy":         {"internal/session"},
+	"internal/legacy":         {"internal/session", "internal/audit", "internal/procnet"},
 	"internal/transfer":       {"internal/protocol", "internal/protocol/frame"},
 	"internal/client": {"internal/auth", "internal/protocol", "internal/protocol/frame", "internal/transfer",
 		"internal/transport"},

@@ -15,7 +15,6 @@ const (
 	httpHeader  foreign = "an HTTP header line"
 	tlsRecord   foreign = "a TLS handshake record"
 	sshBanner   foreign = "an SSH banner"
-	binaryBytes foreign = "binary data (a NUL byte)"
 )
 
 // sniff reports whether b, the bytes of one command as received, looks
@@ -26,8 +25,6 @@ const (
 //   - a TLS record header: 0x16 (handshake), then 0x03 and a minor version
 //     0x00..0x04, or a prefix of that; any ClientHello starts so;
 //   - an SSH banner, "SSH-", which SSH clients send before anything else;
-//   - any NUL byte, which no shell command can hold (STUN, HTTP/2 frames
-//     and most binary protocols have one early);
 //   - an HTTP request line, the first line ending in a space and
 //     "HTTP/" digits "." digits after at least a method and a target
 //     (with or without CRLF, case-insensitive, spaces at the end
@@ -38,7 +35,8 @@ const (
 //
 // Empty lines before the first are skipped, as HTTP servers skip them.
 // The rules err towards refusing: a shell command that ends in
-// " HTTP/1.1" is refused too.
+// " HTTP/1.1" is refused too. Other binary protocols need no rule: a
+// command holding a NUL byte cannot be started at all.
 func sniff(b []byte) foreign {
 	switch {
 	case len(b) == 0:
@@ -47,8 +45,6 @@ func sniff(b []byte) foreign {
 		return tlsRecord
 	case bytes.HasPrefix(b, []byte("SSH-")):
 		return sshBanner
-	case bytes.IndexByte(b, 0) >= 0:
-		return binaryBytes
 	}
 	b = bytes.TrimLeft(b, "\r\n")
 	first, rest, _ := bytes.Cut(b, []byte("\n"))
