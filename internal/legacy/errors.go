@@ -36,7 +36,7 @@ var (
 	ErrRemoteListen = errors.New("legacy: refusing a non-loopback listen address")
 	// ErrNoAllowFrom: CheckAllowFrom refused a non-loopback address
 	// without a source list.
-	ErrNoAllowFrom = errors.New("legacy: a non-loopback listen address needs a source list")
+	ErrNoAllowFrom = errors.New("legacy: a non-loopback listen address needs the list of sources allowed to connect")
 	// ErrBadAddr: CheckListenAddr or CheckAllowFrom could not parse the
 	// address.
 	ErrBadAddr = errors.New("legacy: bad listen address")

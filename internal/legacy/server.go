@@ -296,7 +296,7 @@ func CheckAllowFrom(addr string, allowFrom []netip.Prefix) error {
 	if len(allowFrom) > 0 || isLoopbackHost(host) {
 		return nil
 	}
-	return fmt.Errorf("%w: %q is not a loopback address; list the sources that may connect", ErrNoAllowFrom, addr)
+	return fmt.Errorf("%w: %q", ErrNoAllowFrom, addr)
 }
 
 // isLoopbackHost reports whether host names the loopback interface.
