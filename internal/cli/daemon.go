@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"os/user"
 	"reflect"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -36,6 +38,7 @@ type daemon struct {
 	env     Env
 	home    config.Home
 	hostKey *auth.Identity
+	legacy  *legacy.Server // the legacy listener's server, nil without --legacy-listen
 
 	wg sync.WaitGroup // every goroutine run starts
 }
@@ -79,8 +82,8 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 	pinOwnHostKey(d.home, d.hostKey, lns, d.log)
 	announce(d.env, lns, d.hostKey)
 	if legacyLn != nil {
-		fmt.Fprintf(d.env.Stderr, "rexec: lesson protocol (unauthenticated plaintext) on %s\n", legacyLn.Addr())
-		d.startLegacy(bg, legacyLn)
+		fmt.Fprintf(d.env.Stderr, "rexec: lesson protocol (plaintext, no keys; clients checked by socket uid) on %s\n", legacyLn.Addr())
+		d.startLegacy(bg, legacyLn, cfg.Audit)
 	}
 	return d.serveUntilStopped(ctx, srv, lns)
 }
@@ -134,12 +137,8 @@ func (d *daemon) listen() ([]net.Listener, net.Listener, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.settings.LegacyListen == "" {
+	if d.legacy == nil {
 		return lns, nil, nil
-	}
-	if err := legacy.CheckListenAddr(d.settings.LegacyListen, d.settings.LegacyAllowRemote); err != nil {
-		closeAll(lns)
-		return nil, nil, fmt.Errorf("%w (--legacy-allow-remote)", err)
 	}
 	ln, err := net.Listen("tcp", d.settings.LegacyListen)
 	if err != nil {
@@ -174,8 +173,11 @@ func (d *daemon) startMetrics(ctx context.Context, m *metrics.Metrics, lns []net
 	return nil
 }
 
-func (d *daemon) startLegacy(ctx context.Context, ln net.Listener) {
-	ls := &legacy.Server{Logger: d.log.With("listener", "legacy")}
+// startLegacy serves the lesson's protocol on ln with d.legacy, writing
+// its records to the daemon's audit log (nil: none).
+func (d *daemon) startLegacy(ctx context.Context, ln net.Listener, log *audit.Log) {
+	ls := d.legacy
+	ls.Logger, ls.Audit = d.log.With("listener", "legacy"), log
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -183,6 +185,54 @@ func (d *daemon) startLegacy(ctx context.Context, ln net.Listener) {
 			d.log.Error("legacy listener failed", "err", err)
 		}
 	}()
+}
+
+// legacyServer checks the legacy listener's settings and returns its
+// server, or nil without --legacy-listen. A non-loopback address needs
+// --legacy-allow-remote and a source list; users are resolved to uids
+// now, so a misspelt name stops the daemon at start.
+func legacyServer(s config.ServerFile) (*legacy.Server, error) {
+	if s.LegacyListen == "" {
+		return nil, nil
+	}
+	if err := legacy.CheckListenAddr(s.LegacyListen, s.LegacyAllowRemote); err != nil {
+		return nil, fmt.Errorf("%w (--legacy-allow-remote)", err)
+	}
+	ls := &legacy.Server{Encoding: s.LegacyEncoding}
+	for _, e := range s.LegacyAllowFrom {
+		pfx, err := config.ParseSourcePrefix(e)
+		if err != nil {
+			return nil, fmt.Errorf("legacy_allow_from: %w", err)
+		}
+		ls.AllowFrom = append(ls.AllowFrom, pfx)
+	}
+	if err := legacy.CheckAllowFrom(s.LegacyListen, ls.AllowFrom); err != nil {
+		return nil, fmt.Errorf("%w (--legacy-allow-from CIDR, repeatable)", err)
+	}
+	for _, name := range s.LegacyAllowUsers {
+		uid, err := lookupUID(name)
+		if err != nil {
+			return nil, fmt.Errorf("legacy_allow_users: %w", err)
+		}
+		ls.AllowUIDs = append(ls.AllowUIDs, uid)
+	}
+	return ls, nil
+}
+
+// lookupUID resolves a user name or a numeric uid to a uid.
+func lookupUID(name string) (int, error) {
+	if uid, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return int(uid), nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w", name, err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return 0, fmt.Errorf("%q: uid %q is not a number on this system", name, u.Uid)
+	}
+	return uid, nil
 }
 
 // serveUntilStopped serves until SIGTERM/SIGINT or ctx, then drains: stop

@@ -16,7 +16,9 @@ func newLegacyCmd(env Env) *cobra.Command {
 		Short: "Client for the lesson's plain protocol (unauthenticated, plaintext)",
 		Long: "Talk to a server of the lesson's plain protocol (its server.py, or\n" +
 			"`rexec serve --legacy-listen`): the >>: prompt loop, or one command after --.\n" +
-			"ADDR defaults to " + legacy.DefaultAddr + ".",
+			"ADDR defaults to " + legacy.DefaultAddr + ". With one command, rexec exits with\n" +
+			"the command's status when the server sends it (rexec serve does; server.py\n" +
+			"does not, and then the status is 0).",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			addrs, command := args, []string(nil)
@@ -33,8 +35,12 @@ func newLegacyCmd(env Env) *cobra.Command {
 				if len(command) == 0 {
 					return fmt.Errorf("no command after --")
 				}
-				if _, err := c.Run(cmd.Context(), strings.Join(command, " ")); err != nil {
+				rep, err := c.Run(cmd.Context(), strings.Join(command, " "))
+				if err != nil {
 					return fail(ExitFailure, err)
+				}
+				if code := legacyExit(rep.Header); code != 0 {
+					return exitError{code: code}
 				}
 				return nil
 			}
@@ -48,4 +54,18 @@ func newLegacyCmd(env Env) *cobra.Command {
 	cmd.Flags().BoolVar(&c.HideHeader, "no-header", false, "do not print the reply's header line")
 	cmd.Flags().DurationVar(&c.Timeout, "timeout", 0, "give up on a reply after this long (default: no limit)")
 	return cmd
+}
+
+// legacyExit is the exit status of `rexec legacy ADDR -- COMMAND` for a
+// reply's header: its exit_code (already 128+N for a signal), 0 from a
+// server that sends none (the lesson's server.py), and ExitFailure for a
+// code no process can exit with.
+func legacyExit(h legacy.Header) int {
+	switch {
+	case h.ExitCode == nil:
+		return 0
+	case *h.ExitCode < 0 || *h.ExitCode > 255:
+		return ExitFailure
+	}
+	return *h.ExitCode
 }

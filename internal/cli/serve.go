@@ -62,8 +62,11 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	f.BoolVar(&o.checkConfig, "check-config", false, "check the configuration and exit")
 	f.BoolVar(&o.stdio, "stdio", false, "serve one connection on stdin/stdout (like sshd -i)")
 	f.StringArrayVar(&s.Listen, "listen", nil, "address to listen on, repeatable (default "+DefaultListen+")")
-	f.StringVar(&s.LegacyListen, "legacy-listen", "", "also serve the lesson's plain protocol on ADDR (unauthenticated; loopback only)")
-	f.BoolVar(&s.LegacyAllowRemote, "legacy-allow-remote", false, "allow --legacy-listen on a non-loopback address")
+	f.StringVar(&s.LegacyListen, "legacy-listen", "", "also serve the lesson's plain protocol on ADDR (plaintext, no keys; loopback only)")
+	f.BoolVar(&s.LegacyAllowRemote, "legacy-allow-remote", false, "allow --legacy-listen on a non-loopback address (needs --legacy-allow-from)")
+	f.StringArrayVar(&s.LegacyAllowUsers, "legacy-allow-user", nil, "user NAME or UID whose loopback clients the legacy listener serves, repeatable (default: the daemon's own)")
+	f.StringArrayVar(&s.LegacyAllowFrom, "legacy-allow-from", nil, "CIDR of non-loopback clients the legacy listener serves, repeatable")
+	f.StringVar(&s.LegacyEncoding, "legacy-encoding", "utf-8", "legacy output: utf-8 (bytes unchanged) or gbk (for the lesson's client)")
 	f.DurationVar(&s.Grace, "grace", DefaultDrainGrace, "on SIGTERM, how long sessions may finish before they are killed")
 	f.StringVar(&s.LogFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal)")
 	f.StringVar(&s.Metrics, "metrics", "", "serve Prometheus metrics on ADDR (/metrics)")
@@ -114,15 +117,19 @@ func overlayFlags(file config.ServerFile, o *serveOpts, flags *pflag.FlagSet) (c
 	return settings, settings.Validate()
 }
 
-// flagsOver copies into dst each field of src whose flag (the toml key
-// with '-' for '_', prefixed by its table's for nested ones) was set, and
-// each field dst leaves at its zero value (the flag defaults).
+// flagsOver copies into dst each field of src whose flag (the field's
+// `flag` tag, or else the toml key with '-' for '_', prefixed by its
+// table's for nested ones) was set, and each field dst leaves at its zero
+// value (the flag defaults).
 func flagsOver(dst, src *config.ServerFile, flags *pflag.FlagSet) {
 	var walk func(d, s reflect.Value, prefix string)
 	walk = func(d, s reflect.Value, prefix string) {
 		for i := 0; i < d.NumField(); i++ {
 			tag, _, _ := strings.Cut(d.Type().Field(i).Tag.Get("toml"), ",")
 			name := prefix + strings.ReplaceAll(tag, "_", "-")
+			if flag := d.Type().Field(i).Tag.Get("flag"); flag != "" {
+				name = flag
+			}
 			if d.Field(i).Kind() == reflect.Struct {
 				walk(d.Field(i), s.Field(i), name+"-")
 				continue
@@ -195,6 +202,10 @@ func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, 
 	if err != nil {
 		return fail(2, err)
 	}
+	ls, err := legacyServer(settings)
+	if err != nil {
+		return fail(2, err)
+	}
 	if o.checkConfig {
 		fmt.Fprintln(env.Stdout, "configuration ok")
 		return nil
@@ -214,7 +225,7 @@ func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, 
 		}
 		defer cfg.Audit.Close()
 	}
-	d := &daemon{settings: settings, configPath: path, log: log, env: env, home: h, hostKey: hostKey,
+	d := &daemon{settings: settings, configPath: path, log: log, env: env, home: h, hostKey: hostKey, legacy: ls,
 		overlay: func(f config.ServerFile) (config.ServerFile, error) { return overlayFlags(f, o, flags) }}
 	return d.run(ctx, cfg, o.stdio)
 }

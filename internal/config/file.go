@@ -15,8 +15,9 @@ import (
 
 // ServerFile is the daemon's TOML config file (docs/CLI.md §8): one key per
 // `rexec serve` flag, the flag's name with '_' for '-' (--max-startups is
-// max_startups), plus the [penalty] and [syn_watch] tables. A zero field
-// means "not set in the file": the flag's default applies. Durations are
+// max_startups) unless a field's `flag` tag names it otherwise, plus the
+// [penalty] and [syn_watch] tables. A zero field means "not set in the
+// file": the flag's default applies. Durations are
 // strings such as "30s" or "1m30s"; a bare number is refused, since TOML
 // would read it as nanoseconds.
 type ServerFile struct {
@@ -30,6 +31,13 @@ type ServerFile struct {
 	AuditSync         string        `toml:"audit_sync"`          // --audit-sync: every, end or never (fsync policy)
 	AuditRedact       []string      `toml:"audit_redact"`        // --audit-redact, repeatable: env names whose values are hashed ("*TOKEN*")
 	AuditCheckpoint   time.Duration `toml:"audit_checkpoint"`    // --audit-checkpoint: signed checkpoint interval; 0: none
+
+	// LegacyAllowUsers are the users (names or numeric uids) whose loopback
+	// clients the legacy listener serves; empty means the daemon's own.
+	// Its flag is singular: --legacy-allow-user, repeatable.
+	LegacyAllowUsers []string `toml:"legacy_allow_users" flag:"legacy-allow-user"`
+	LegacyAllowFrom  []string `toml:"legacy_allow_from"` // --legacy-allow-from, repeatable: CIDRs of non-loopback legacy clients
+	LegacyEncoding   string   `toml:"legacy_encoding"`   // --legacy-encoding: utf-8 (bytes unchanged) or gbk
 
 	LoginGrace        time.Duration `toml:"login_grace"`          // --login-grace: accept to authenticated, absolute
 	MaxStartups       string        `toml:"max_startups"`         // --max-startups: "start:rate:full" or "full"
@@ -157,6 +165,21 @@ func (f ServerFile) problems() []string {
 			bad(kv.key, "%q: %v", kv.addr, err)
 		}
 	}
+	for _, e := range f.LegacyAllowFrom {
+		if _, err := ParseSourcePrefix(e); err != nil {
+			bad("legacy_allow_from", "%v", err)
+		}
+	}
+	for _, u := range f.LegacyAllowUsers {
+		if !isUserSpec(u) {
+			bad("legacy_allow_users", "%q: want a user name or a numeric uid", u)
+		}
+	}
+	switch f.LegacyEncoding {
+	case "", "utf-8", "gbk":
+	default:
+		bad("legacy_encoding", "%q: want utf-8 or gbk", f.LegacyEncoding)
+	}
 	switch f.LogFormat {
 	case "", "auto", "text", "json":
 	default:
@@ -227,6 +250,26 @@ func (f ServerFile) counts() []keyed[int] {
 		{"penalty.max_sources", f.Penalty.MaxSources}, {"syn_watch.half_open_threshold", f.SYNWatch.HalfOpenThreshold},
 		{"syn_watch.counter_rise", f.SYNWatch.CounterRise},
 	}
+}
+
+// isUserSpec reports whether s can name an account: a uid (digits that
+// fit 32 bits) or a user name, which has no spaces or control characters
+// and does not start with '-'. Whether the account exists is the daemon's
+// question, asked when it starts.
+func isUserSpec(s string) bool {
+	if s == "" || s[0] == '-' {
+		return false
+	}
+	if strings.Trim(s, "0123456789") == "" {
+		_, err := strconv.ParseUint(s, 10, 32)
+		return err == nil
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || r == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkHostPort accepts "host:port" with a numeric port.

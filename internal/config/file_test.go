@@ -18,7 +18,8 @@ func TestLoadServerFileGood(t *testing.T) {
 	}
 	want := ServerFile{
 		Listen:       []string{"0.0.0.0:7022", "[::]:7022"},
-		LegacyListen: "127.0.0.1:7000", Grace: 45 * time.Second, LogFormat: "json",
+		LegacyListen: "127.0.0.1:7000", LegacyAllowUsers: []string{"deploy", "1001"},
+		LegacyAllowFrom: []string{"192.0.2.0/24"}, LegacyEncoding: "gbk", Grace: 45 * time.Second, LogFormat: "json",
 		Metrics: "127.0.0.1:9122", AuditLog: "/var/log/rexec/audit.log", AuditSync: "end",
 		AuditRedact:     []string{"*TOKEN*", "*SECRET*", "*PASSWORD*", "*KEY*", "PGPASS*"},
 		AuditCheckpoint: 5 * time.Minute,
@@ -54,7 +55,8 @@ func TestLoadServerFileErrors(t *testing.T) {
 			`log_format: "yaml"`, `audit_sync: "sometimes"`, "audit_redact: empty pattern",
 			"audit_checkpoint: 10ms is below 1s", `max_startups: "100:30:10"`,
 			"per_source_max: negative", "grace: negative", "penalty.min: 10m0s is above penalty.max 1m0s",
-			`penalty.exempt: "10.0.0.0/33"`}},
+			`penalty.exempt: "10.0.0.0/33"`, `legacy_allow_users: "bad user"`, `legacy_allow_users: "-x"`,
+			`legacy_allow_users: "4294967296"`, `legacy_allow_from: "192.0.2.0/40"`, `legacy_encoding: "latin1"`}},
 		{"server_bad_syntax.toml", []string{"server_bad_syntax.toml", "line 1"}},
 		{"server_wrong_type.toml", []string{"listen"}},
 		{"missing.toml", []string{"missing.toml"}},

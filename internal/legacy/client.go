@@ -26,9 +26,10 @@ const DialTimeout = 10 * time.Second
 type Client struct {
 	// Addr is the server's "host:port"; empty means DefaultAddr.
 	Addr string
-	// Encoding says how the body is shown: "" picks UTF-8 when the whole
-	// body is valid UTF-8, else GBK when it is valid GBK (a Windows server
-	// in code page 936), else the raw bytes; "utf-8" and "gbk" decode as
+	// Encoding says how the body is shown: "" picks GBK when the header
+	// says "encoding": "gbk" (rexec serve --legacy-encoding gbk), else
+	// UTF-8 when the whole body is valid UTF-8, else GBK when it is valid
+	// GBK (a Windows server in code page 936), else the raw bytes; "utf-8" and "gbk" decode as
 	// that (invalid bytes become U+FFFD); "raw" writes the bytes unchanged.
 	Encoding string
 	// Stdout receives Run's header line and output; nil discards them.
@@ -50,7 +51,7 @@ type Client struct {
 
 // Reply describes one reply. The output itself has been written out.
 type Reply struct {
-	Header    Header // as received
+	Header    Header // as received; Header.ExitCode is the command's exit status, when sent
 	RawHeader string // the JSON header on one line, as printed
 	Size      int64  // body bytes received
 	MD5       string // hex MD5 of the body received
@@ -185,7 +186,11 @@ func (c *Client) show(rep *Reply, sp *spool, out io.Writer) error {
 	default:
 		rep.Verified = true
 	}
-	enc, err := pickEncoding(c.Encoding, sp.Reader)
+	want := c.Encoding
+	if want == EncodingAuto && strings.EqualFold(rep.Header.Encoding, EncodingGBK) {
+		want = EncodingGBK // the server said it transcoded: no need to guess
+	}
+	enc, err := pickEncoding(want, sp.Reader)
 	if err != nil {
 		return err
 	}

@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// headerLine is the line our client prints for a reply with body.
+// headerLine is the line our client prints for a reply with body from a
+// command that exited 0.
 func headerLine(body string) string {
-	return fmt.Sprintf(`{"filename":"a.txt","md5":"%s","total_size":%d}`, md5hex([]byte(body)), len(body)) + "\n"
+	return fmt.Sprintf(`{"filename":"a.txt","md5":"%s","total_size":%d,"exit_code":0}`, md5hex([]byte(body)), len(body)) + "\n"
 }
 
 func TestPromptLoop(t *testing.T) {
@@ -69,7 +70,7 @@ func TestClientRefusesBadInput(t *testing.T) {
 func TestMD5MismatchKeepsConnection(t *testing.T) {
 	addr := fakeServer(t, func(c net.Conn) {
 		readCommand(c)
-		c.Write(append(encodeHeader(md5hex([]byte("other")), 5), "hello"...))
+		c.Write(append(encodeHeader(Header{MD5: md5hex([]byte("other")), TotalSize: 5}), "hello"...))
 		readCommand(c)
 		c.Write(lessonReplyBytes("fine"))
 	})
@@ -92,7 +93,7 @@ func TestMD5MismatchKeepsConnection(t *testing.T) {
 func TestConnBrokenAfterShortReply(t *testing.T) {
 	addr := fakeServer(t, func(c net.Conn) {
 		readCommand(c)
-		c.Write(encodeHeader(md5hex(nil), 100))
+		c.Write(encodeHeader(Header{MD5: md5hex(nil), TotalSize: 100}))
 	})
 	conn, err := (&Client{Addr: addr}).Dial(context.Background())
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 
 // lessonReplyBytes is a reply as the lesson's protocol frames it.
 func lessonReplyBytes(body string) []byte {
-	return append(encodeHeader(md5hex([]byte(body)), int64(len(body))), body...)
+	return append(encodeHeader(Header{MD5: md5hex([]byte(body)), TotalSize: int64(len(body))}), body...)
 }
 
 // TestNoShortReadOfPrefixOrHeader: the reply arrives one byte at a time,

@@ -26,14 +26,19 @@ var (
 	ErrEmptyCommand = errors.New("legacy: empty command")
 	// ErrCommandTooLong: a command over MaxCommandSize bytes.
 	ErrCommandTooLong = errors.New("legacy: command too long")
-	// ErrBadEncoding: Client.Encoding is none of "", "utf-8", "gbk", "raw".
+	// ErrBadEncoding: Client.Encoding is none of "", "utf-8", "gbk", "raw",
+	// or Server.Encoding none of "", "utf-8", "gbk".
 	ErrBadEncoding = errors.New("legacy: unknown encoding")
 	// ErrConnBroken: a previous Run on this Conn failed mid-request, so
 	// the byte stream is out of step and the Conn cannot be reused.
 	ErrConnBroken = errors.New("legacy: connection unusable after an earlier error")
 	// ErrRemoteListen: CheckListenAddr refused a non-loopback address.
 	ErrRemoteListen = errors.New("legacy: refusing a non-loopback listen address")
-	// ErrBadAddr: CheckListenAddr could not parse the address.
+	// ErrNoAllowFrom: CheckAllowFrom refused a non-loopback address
+	// without a source list.
+	ErrNoAllowFrom = errors.New("legacy: a non-loopback listen address needs the list of sources allowed to connect")
+	// ErrBadAddr: CheckListenAddr or CheckAllowFrom could not parse the
+	// address.
 	ErrBadAddr = errors.New("legacy: bad listen address")
 )
 

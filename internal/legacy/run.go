@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/text/transform"
+
 	"github.com/rexec-dev/rexec/internal/session"
 )
 
@@ -22,25 +24,66 @@ const noteRoom = 4 << 10
 // logCommandMax is how much of a command goes into the log.
 const logCommandMax = 256
 
+// Exit codes of the reply header for ends that are not a plain exit, as
+// the rexec protocol's exit message has them (docs/PROTOCOL.md §4.4), so
+// `rexec legacy` and `rexec run` exit alike.
+const (
+	// exitSignalBase is added to the number of the signal that killed the
+	// command, as a shell's $? does.
+	exitSignalBase = 128
+	// exitTimedOut: CommandTimeout passed and the tree was killed.
+	exitTimedOut = 124
+	// exitCannotStart: the command could not be started.
+	exitCannotStart = 127
+	// exitWaitFailed: waiting for the command failed.
+	exitWaitFailed = 255
+)
+
 // execute runs one command and sends its reply. An error means the
-// connection must end: the client left, misbehaved, or ctx is done.
+// connection must end: the client left or misbehaved, the command looked
+// like another protocol, its audit record could not be written, or ctx is
+// done.
 func (c *serverConn) execute(ctx context.Context, cmd string) error {
-	start := time.Now()
-	res := newResult()
-	defer res.close()
-	err := c.run(ctx, cmd, res)
-	c.logRun(cmd, res, err, time.Since(start))
+	if f := sniff([]byte(cmd)); f != notForeign {
+		c.refuse(ruleProtocol, "the command looks like "+string(f)+"; nothing was run", sniffedText(cmd, f))
+		return fmt.Errorf("%w: %s", errForeign, f)
+	}
+	id := session.NewID()
+	aud, err := c.beginAudit(id, cmd)
 	if err != nil {
 		return err
 	}
-	return c.reply(res)
+	start := time.Now()
+	res := newResult()
+	defer res.close()
+	err = c.run(ctx, id, cmd, res)
+	c.logRun(cmd, res, err, time.Since(start))
+	var sent int64
+	if err == nil {
+		sent, err = c.reply(res)
+	}
+	aud.end(c, res, sent, err)
+	return err
 }
 
-// run starts cmd through `$SHELL -c`, collects stdout and stderr
-// concurrently into res until both close, and always closes the session,
-// which kills what is left of the tree and reaps the main process.
-func (c *serverConn) run(ctx context.Context, cmd string, res *result) error {
-	p, err := session.Start(session.Spec{Command: cmd})
+// sniffedText is what of a refused command goes into the log and the
+// audit record: the first line of a text protocol, cut to logCommandMax
+// bytes; nothing of a binary one.
+func sniffedText(cmd string, f foreign) string {
+	if f != httpRequest && f != httpHeader && f != sshBanner {
+		return ""
+	}
+	line, _, _ := strings.Cut(strings.TrimLeft(cmd, "\r\n"), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	return line[:min(len(line), logCommandMax)]
+}
+
+// run starts cmd through `$SHELL -c` as session id, collects stdout and
+// stderr concurrently into res until both close, and always closes the
+// session, which kills what is left of the tree and reaps the main
+// process.
+func (c *serverConn) run(ctx context.Context, id, cmd string, res *result) error {
+	p, err := session.Start(session.Spec{Command: cmd, ID: id})
 	if err != nil {
 		res.startErr = err
 		res.cut(fmt.Sprintf("legacy: cannot run the command: %v", err))
@@ -77,6 +120,7 @@ func (c *serverConn) watch(ctx context.Context, p *session.Process, res *result,
 		case <-res.trouble:
 			return nil
 		case <-timeout.C:
+			res.timedOut = true
 			res.cut(fmt.Sprintf("legacy: command killed after %v", c.s.commandTimeout()))
 			return nil
 		case b, ok := <-c.chunks:
@@ -93,26 +137,44 @@ func (c *serverConn) watch(ctx context.Context, p *session.Process, res *result,
 	return nil
 }
 
-// reply sends the prefix, the header with the body's real MD5, and the
-// body: stdout, stderr, and the note if the output was cut.
-func (c *serverConn) reply(res *result) error {
+// reply sends the prefix, the header with the body's real MD5 and the
+// exit status, and the body: stdout, stderr, and the note if the output
+// was cut, transcoded when Encoding says so. It returns the body bytes
+// sent. The body is read twice, once for its MD5 and size and once to
+// send it; transcoding is deterministic, so both passes see the same
+// bytes without holding a transcoded copy.
+func (c *serverConn) reply(res *result) (int64, error) {
 	h := md5.New()
-	size, err := io.Copy(h, res.body())
+	size, err := io.Copy(h, c.encoded(res.body()))
 	if err != nil {
-		return fmt.Errorf("legacy: reading spooled output: %w", err)
+		return 0, fmt.Errorf("legacy: reading spooled output: %w", err)
+	}
+	code, sig := res.exit()
+	hdr := Header{MD5: hex.EncodeToString(h.Sum(nil)), TotalSize: size, ExitCode: &code, Signal: sig}
+	if c.st.encoding == EncodingGBK {
+		hdr.Encoding = EncodingGBK
 	}
 	w := stallWriter{nc: c.nc, d: writeStallTimeout}
-	if _, err := w.Write(encodeHeader(hex.EncodeToString(h.Sum(nil)), size)); err != nil {
-		return fmt.Errorf("legacy: sending the reply header: %w", err)
+	if _, err := w.Write(encodeHeader(hdr)); err != nil {
+		return 0, fmt.Errorf("legacy: sending the reply header: %w", err)
 	}
-	if _, err := io.Copy(w, res.body()); err != nil {
-		return fmt.Errorf("legacy: sending the reply body: %w", err)
+	sent, err := io.Copy(w, c.encoded(res.body()))
+	if err != nil {
+		return sent, fmt.Errorf("legacy: sending the reply body: %w", err)
 	}
-	return c.nc.SetWriteDeadline(time.Time{})
+	return sent, c.nc.SetWriteDeadline(time.Time{})
 }
 
-// logRun records the command, its exit status (which the protocol cannot
-// carry) and how it ended.
+// encoded returns body as the client is sent it: unchanged, or
+// transcoded to GBK.
+func (c *serverConn) encoded(body io.Reader) io.Reader {
+	if c.st.encoding == EncodingGBK {
+		return transform.NewReader(body, toLessonGBK{})
+	}
+	return body
+}
+
+// logRun records the command, its exit status and how it ended.
 func (c *serverConn) logRun(cmd string, res *result, err error, took time.Duration) {
 	if len(cmd) > logCommandMax {
 		cmd = cmd[:logCommandMax] + "..."
@@ -162,6 +224,7 @@ type result struct {
 	stdout, stderr *spool
 	status         session.Status
 	startErr       error
+	timedOut       bool         // CommandTimeout killed it (set by the handler)
 	budget         atomic.Int64 // bytes that may still be kept
 	stopped        atomic.Bool  // set by cut: keep nothing more
 
@@ -178,6 +241,25 @@ func newResult() *result {
 	}
 	r.budget.Store(MaxBodySize - noteRoom)
 	return r
+}
+
+// exit is the exit code and signal name the reply header and the audit
+// record carry (see exitSignalBase and the others).
+func (r *result) exit() (code int, signal string) {
+	if r.status.Signal != 0 {
+		signal = signalName(r.status.Signal)
+	}
+	switch {
+	case r.startErr != nil:
+		return exitCannotStart, ""
+	case r.timedOut:
+		return exitTimedOut, signal
+	case r.status.Err != nil:
+		return exitWaitFailed, ""
+	case r.status.Signal != 0:
+		return exitSignalBase + int(r.status.Signal), signal
+	}
+	return r.status.Code, ""
 }
 
 // collect starts draining the command's stdout and stderr concurrently,

@@ -12,7 +12,10 @@ import (
 	"testing"
 )
 
-var pyHeader = regexp.MustCompile(`^\{'filename': 'a\.txt', 'md5': '([0-9a-f]{32})', 'total_size': (\d+)\}$`)
+// pyHeader is the header dict as client_once.py prints it: the lesson's
+// three keys, then the exit status and encoding our server adds.
+var pyHeader = regexp.MustCompile(`^\{'filename': 'a\.txt', 'md5': '([0-9a-f]{32})', 'total_size': (\d+)` +
+	`(?:, 'exit_code': (-?\d+))?(?:, 'signal': '(\w+)')?(?:, 'encoding': '(gbk)')?\}$`)
 
 // lessonReply splits client_once.py's output into the header dict's md5
 // and total_size and the body it printed (print adds one newline).

@@ -19,6 +19,7 @@ var (
 	errIdle        = errors.New("legacy: client idle too long")
 	errSlowCommand = errors.New("legacy: command still arriving after MaxCommandWait")
 	errQuiet       = errors.New("legacy: quiet window passed") // not a failure: the command is complete
+	errForeign     = errors.New("legacy: refused a command that looks like another protocol")
 )
 
 // serverConn is one client connection. Its reader goroutine is the only
@@ -26,25 +27,30 @@ var (
 // owns everything else, including every write to nc.
 type serverConn struct {
 	s      *Server
+	st     *serving
 	nc     net.Conn
 	log    *slog.Logger
-	chunks chan []byte   // from readLoop; closed on EOF or read error
-	quit   chan struct{} // closed by the handler to stop readLoop
-	wg     sync.WaitGroup
+	remote string // the peer's "ip:port", for the log and the audit
+	// peerUID is the uid owning the client's socket, nil when unknown
+	// (a client on another host).
+	peerUID *int
+	chunks  chan []byte   // from readLoop; closed on EOF or read error
+	quit    chan struct{} // closed by the handler to stop readLoop
+	wg      sync.WaitGroup
 	// pending holds bytes that arrived while a command ran: the start of
 	// the next command (touched by the handler only).
 	pending []byte
 }
 
-// serveConn runs commands from nc in turn until the client leaves,
-// misbehaves or idles, or ctx is done. It returns after closing nc and
-// stopping the reader goroutine.
-func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+// serveConn checks who the client is, then runs commands from nc in turn
+// until the client leaves, misbehaves or idles, or ctx is done. It returns
+// after closing nc and stopping the reader goroutine.
+func (s *Server) serveConn(ctx context.Context, nc net.Conn, st *serving) {
 	c := &serverConn{
-		s: s, nc: nc, chunks: make(chan []byte), quit: make(chan struct{}),
-		log: s.logger().With("remote", nc.RemoteAddr().String()),
+		s: s, st: st, nc: nc, chunks: make(chan []byte), quit: make(chan struct{}),
+		remote: nc.RemoteAddr().String(),
 	}
-	c.wg.Go(c.readLoop)
+	c.log = s.logger().With("remote", c.remote)
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer func() {
 		stop()
@@ -52,7 +58,12 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		close(c.quit)
 		c.wg.Wait()
 	}()
-	c.log.Info("legacy client connected")
+	if rule, reason := c.admit(); rule != "" {
+		c.refuse(rule, reason, "")
+		return
+	}
+	c.wg.Go(c.readLoop)
+	c.log.Info("legacy client connected", "peer_uid", c.peerUIDAttr())
 	for {
 		cmd, err := c.nextCommand(ctx)
 		if err == nil {
@@ -63,6 +74,46 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			return
 		}
 	}
+}
+
+// admit looks up the owner of the client's socket and applies the
+// policy; it returns the rule that refuses the client and why, or "".
+func (c *serverConn) admit() (rule, reason string) {
+	peer, okPeer := tcpAddrPort(c.nc.RemoteAddr())
+	local, okLocal := tcpAddrPort(c.nc.LocalAddr())
+	if !okPeer || !okLocal {
+		return ruleAllowFrom, "not a TCP connection"
+	}
+	uid, err := socketOwner(c.s.procRoot, peer, local)
+	if err == nil {
+		c.peerUID = &uid
+	}
+	return c.st.policy.admit(peer.Addr(), uid, err)
+}
+
+// peerUIDAttr is the peer uid for the log: a number, or "unknown".
+func (c *serverConn) peerUIDAttr() any {
+	if c.peerUID == nil {
+		return "unknown"
+	}
+	return *c.peerUID
+}
+
+// refuse logs (within the refusal rate limit) and audits a refused
+// connection or command; what is the start of the refused bytes, when
+// they are worth keeping. The caller then closes the connection.
+func (c *serverConn) refuse(rule, reason, what string) {
+	if ok, suppressed := c.st.prelog.allow(); ok {
+		attrs := []any{"rule", rule, "reason", reason, "peer_uid", c.peerUIDAttr()}
+		if what != "" {
+			attrs = append(attrs, "command", what)
+		}
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed", suppressed)
+		}
+		c.log.Warn("legacy connection refused", attrs...)
+	}
+	c.auditDenied(rule, reason, what)
 }
 
 // readLoop reads nc and hands each chunk to the handler until a read

@@ -38,21 +38,54 @@ const (
 const ReplyFilename = "a.txt"
 
 // Header is the JSON header of a reply. Fields beyond these are ignored.
+// The lesson's server sends the first three; ours adds ExitCode, Signal
+// and Encoding, which the lesson's client prints with the rest of the
+// header dict and otherwise ignores.
 type Header struct {
 	Filename  string `json:"filename"`
 	MD5       string `json:"md5"`
 	TotalSize int64  `json:"total_size"`
+	// ExitCode is the command's exit status, as the rexec protocol's exit
+	// code (docs/PROTOCOL.md §4.4): the exit code; 128+N when signal N
+	// killed the command; 124 when the server's command timeout did; 127
+	// when it could not start. nil when the server sent none, as the
+	// lesson's server.py does not.
+	ExitCode *int `json:"exit_code,omitempty"`
+	// Signal names the signal that killed the command, without "SIG"
+	// ("KILL"), or its number when it has no name; "" when none did.
+	Signal string `json:"signal,omitempty"`
+	// Encoding is "gbk" when the server transcoded the output from UTF-8
+	// to GBK (rexec serve --legacy-encoding gbk); "" when it sent the
+	// command's bytes unchanged.
+	Encoding string `json:"encoding,omitempty"`
 }
 
-// encodeHeader returns the prefix and header announcing a body of size
-// bytes with the given hex MD5, laid out as Python's json.dumps does it
-// (", " and ": "), so our header lines look like the lesson server's.
-func encodeHeader(md5hex string, size int64) []byte {
-	name, _ := json.Marshal(ReplyFilename)
-	sum, _ := json.Marshal(md5hex)
-	hdr := fmt.Sprintf(`{"filename": %s, "md5": %s, "total_size": %d}`, name, sum, size)
-	out := binary.LittleEndian.AppendUint32(make([]byte, 0, prefixSize+len(hdr)), uint32(len(hdr)))
-	return append(out, hdr...)
+// encodeHeader returns the prefix and h as JSON, laid out as Python's
+// json.dumps does it (", " and ": "), so our header lines look like the
+// lesson server's; Filename is always ReplyFilename. Optional fields
+// follow the lesson's three when set.
+func encodeHeader(h Header) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"filename": %s, "md5": %s, "total_size": %d`, jsonString(ReplyFilename), jsonString(h.MD5), h.TotalSize)
+	if h.ExitCode != nil {
+		fmt.Fprintf(&b, `, "exit_code": %d`, *h.ExitCode)
+	}
+	if h.Signal != "" {
+		fmt.Fprintf(&b, `, "signal": %s`, jsonString(h.Signal))
+	}
+	if h.Encoding != "" {
+		fmt.Fprintf(&b, `, "encoding": %s`, jsonString(h.Encoding))
+	}
+	b.WriteString("}")
+	out := binary.LittleEndian.AppendUint32(make([]byte, 0, prefixSize+b.Len()), uint32(b.Len()))
+	return append(out, b.Bytes()...)
+}
+
+// jsonString is s as a JSON string. Header strings are ASCII (hex digits,
+// signal names, encoding names), so this matches Python's escaping too.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
 }
 
 // readReply reads one reply from r: the prefix, the header and exactly
@@ -105,13 +138,17 @@ func readHeaderBytes(r io.Reader) ([]byte, error) {
 }
 
 // parseHeader decodes the JSON header. total_size is required, a whole
-// number in 0..MaxBodySize; filename and md5, when present, must be
-// strings (a missing md5 only means the body cannot be verified).
+// number in 0..MaxBodySize; filename, md5, signal and encoding, when
+// present, must be strings (a missing md5 only means the body cannot be
+// verified); exit_code, when present, a whole number that fits 32 bits.
 func parseHeader(raw []byte) (Header, error) {
 	var w struct {
 		Filename  string          `json:"filename"`
 		MD5       string          `json:"md5"`
 		TotalSize json.RawMessage `json:"total_size"`
+		ExitCode  json.RawMessage `json:"exit_code"`
+		Signal    string          `json:"signal"`
+		Encoding  string          `json:"encoding"`
 	}
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return Header{}, fmt.Errorf("%w: %v", ErrBadHeader, err)
@@ -128,7 +165,15 @@ func parseHeader(raw []byte) (Header, error) {
 	case size > MaxBodySize:
 		return Header{}, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, size, MaxBodySize)
 	}
-	return Header{Filename: w.Filename, MD5: w.MD5, TotalSize: size}, nil
+	h := Header{Filename: w.Filename, MD5: w.MD5, TotalSize: size, Signal: w.Signal, Encoding: w.Encoding}
+	if w.ExitCode != nil {
+		code, err := strconv.ParseInt(string(w.ExitCode), 10, 32)
+		if err != nil {
+			return Header{}, fmt.Errorf("%w: exit_code %s", ErrBadHeader, w.ExitCode)
+		}
+		h.ExitCode = new(int(code))
+	}
+	return h, nil
 }
 
 // compactHeader returns the header JSON on one line, for printing.

@@ -44,6 +44,13 @@ var replyTests = []struct {
 	{"total_size huge", frame(`{"total_size":99999999999999999999}`, ""), "", ErrBadHeader, 0},
 	{"total_size over limit", frame(`{"total_size":`+strconv.Itoa(MaxBodySize+1)+`}`, ""), "", ErrBodyTooLarge, 0},
 	{"md5 not a string", frame(`{"md5":5,"total_size":0}`, ""), "", ErrBadHeader, 0},
+	{"exit status of ours", frame(`{"filename": "a.txt", "md5": "x", "total_size": 1, "exit_code": 137, "signal": "KILL", "encoding": "gbk"}`, "x"), "x", nil, 1},
+	{"exit_code string", frame(`{"total_size":0,"exit_code":"3"}`, ""), "", ErrBadHeader, 0},
+	{"exit_code float", frame(`{"total_size":0,"exit_code":3.0}`, ""), "", ErrBadHeader, 0},
+	{"exit_code null", frame(`{"total_size":0,"exit_code":null}`, ""), "", ErrBadHeader, 0},
+	{"exit_code over 32 bits", frame(`{"total_size":0,"exit_code":4294967296}`, ""), "", ErrBadHeader, 0},
+	{"signal not a string", frame(`{"total_size":0,"signal":9}`, ""), "", ErrBadHeader, 0},
+	{"encoding not a string", frame(`{"total_size":0,"encoding":true}`, ""), "", ErrBadHeader, 0},
 	{"short prefix", []byte{3, 0}, "", ErrServerClosed, 0},
 	{"short header", frame(`{"total_size":0}`, "")[:9], "", ErrServerClosed, 0},
 	{"short body", frame(`{"total_size":10}`, "12345"), "", ErrServerClosed, 0},
@@ -77,17 +84,56 @@ func TestReadReplyLeavesNextReply(t *testing.T) {
 }
 
 // TestEncodeHeaderMatchesPython: our prefix and header are byte for byte
-// what the lesson's server would send (struct.pack + json.dumps).
+// what the lesson's server would send (struct.pack + json.dumps), with
+// and without the fields ours adds.
 func TestEncodeHeaderMatchesPython(t *testing.T) {
 	seedDir(t) // python3 must be there
 	const sum = "0123456789abcdef0123456789abcdef"
-	py := `import json,struct,sys; h=json.dumps({"filename":"a.txt","md5":sys.argv[1],"total_size":int(sys.argv[2])}).encode(); sys.stdout.buffer.write(struct.pack("i",len(h))+h)`
-	want, err := exec.Command("python3", "-c", py, sum, "1234567").Output()
-	if err != nil {
-		t.Fatal(err)
+	py := `import json,struct,sys
+d={"filename":"a.txt","md5":sys.argv[1],"total_size":int(sys.argv[2])}
+if sys.argv[3]: d["exit_code"]=int(sys.argv[3])
+if sys.argv[4]: d["signal"]=sys.argv[4]
+if sys.argv[5]: d["encoding"]=sys.argv[5]
+h=json.dumps(d).encode(); sys.stdout.buffer.write(struct.pack("i",len(h))+h)`
+	tests := []struct {
+		h                      Header
+		code, signal, encoding string
+	}{
+		{Header{MD5: sum, TotalSize: 1234567}, "", "", ""},
+		{Header{MD5: sum, TotalSize: 0, ExitCode: new(0)}, "0", "", ""},
+		{Header{MD5: sum, TotalSize: 5, ExitCode: new(137), Signal: "KILL", Encoding: "gbk"}, "137", "KILL", "gbk"},
 	}
-	if got := encodeHeader(sum, 1234567); !bytes.Equal(got, want) {
-		t.Errorf("encodeHeader = %q, want %q", got, want)
+	for _, tt := range tests {
+		want, err := exec.Command("python3", "-c", py, sum, strconv.FormatInt(tt.h.TotalSize, 10), tt.code, tt.signal, tt.encoding).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := encodeHeader(tt.h); !bytes.Equal(got, want) {
+			t.Errorf("encodeHeader(%+v) = %q, want %q", tt.h, got, want)
+		}
+	}
+}
+
+// TestParseHeaderExitStatus: the fields ours adds come back as sent, and
+// a header without them (the lesson's) has no exit code.
+func TestParseHeaderExitStatus(t *testing.T) {
+	tests := []struct {
+		raw            string
+		code           *int
+		signal, encode string
+	}{
+		{`{"filename": "a.txt", "md5": "asdfasdf123123x1", "total_size": 3}`, nil, "", ""},
+		{`{"total_size": 0, "exit_code": 3}`, new(3), "", ""},
+		{`{"total_size": 0, "exit_code": -1}`, new(-1), "", ""},
+		{`{"total_size": 0, "exit_code": 137, "signal": "KILL"}`, new(137), "KILL", ""},
+		{`{"total_size": 0, "exit_code": 0, "encoding": "gbk"}`, new(0), "", "gbk"},
+	}
+	for _, tt := range tests {
+		h, err := parseHeader([]byte(tt.raw))
+		if err != nil || (h.ExitCode == nil) != (tt.code == nil) || h.ExitCode != nil && *h.ExitCode != *tt.code ||
+			h.Signal != tt.signal || h.Encoding != tt.encode {
+			t.Errorf("parseHeader(%s) = %+v, %v", tt.raw, h, err)
+		}
 	}
 }
 
@@ -108,7 +154,7 @@ func FuzzReadReply(f *testing.F) {
 		if rep.Size > MaxBodySize || len(in)-r.Len() > prefixSize+MaxHeaderSize+int(rep.Size) {
 			t.Fatalf("read %d bytes for a %d-byte body", len(in)-r.Len(), rep.Size)
 		}
-		again, err := readReply(bytes.NewReader(append(encodeHeader(rep.MD5, rep.Size), body.Bytes()...)), &bytes.Buffer{}, nil)
+		again, err := readReply(bytes.NewReader(append(encodeHeader(Header{MD5: rep.MD5, TotalSize: rep.Size, ExitCode: rep.Header.ExitCode, Signal: rep.Header.Signal, Encoding: rep.Header.Encoding}), body.Bytes()...)), &bytes.Buffer{}, nil)
 		if err != nil || again.MD5 != rep.MD5 || again.Header.MD5 != rep.MD5 {
 			t.Fatalf("re-encoded reply: %v, %+v", err, again)
 		}
