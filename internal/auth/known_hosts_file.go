@@ -2,8 +2,6 @@ package auth
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -228,9 +226,7 @@ func (db *hostKeyDB) lookup(host, port string, blob []byte) (want []*hostEntry, 
 // matches reports whether the entry's host field covers host:port.
 func (e *hostEntry) matches(host, port, hashName string) bool {
 	if e.hashed != nil {
-		mac := hmac.New(sha1.New, e.hashed.salt)
-		mac.Write([]byte(hashName))
-		return hmac.Equal(mac.Sum(nil), e.hashed.sum)
+		return hashedMatches(e.hashed, hashName)
 	}
 	matched := false
 	for _, p := range e.patterns {

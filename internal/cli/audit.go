@@ -26,12 +26,17 @@ func newAuditCmd(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Work with the daemon's audit log",
-		Args:  cobra.NoArgs,
+		Example: `  rexec audit verify /var/log/rexec/audit.log
+  rexec audit head /var/log/rexec/audit.log`,
+		Args: cobra.NoArgs,
 	}
 	var head, keyFile string
 	verify := &cobra.Command{
 		Use:   "verify [--head SEQ:HASH] [--key HOST_KEY.pub] FILE",
 		Short: "Check an audit log's hash chain and name the first broken record",
+		Example: `  rexec audit verify audit.log
+  rexec audit verify --head 1234:9f86d0...a08 audit.log   # a head the journal logged
+  rexec audit verify --key host_ed25519_key.pub audit.log`,
 		Long: `Check that every record of an audit log (written by rexec serve --audit-log)
 is intact, that seq counts up from 1, and that each record holds the SHA-256
 of the one before. FILE "-" reads standard input.
@@ -60,8 +65,9 @@ file or key cannot be read or --head is malformed.`,
 	verify.Flags().StringVar(&head, "head", "", "SEQ:HASH that must be in the log (from `rexec audit head` or the daemon's log)")
 	verify.Flags().StringVar(&keyFile, "key", "", "host public key file whose signature every checkpoint must carry")
 	cmd.AddCommand(verify, &cobra.Command{
-		Use:   "head FILE",
-		Short: "Print the last record of an intact audit log as SEQ:HASH",
+		Use:     "head FILE",
+		Short:   "Print the last record of an intact audit log as SEQ:HASH",
+		Example: `  rexec audit head audit.log                    # keep the line elsewhere, verify --head later`,
 		Long: `Verify an audit log as "rexec audit verify" does and print its last record's
 seq and hash as SEQ:HASH on one line ("0:000...0" for an empty log). Keep it
 somewhere the log's host cannot change; later, "rexec audit verify --head

@@ -40,6 +40,10 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cp [flags] SRC... DST",
 		Short: "Copy files to or from a host (HOST:PATH, as scp), or to many hosts",
+		Example: `  rexec cp report.pdf host:docs/                # upload into a directory
+  rexec cp -r host:/var/log/app ./logs          # download a tree
+  rexec cp --resume big.iso host:/srv/          # continue an interrupted copy
+  rexec cp app.tar web[01-20]:/srv/             # to many hosts`,
 		Long: "Copy files between this machine and a host. HOST:PATH names a remote file,\n" +
 			"relative to the remote home unless absolute; a name with a colon before any\n" +
 			"slash is remote, as in scp (write ./a:b for a local one). Several sources go\n" +

@@ -22,7 +22,9 @@ func newKeygenCmd(g *globals, env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keygen [--file PATH]",
 		Short: "Create an ed25519 identity in OpenSSH format",
-		Args:  cobra.NoArgs,
+		Example: `  rexec keygen                                  # HOME/id_ed25519 and .pub
+  rexec keygen --file ./deploy_key`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				h, err := g.resolveHome()
@@ -68,7 +70,10 @@ func newAuthorizeCmd(g *globals, env Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "authorize [PUBKEY_FILE|-]",
 		Short: "Add a public key to this server's authorized_keys (default: your own identity)",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  rexec authorize alice_id_ed25519.pub
+  cat key.pub | rexec authorize -
+  rexec authorize                               # your own identity`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			h, err := g.resolveHome()
 			if err != nil {
@@ -115,12 +120,19 @@ func readPubKey(h config.Home, args []string, stdin io.Reader) (ed25519.PublicKe
 }
 
 func newTrustCmd(g *globals, env Env) *cobra.Command {
-	var yes bool
+	var yes, remove bool
 	var port int
 	cmd := &cobra.Command{
-		Use:   "trust HOST",
-		Short: "Show a server's host key fingerprint and pin it in known_hosts",
-		Args:  cobra.ExactArgs(1),
+		Use:   "trust [--remove] HOST",
+		Short: "Show a server's host key fingerprint and pin it in known_hosts, or forget it",
+		Long: `Connect to HOST, show the fingerprint of its host key and pin it in known_hosts
+(asking first on a terminal). With --remove, forget the keys pinned for HOST
+instead, as ssh-keygen -R does: after a host was reinstalled, remove its old
+key, then trust it again. The old file is kept as known_hosts.old.`,
+		Example: `  rexec trust server.example             # show the fingerprint, pin the key
+  rexec trust -p 7023 10.0.0.5
+  rexec trust --remove server.example    # forget a changed key`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			h, err := g.resolveHome()
 			if err != nil {
@@ -130,12 +142,34 @@ func newTrustCmd(g *globals, env Env) *cobra.Command {
 			if err != nil {
 				return fail(2, err)
 			}
+			if remove {
+				return untrust(h, t, env)
+			}
 			return trust(cmd.Context(), h, t, yes, env)
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "pin without asking on a terminal")
+	cmd.Flags().BoolVarP(&remove, "remove", "R", false, "forget the host keys pinned for HOST (as ssh-keygen -R)")
 	cmd.Flags().IntVarP(&port, "port", "p", client.DefaultPort, "port when HOST names none")
 	return cmd
+}
+
+// untrust forgets the keys pinned for t.
+func untrust(h config.Home, t client.Target, env Env) error {
+	kh := auth.KnownHosts{Path: h.Path(config.KnownHostsFile)}
+	removed, err := kh.Remove(t.Host, t.Port)
+	if err != nil {
+		return fail(1, err)
+	}
+	if len(removed) == 0 {
+		fmt.Fprintf(env.Stdout, "%s: no key pinned in %s\n", t, kh.Path)
+		return nil
+	}
+	for _, r := range removed {
+		fmt.Fprintf(env.Stdout, "%s: %s of %s\n", t, r, kh.Path)
+	}
+	fmt.Fprintf(env.Stdout, "the old file is kept as %s.old\n", kh.Path)
+	return nil
 }
 
 func trust(ctx context.Context, h config.Home, t client.Target, yes bool, env Env) error {

@@ -14,6 +14,8 @@ func newLegacyCmd(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "legacy [ADDR] [-- COMMAND]",
 		Short: "Client for the lesson's plain protocol (unauthenticated, plaintext)",
+		Example: `  rexec legacy 127.0.0.1:8081                   # the >>: prompt loop
+  rexec legacy 127.0.0.1:8081 -- 'echo hi'      # one command; exits with its status`,
 		Long: "Talk to a server of the lesson's plain protocol (its server.py, or\n" +
 			"`rexec serve --legacy-listen`): the >>: prompt loop, or one command after --.\n" +
 			"ADDR defaults to " + legacy.DefaultAddr + ". With one command, rexec exits with\n" +

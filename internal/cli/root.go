@@ -89,14 +89,23 @@ func (g *globals) resolveHome() (config.Home, error) {
 func newRoot(env Env) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
-		Use:           "rexec",
-		Short:         "Secure, fast remote command execution",
+		Use:   "rexec",
+		Short: "Secure, fast remote command execution",
+		Long: `rexec runs commands and copies files on other machines, as ssh, scp and
+pdsh do: TLS 1.3 with OpenSSH keys, exact streams and exit statuses, no
+orphaned processes. rexec serve is the daemon; the other commands are the
+client. docs/CLI.md in the source tree is the full contract.`,
+		Example: `  rexec serve                         # the daemon, zero configuration, on 127.0.0.1:7022
+  rexec run localhost -- uname -a     # a command on a host
+  rexec cp report.pdf host:docs/      # a file to a host`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		CompletionOptions: cobra.CompletionOptions{
-			DisableDefaultCmd: true,
+			DisableDefaultCmd: true, // ours is newCompletionCmd
 		},
 	}
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
@@ -113,6 +122,7 @@ func newRoot(env Env) *cobra.Command {
 		newLegacyCmd(env),
 		newVersionCmd(env),
 		newAuditCmd(env),
+		newCompletionCmd(env),
 	)
 	return root
 }

@@ -105,6 +105,10 @@ func newRunCmd(g *globals, env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [flags] HOST... -- COMMAND [ARG...]",
 		Short: "Run a command on a host, or on many (fan-out)",
+		Example: `  rexec run host -- uname -a                    # argv, run exactly as given
+  rexec run host 'ps aux | grep nginx'          # one argument: a shell string
+  rexec run --timeout 30s -e LANG=C host -- make check
+  rexec run web[01-20] --output group -- cat /etc/debian_version`,
 		Long: "Run a command on a host. One COMMAND argument is a shell string run by the\n" +
 			"remote user's shell; several are an exact argv, run with no shell.\n\n" +
 			"With several HOSTs, a range (web[01-20]) or --hosts FILE, the command runs on\n" +
@@ -245,13 +249,16 @@ func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req
 	if err != nil {
 		return fail(ExitFailure, err)
 	}
-	return exitStatus(t, res)
+	return exitStatus(t, res, o.timeout)
 }
 
-// exitStatus maps a finished command to the process's exit status.
-func exitStatus(t client.Target, res client.Result) error {
+// exitStatus maps a finished command to the process's exit status; a
+// timeout says so on stderr, since 124 alone could be the command's own.
+func exitStatus(t client.Target, res client.Result, timeout time.Duration) error {
 	e := res.Exit
 	switch {
+	case e.TimedOut:
+		return fail(e.Code, fmt.Errorf("%s: timed out after %v (--timeout): the remote command was killed", t, timeout))
 	case e.Error != "":
 		return fail(e.Code, fmt.Errorf("%s: %s", t, e.Error))
 	case e.Code == 0:

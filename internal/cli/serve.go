@@ -48,6 +48,9 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR]...",
 		Short: "Run the rexec daemon",
+		Example: `  rexec serve                                   # zero configuration, 127.0.0.1:7022
+  rexec serve --listen 0.0.0.0:7022 --audit-log /var/log/rexec/audit.log
+  rexec serve --config /etc/rexec/config.toml --check-config`,
 		Long: "Run the rexec daemon. Every setting can also be given in a TOML config file\n" +
 			"(--config, default HOME/config.toml if it exists) with the flag's name in\n" +
 			"snake_case; flags override the file. Penalty and SYN-watch tuning is file-only.",

@@ -11,6 +11,8 @@ func newShellCmd(g *globals, env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "shell [flags] HOST",
 		Short: "Open the remote user's login shell (on a PTY when stdin is a terminal)",
+		Example: `  rexec shell host                              # interactive; ~. drops a hung session
+  rexec shell host < script.sh                  # no terminal: the shell reads stdin`,
 		Long: "Open the remote user's login shell. On a terminal it runs on a remote PTY\n" +
 			"(type ~. after a newline to drop a hung session, ~? for help); otherwise it\n" +
 			"reads commands from stdin, like `ssh host < script`.",

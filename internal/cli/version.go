@@ -45,13 +45,19 @@ func version() string {
 	return "devel-" + rev
 }
 
+// versionLine is what `rexec version` and `rexec --version` print.
+func versionLine() string {
+	return fmt.Sprintf("rexec %s %s %s/%s", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func newVersionCmd(env Env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print version and build information",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print version and build information",
+		Example: "  rexec version    # the same as rexec --version",
+		Args:    cobra.NoArgs,
 		Run: func(*cobra.Command, []string) {
-			fmt.Fprintf(env.Stdout, "rexec %s %s %s/%s\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(env.Stdout, versionLine())
 		},
 	}
 }

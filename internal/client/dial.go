@@ -242,6 +242,9 @@ func verifyHost(cfg Config, t Target, pub ed25519.PublicKey) error {
 		if ok, cerr = cfg.Confirm(t.String(), auth.Fingerprint(pub)); cerr != nil {
 			return cerr
 		}
+		if !ok {
+			return &declinedError{fingerprint: unknown.Got}
+		}
 	}
 	if !ok {
 		return err
@@ -258,7 +261,12 @@ func verifyHost(cfg Config, t Target, pub ed25519.PublicKey) error {
 func classifyHandshake(t Target, err error) error {
 	var unknown *auth.UnknownHostError
 	var changed *auth.HostKeyChangedError
+	var declined *declinedError
 	switch {
+	case errors.As(err, &declined):
+		return newError(HostKeyUnknown, t.String(), fmt.Errorf(
+			"host key %s not accepted: you answered no, so nothing was sent (check the fingerprint, "+
+				"then answer yes or run `rexec trust %s`)", declined.fingerprint, t.String()))
 	case errors.As(err, &unknown):
 		return newError(HostKeyUnknown, t.String(), fmt.Errorf(
 			"unknown host key %s; not connecting without a terminal to confirm it "+
@@ -277,6 +285,11 @@ func classifyHandshake(t Target, err error) error {
 	}
 	return newError(ProtocolFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
 }
+
+// declinedError is an unknown host key the user refused at the prompt.
+type declinedError struct{ fingerprint string }
+
+func (e *declinedError) Error() string { return "host key " + e.fingerprint + " not accepted" }
 
 func isNetErr(err error) bool {
 	var ne net.Error

@@ -454,7 +454,10 @@ func (c *serverConn) closeIfIdle() {
 // abort kills the running session, if any, and closes the connection.
 func (c *serverConn) abort() { c.abortWith(errAborted) }
 
-// abortWith is abort with the cause the session's end records.
+// abortWith is abort with the cause the session's end records. When the
+// server shuts down, an authenticated client is told so first (error
+// unavailable), so that its user reads why the command ended rather than
+// a bare "connection lost".
 func (c *serverConn) abortWith(cause error) {
 	c.mu.Lock()
 	s := c.active
@@ -462,6 +465,13 @@ func (c *serverConn) abortWith(cause error) {
 	c.mu.Unlock()
 	if s != nil {
 		s.cancel(cause)
+	}
+	if cause == errAborted && c.authKey.Load() != nil {
+		msg := "the server is shutting down"
+		if s != nil {
+			msg += ": the grace period is over and the command was killed"
+		}
+		c.sendError(protocol.CodeUnavailable, msg)
 	}
 	c.nc.Close()
 }
