@@ -26,6 +26,7 @@ var allowedImports = map[string][]string{
 	"internal/audit":          {},
 	"internal/metrics":        {},
 	"internal/procnet":        {},
+	"internal/account":        {},
 	"internal/sdnotify":       {},
 	"internal/protocol":       {"internal/protocol/frame"},
 	"internal/transport":      {"internal/auth"},
