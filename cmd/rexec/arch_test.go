@@ -27,6 +27,7 @@ var allowedImports = map[string][]string{
 	"internal/metrics":        {},
 	"internal/procnet":        {},
 	"internal/account":        {},
+	"internal/utmp":           {},
 	"internal/sdnotify":       {},
 	"internal/protocol":       {"internal/protocol/frame"},
 	"internal/transport":      {"internal/auth"},
