@@ -129,4 +129,3 @@ func openLocked(path string) (*os.File, error) {
 	}
 	return fh, nil
 }
-
