@@ -33,7 +33,7 @@ const maxDBLine = 1 << 20
 type Account struct {
 	Name  string
 	UID   int
-	GID   int   // primary group
+	GID   int    // primary group
 	Group string // primary group's name, "" if the group database lacks it
 	// Groups are the supplementary groups from the group database (the
 	// primary one included when listed there), never the daemon's own.
