@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
-	"reflect"
 	"strconv"
 	"sync"
 	"syscall"
@@ -31,14 +30,12 @@ import (
 type daemon struct {
 	settings   config.ServerFile // in force: file, then flags
 	configPath string            // the file settings came from, re-read on SIGHUP ("" none)
-	// overlay applies the command line's flags to a freshly read file
-	// and validates the result, as at start.
-	overlay func(config.ServerFile) (config.ServerFile, error)
-	log     *slog.Logger
-	env     Env
-	home    config.Home
-	hostKey *auth.Identity
-	legacy  *legacy.Server // the legacy listener's server, nil without --legacy-listen
+	flags      config.Flags      // the command line's, laid over the file again on SIGHUP
+	log        *slog.Logger
+	env        Env
+	home       config.Home
+	hostKey    *auth.Identity
+	legacy     *legacy.Server // the legacy listener's server, nil without --legacy-listen
 
 	wg sync.WaitGroup // every goroutine run starts
 }
@@ -317,7 +314,8 @@ func (d *daemon) reload(srv *server.Server) {
 	var settings config.ServerFile
 	var cfg server.Config
 	if err == nil {
-		settings, err = d.overlay(f)
+		settings = d.flags.Over(f)
+		err = settings.Validate()
 	}
 	if err == nil {
 		cfg, err = serverConfig(settings)
@@ -327,7 +325,7 @@ func (d *daemon) reload(srv *server.Server) {
 		return
 	}
 	srv.Reconfigure(cfg)
-	for _, name := range changedSettings(d.settings, settings) {
+	for _, name := range config.ChangedSettings(d.settings, settings) {
 		if liveSettings[name] {
 			d.log.Info("applied changed setting", "setting", name)
 			continue
@@ -335,18 +333,6 @@ func (d *daemon) reload(srv *server.Server) {
 		d.log.Warn("setting changed in the config file; restart the daemon to apply it", "setting", name)
 	}
 	d.settings = settings
-}
-
-// changedSettings names the top-level keys that differ between a and b.
-func changedSettings(a, b config.ServerFile) []string {
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	var out []string
-	for i := 0; i < va.NumField(); i++ {
-		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
-			out = append(out, va.Type().Field(i).Tag.Get("toml"))
-		}
-	}
-	return out
 }
 
 // notify tells systemd (Type=notify) about the daemon's state; without

@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"reflect"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +33,7 @@ const DefaultListen = "127.0.0.1:7022"
 const DefaultDrainGrace = 30 * time.Second
 
 // serveOpts are the flags of `rexec serve`. Settings that the config file
-// also holds are parsed into file and overlaid on it (flagsOver).
+// also holds are parsed into file and laid over it (config.Flags).
 type serveOpts struct {
 	file        config.ServerFile
 	configPath  string
@@ -90,56 +88,10 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	return cmd
 }
 
-// loadSettings reads the config file (if any) and overlays the flags the
-// user set, so the file mirrors every flag and flags win. It returns the
-// settings and the file's path ("" when there is none).
-func loadSettings(h config.Home, o *serveOpts, flags *pflag.FlagSet) (config.ServerFile, string, error) {
-	path, explicit := o.configPath, o.configPath != ""
-	if !explicit {
-		path = h.Path(config.ConfigFile)
-	}
-	file, err := config.LoadServerFile(path)
-	switch {
-	case err == nil:
-	case !explicit && errors.Is(err, fs.ErrNotExist):
-		file, path = config.ServerFile{}, ""
-	default:
-		return file, path, err
-	}
-	settings, err := overlayFlags(file, o, flags)
-	return settings, path, err
-}
-
-// overlayFlags returns file with the flags the user set applied, validated.
-func overlayFlags(file config.ServerFile, o *serveOpts, flags *pflag.FlagSet) (config.ServerFile, error) {
-	settings := file
-	flagsOver(&settings, &o.file, flags)
-	return settings, settings.Validate()
-}
-
-// flagsOver copies into dst each field of src whose flag (the field's
-// `flag` tag, or else the toml key with '-' for '_', prefixed by its
-// table's for nested ones) was set, and each field dst leaves at its zero
-// value (the flag defaults).
-func flagsOver(dst, src *config.ServerFile, flags *pflag.FlagSet) {
-	var walk func(d, s reflect.Value, prefix string)
-	walk = func(d, s reflect.Value, prefix string) {
-		for i := 0; i < d.NumField(); i++ {
-			tag, _, _ := strings.Cut(d.Type().Field(i).Tag.Get("toml"), ",")
-			name := prefix + strings.ReplaceAll(tag, "_", "-")
-			if flag := d.Type().Field(i).Tag.Get("flag"); flag != "" {
-				name = flag
-			}
-			if d.Field(i).Kind() == reflect.Struct {
-				walk(d.Field(i), s.Field(i), name+"-")
-				continue
-			}
-			if flags.Changed(name) || (d.Field(i).IsZero() && flags.Lookup(name) != nil) {
-				d.Field(i).Set(s.Field(i))
-			}
-		}
-	}
-	walk(reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem(), "")
+// flags are the daemon settings the command line gave, to lay over the
+// config file's (config.Flags).
+func (o *serveOpts) flags(set *pflag.FlagSet) config.Flags {
+	return config.Flags{Values: o.file, Set: set.Changed}
 }
 
 // serverConfig turns settings into the server's Config.
@@ -190,7 +142,7 @@ func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, 
 	if err != nil {
 		return err
 	}
-	settings, path, err := loadSettings(h, o, flags)
+	settings, path, err := h.LoadServerSettings(o.configPath, o.flags(flags))
 	if err != nil {
 		return fail(2, err)
 	}
@@ -226,7 +178,7 @@ func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, 
 		defer cfg.Audit.Close()
 	}
 	d := &daemon{settings: settings, configPath: path, log: log, env: env, home: h, hostKey: hostKey, legacy: ls,
-		overlay: func(f config.ServerFile) (config.ServerFile, error) { return overlayFlags(f, o, flags) }}
+		flags: o.flags(flags)}
 	return d.run(ctx, cfg, o.stdio)
 }
 
