@@ -36,9 +36,10 @@ var allowedImports = map[string][]string{
 	"internal/server": {"internal/auth", "internal/protocol", "internal/protocol/frame",
 		"internal/session", "internal/transfer", "internal/transport", "internal/audit", "internal/metrics"},
 	"internal/fanout": {"internal/client", "internal/protocol"},
-	"internal/cli": {"internal/auth", "internal/client", "internal/config", "internal/fanout", "internal/legacy",
-		"internal/protocol", "internal/server", "internal/session", "internal/transfer", "internal/transport",
-		"internal/audit", "internal/metrics", "internal/sdnotify"},
+	"internal/cli": {"internal/audit", "internal/auth", "internal/client", "internal/config", "internal/daemon",
+		"internal/fanout", "internal/legacy", "internal/protocol", "internal/transfer"},
+	"internal/daemon": {"internal/audit", "internal/auth", "internal/config", "internal/legacy", "internal/metrics",
+		"internal/sdnotify", "internal/server", "internal/session", "internal/transport"},
 	"cmd/rexec": {"internal/cli"},
 
 	// The pre-auth load generator: a command of its own, knowing nothing
