@@ -80,64 +80,19 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 	return cmd
 }
 
-// operand is one SRC or DST of cp.
-type operand struct {
-	remote bool
-	host   string // [user@]host when remote
-	path   string
-}
-
-// parseOperand applies scp's rule: a colon before any slash makes the
-// operand remote (host:path, user@host:path, [v6addr]:path); a leading
-// colon is part of a local name.
-func parseOperand(s string) operand {
-	bracket := strings.HasPrefix(s, "[")
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '@' && i+1 < len(s) && s[i+1] == '[':
-			bracket = true
-		case c == ']' && bracket && i+1 < len(s) && s[i+1] == ':':
-			return operand{remote: true, host: s[:i+1], path: s[i+2:]}
-		case c == ':' && bracket: // inside an IPv6 address
-		case c == ':' && i > 0:
-			return operand{remote: true, host: s[:i], path: s[i+1:]}
-		case c == '/' || c == ':':
-			return operand{path: s}
-		}
-	}
-	return operand{path: s}
-}
-
 func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) error {
-	ops := make([]operand, len(args))
-	for i, a := range args {
-		ops[i] = parseOperand(a)
-	}
 	if o.timeout < 0 {
 		return fail(2, errors.New("--timeout must be positive"))
 	}
-	if srcs, dsts, err := o.fanoutOperands(args, ops); err != nil || dsts != nil {
-		if err != nil {
-			return err
-		}
-		return o.runFanout(ctx, g, env, srcs, dsts)
+	plan, err := client.ParseCopy(args, client.CopyRules{HostsFile: o.fan.hostsFile != "",
+		Many: func(host string) bool { return o.fan.wanted([]string{host}) }})
+	if err != nil {
+		return fail(2, err)
 	}
-	srcs, dst := ops[:len(ops)-1], ops[len(ops)-1]
-	remoteSrcs := 0
-	for _, s := range srcs {
-		if s.remote {
-			remoteSrcs++
-		}
+	if plan.Kind == client.UploadMany {
+		return o.runFanout(ctx, g, env, plan.Sources, plan.Dests)
 	}
-	switch {
-	case dst.remote && remoteSrcs == 0:
-	case !dst.remote && remoteSrcs == len(srcs):
-	case !dst.remote && remoteSrcs == 0:
-		return fail(2, errors.New("no remote operand (HOST:PATH); use cp for a local copy"))
-	default:
-		return fail(2, errors.New("copying between two remote hosts, or from local and remote sources at once, is not supported"))
-	}
-	if !dst.remote && (o.fan.output != "" || len(o.fan.exclude) > 0) {
+	if plan.Kind == client.Download && (o.fan.output != "" || len(o.fan.exclude) > 0) {
 		return fail(2, errors.New("--output and -x are for uploads to several hosts; a download comes from one"))
 	}
 	cfg, err := o.conn.clientConfig(g, env)
@@ -153,10 +108,10 @@ func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) er
 	}
 	prog := newProgress(env.Stderr, o.quiet)
 	rep := newCpReport(env.Stderr, prog, o)
-	if dst.remote {
-		err = o.upload(ctx, cfg, srcs, dst, rep)
+	if plan.Kind == client.Upload {
+		err = o.upload(ctx, cfg, plan.Sources, plan.Dest, rep)
 	} else {
-		err = o.download(ctx, cfg, srcs, dst, rep)
+		err = o.download(ctx, cfg, plan.Sources, plan.Dest, rep)
 	}
 	prog.wait()
 	switch {
@@ -173,8 +128,8 @@ func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) er
 }
 
 // dial connects to an operand's host.
-func (o *cpOpts) dial(ctx context.Context, cfg client.Config, op operand) (*client.Conn, error) {
-	t, err := client.ParseTarget(op.host, o.conn.port)
+func (o *cpOpts) dial(ctx context.Context, cfg client.Config, op client.Operand) (*client.Conn, error) {
+	t, err := client.ParseTarget(op.Host, o.conn.port)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +138,7 @@ func (o *cpOpts) dial(ctx context.Context, cfg client.Config, op operand) (*clie
 
 // upload copies local sources to dst on its host. Fatal errors are
 // returned; failures of single files are reported and counted.
-func (o *cpOpts) upload(ctx context.Context, cfg client.Config, srcs []operand, dst operand, rep *cpReport) error {
+func (o *cpOpts) upload(ctx context.Context, cfg client.Config, srcs []client.Operand, dst client.Operand, rep *cpReport) error {
 	c, err := o.dial(ctx, cfg, dst)
 	if err != nil {
 		return err
@@ -193,12 +148,12 @@ func (o *cpOpts) upload(ctx context.Context, cfg client.Config, srcs []operand, 
 }
 
 // uploadOver is upload on a connection to dst's host.
-func (o *cpOpts) uploadOver(ctx context.Context, c *client.Conn, srcs []operand, dst operand, rep *cpReport) error {
-	st, err := c.Stat(ctx, dst.path)
+func (o *cpOpts) uploadOver(ctx context.Context, c *client.Conn, srcs []client.Operand, dst client.Operand, rep *cpReport) error {
+	st, err := c.Stat(ctx, dst.Path)
 	var fe *transfer.FileError
 	isDir := err == nil && st.Kind == protocol.KindDir
 	if err == nil && !isDir {
-		if err := notIntoFile(srcs, c.Target().Host+":"+dst.path); err != nil {
+		if err := notIntoFile(srcs, c.Target().Host+":"+dst.Path); err != nil {
 			rep.fail(err)
 			return nil
 		}
@@ -206,7 +161,7 @@ func (o *cpOpts) uploadOver(ctx context.Context, c *client.Conn, srcs []operand,
 	if err != nil && (!errors.As(err, &fe) || fe.Code != protocol.CodeNotFound) {
 		return rep.fileOrFatal(err)
 	}
-	dir, items, err := uploadPlan(srcs, dst, c.Target().Host, isDir)
+	dir, items, err := client.PlanUpload(srcs, dst, c.Target().Host, isDir)
 	if err != nil {
 		rep.fail(err)
 		return nil
@@ -217,68 +172,27 @@ func (o *cpOpts) uploadOver(ctx context.Context, c *client.Conn, srcs []operand,
 
 // notIntoFile refuses to copy a directory over an existing file, once,
 // rather than once per entry of the tree.
-func notIntoFile(srcs []operand, shown string) error {
+func notIntoFile(srcs []client.Operand, shown string) error {
 	for _, s := range srcs {
-		if fi, err := os.Stat(s.path); err == nil && fi.IsDir() {
-			return fmt.Errorf("%s: not a directory (cannot copy directory %s onto it)", shown, s.path)
+		if fi, err := os.Stat(s.Path); err == nil && fi.IsDir() {
+			return fmt.Errorf("%s: not a directory (cannot copy directory %s onto it)", shown, s.Path)
 		}
 	}
 	return nil
 }
 
-// uploadPlan decides where each source goes, as scp does: into dst when
-// it is a directory, else as dst itself (one source only).
-func uploadPlan(srcs []operand, dst operand, host string, isDir bool) (string, []client.PutItem, error) {
-	shown := host + ":" + dst.path
-	var items []client.PutItem
-	if isDir {
-		for _, s := range srcs {
-			name, err := localBase(s.path)
-			if err != nil {
-				return "", nil, err
-			}
-			items = append(items, client.PutItem{Local: s.path, Name: name})
-		}
-		return dst.path, items, nil
-	}
-	switch {
-	case len(srcs) > 1:
-		return "", nil, fmt.Errorf("%s: not a directory (several sources need one)", shown)
-	case dst.path == "" || strings.HasSuffix(dst.path, "/"):
-		return "", nil, fmt.Errorf("%s: no such directory", shown)
-	}
-	dir, name := dst.path[:strings.LastIndexByte(dst.path, '/')+1], dst.path[strings.LastIndexByte(dst.path, '/')+1:]
-	if err := transfer.CheckName(name); err != nil {
-		return "", nil, fmt.Errorf("%s: not a usable file name", shown)
-	}
-	return dir, []client.PutItem{{Local: srcs[0].path, Name: name}}, nil
-}
-
-// localBase is the name a local source takes at the destination.
-func localBase(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	base := filepath.Base(abs)
-	if transfer.CheckName(base) != nil {
-		return "", fmt.Errorf("%s: cannot be copied under its own name %q", p, base)
-	}
-	return base, nil
-}
-
 // download copies remote sources to the local dst.
-func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []operand, dst operand, rep *cpReport) error {
-	fi, err := os.Stat(dst.path)
+func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []client.Operand, dst client.Operand, rep *cpReport) error {
+	fi, err := os.Stat(dst.Path)
 	isDir := err == nil && fi.IsDir()
 	switch {
-	case dst.path == "":
+	case dst.Path == "":
 		return errors.New("empty destination")
 	case !isDir && len(srcs) > 1:
-		rep.fail(fmt.Errorf("%s: not a directory (several sources need one)", dst.path))
+		rep.fail(fmt.Errorf("%s: not a directory (several sources need one)", dst.Path))
 		return nil
-	case !isDir && strings.HasSuffix(dst.path, "/"):
-		rep.fail(fmt.Errorf("%s: no such directory", dst.path))
+	case !isDir && strings.HasSuffix(dst.Path, "/"):
+		rep.fail(fmt.Errorf("%s: no such directory", dst.Path))
 		return nil
 	}
 	conns := map[string]*client.Conn{}
@@ -288,14 +202,14 @@ func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []operand
 		}
 	}()
 	for _, src := range srcs {
-		c := conns[src.host]
+		c := conns[src.Host]
 		if c == nil {
 			if c, err = o.dial(ctx, cfg, src); err != nil {
 				return err
 			}
-			conns[src.host] = c
+			conns[src.Host] = c
 		}
-		if err := o.get(ctx, c, src, dst.path, isDir, rep); err != nil {
+		if err := o.get(ctx, c, src, dst.Path, isDir, rep); err != nil {
 			return err
 		}
 	}
@@ -307,12 +221,12 @@ func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []operand
 // component of the remote path (client.RequestedName); never a name the
 // server sends (client.Stat and client.Get refuse answers that name
 // anything else). Only a directory is asked for as a tree.
-func (o *cpOpts) get(ctx context.Context, c *client.Conn, src operand, dst string, isDir bool, rep *cpReport) error {
-	st, err := c.Stat(ctx, src.path)
+func (o *cpOpts) get(ctx context.Context, c *client.Conn, src client.Operand, dst string, isDir bool, rep *cpReport) error {
+	st, err := c.Stat(ctx, src.Path)
 	if err != nil {
 		return rep.fileOrFatal(err)
 	}
-	shown := c.Target().Host + ":" + src.path
+	shown := c.Target().Host + ":" + src.Path
 	if st.Kind == protocol.KindDir && !o.recursive {
 		rep.fail(fmt.Errorf("%s: is a directory (use -r)", shown))
 		return nil
@@ -323,7 +237,7 @@ func (o *cpOpts) get(ctx context.Context, c *client.Conn, src operand, dst strin
 		return nil
 	}
 	if isDir {
-		name, ok := client.RequestedName(src.path)
+		name, ok := client.RequestedName(src.Path)
 		if !ok || transfer.CheckName(name) != nil {
 			rep.fail(fmt.Errorf("%s: has no name to copy it under; give a destination that does not exist", shown))
 			return nil
@@ -332,7 +246,7 @@ func (o *cpOpts) get(ctx context.Context, c *client.Conn, src operand, dst strin
 	}
 	opts := rep.options(o)
 	opts.Recursive = o.recursive && st.Kind == protocol.KindDir
-	_, err = c.Get(ctx, src.path, dir, top, opts)
+	_, err = c.Get(ctx, src.Path, dir, top, opts)
 	return rep.fileOrFatal(err)
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/fanout"
@@ -26,53 +25,12 @@ var errCpTimeout = errors.New("--timeout expired")
 // command (docs/CLI.md §6).
 const exitTimedOut = 124
 
-// fanoutOperands tells whether the operands are an upload to many hosts
-// and splits them into the local sources and the destinations: HOST:PATH
-// operands (host patterns), or with --hosts one ":PATH" operand whose
-// host is empty. It returns no destinations for a copy the single-host
-// rules handle (their errors included), and an error for operands that
-// are neither.
-func (o *cpOpts) fanoutOperands(args []string, ops []operand) (srcs, dsts []operand, err error) {
-	last := len(ops) - 1
-	if o.fan.hostsFile != "" {
-		switch {
-		case !strings.HasPrefix(args[last], ":"):
-			return nil, nil, fail(2, errors.New("with --hosts the destination is :PATH, the same path on every host"))
-		case anyRemote(ops[:last]):
-			return nil, nil, fail(2, errors.New("with --hosts every source is local: copying from remote hosts to many is not supported"))
-		}
-		return ops[:last], []operand{{remote: true, path: args[last][1:]}}, nil
-	}
-	n := 0
-	for n < len(ops) && ops[last-n].remote {
-		n++
-	}
-	switch {
-	case n == 0 && strings.HasPrefix(args[last], ":") && !anyRemote(ops):
-		return nil, nil, fail(2, errors.New(":PATH is the destination on every host of --hosts FILE; without --hosts write HOST:PATH"))
-	case n == 0 || n == len(ops) || anyRemote(ops[:len(ops)-n]):
-		return nil, nil, nil
-	case n == 1 && !o.fan.wanted([]string{ops[last].host}):
-		return nil, nil, nil
-	}
-	return ops[:len(ops)-n], ops[len(ops)-n:], nil
-}
-
-func anyRemote(ops []operand) bool {
-	for _, op := range ops {
-		if op.remote {
-			return true
-		}
-	}
-	return false
-}
-
 // runFanout uploads srcs to every host of dsts (and --hosts, less -x)
 // and exits as a fan-out does (docs/CLI.md §4): 0 when every host has every
 // file, 255 when a host could not be reached, else the highest status
 // (1 for a copy that failed, 124 for --timeout). No host key question
 // is asked: an unknown key fails that host unless --accept-new is given.
-func (o *cpOpts) runFanout(ctx context.Context, g *globals, env Env, srcs, dsts []operand) error {
+func (o *cpOpts) runFanout(ctx context.Context, g *globals, env Env, srcs, dsts []client.Operand) error {
 	hosts, pathOf, err := o.fanHosts(dsts, env)
 	if err != nil {
 		return err
@@ -105,26 +63,19 @@ func (o *cpOpts) runFanout(ctx context.Context, g *globals, env Env, srcs, dsts 
 
 // fanHosts builds the host list from the destinations, --hosts and -x,
 // and the function giving each host's destination path.
-func (o *cpOpts) fanHosts(dsts []operand, env Env) ([]string, func(string) string, error) {
+func (o *cpOpts) fanHosts(dsts []client.Operand, env Env) ([]string, func(string) string, error) {
 	if o.fan.hostsFile != "" {
 		hosts, err := o.fan.hosts(nil, env, o.conn.port)
-		path := dsts[0].path
+		path := dsts[0].Path
 		return hosts, func(string) string { return path }, err
 	}
-	paths := map[string]string{}
+	paths, err := fanout.Destinations(dsts)
+	if err != nil {
+		return nil, nil, fail(2, err)
+	}
 	patterns := make([]string, len(dsts))
 	for i, d := range dsts {
-		expanded, err := fanout.Expand(d.host)
-		if err != nil {
-			return nil, nil, fail(2, err)
-		}
-		for _, h := range expanded {
-			if p, ok := paths[h]; ok && p != d.path {
-				return nil, nil, fail(2, fmt.Errorf("%s is given two destinations, %q and %q", h, p, d.path))
-			}
-			paths[h] = d.path
-		}
-		patterns[i] = d.host
+		patterns[i] = d.Host
 	}
 	hosts, err := o.fan.hosts(patterns, env, o.conn.port)
 	return hosts, func(h string) string { return paths[h] }, err
@@ -133,16 +84,16 @@ func (o *cpOpts) fanHosts(dsts []operand, env Env) ([]string, func(string) strin
 // checkSources refuses, before any host is contacted, a source that
 // every host would fail on: one that does not exist, a directory without
 // -r, a name that cannot be copied under itself.
-func checkSources(srcs []operand, recursive bool) error {
+func checkSources(srcs []client.Operand, recursive bool) error {
 	for _, s := range srcs {
-		fi, err := os.Stat(s.path)
+		fi, err := os.Stat(s.Path)
 		switch {
 		case err != nil:
-			return transfer.NewFileError(s.path, errors.New(transfer.Reason(err)))
+			return transfer.NewFileError(s.Path, errors.New(transfer.Reason(err)))
 		case fi.IsDir() && !recursive:
-			return transfer.NewFileError(s.path, fmt.Errorf("%w (use -r)", transfer.ErrIsDir))
+			return transfer.NewFileError(s.Path, fmt.Errorf("%w (use -r)", transfer.ErrIsDir))
 		}
-		if _, err := localBase(s.path); err != nil {
+		if _, err := client.SourceName(s.Path); err != nil {
 			return err
 		}
 	}
@@ -151,10 +102,10 @@ func checkSources(srcs []operand, recursive bool) error {
 
 // sourceBytes is the size of the files of srcs, each host bar's total.
 // A file that cannot be read counts 0: its failure is reported per host.
-func sourceBytes(srcs []operand, recursive bool) int64 {
+func sourceBytes(srcs []client.Operand, recursive bool) int64 {
 	var total int64
 	for _, s := range srcs {
-		_ = transfer.Walk(s.path, recursive, func(_, local string, _ protocol.Entry, err error) error {
+		_ = transfer.Walk(s.Path, recursive, func(_, local string, _ protocol.Entry, err error) error {
 			if fi, serr := os.Stat(local); err == nil && serr == nil && fi.Mode().IsRegular() {
 				total += fi.Size()
 			}
@@ -169,7 +120,7 @@ func sourceBytes(srcs []operand, recursive bool) int64 {
 // written to the host's stderr, its bytes counted into the host's bar.
 type cpJob struct {
 	o      *cpOpts
-	srcs   []operand
+	srcs   []client.Operand
 	pathOf func(host string) string
 	prog   *cpProgress // nil: no bars
 	total  int64       // bytes of the sources, for the bars
@@ -181,7 +132,7 @@ func (j *cpJob) run(ctx context.Context, host string, c *client.Conn, _, stderr 
 	if meter != nil {
 		rep.meter = meter
 	}
-	err := j.o.uploadOver(ctx, c, j.srcs, operand{remote: true, host: host, path: j.pathOf(host)}, rep)
+	err := j.o.uploadOver(ctx, c, j.srcs, client.Operand{Remote: true, Host: host, Path: j.pathOf(host)}, rep)
 	meter.end(err == nil && rep.failed == 0)
 	if err != nil {
 		return fanout.Result{}, err

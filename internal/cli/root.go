@@ -1,7 +1,10 @@
 // Package cli is rexec's command line: cobra commands that turn flags and
-// the home directory into calls on the packages below (server, client,
-// auth, legacy). It holds no protocol or process logic of its own, so the
-// whole program can be driven in-process by tests through Main.
+// the home directory into calls on the packages below (daemon for `rexec
+// serve`, client and fanout for run, shell and cp, auth, audit, legacy),
+// with the process's streams injectable (Env), so the whole program can
+// be driven in-process by tests through Main. It holds no protocol,
+// daemon or process logic of its own: what it adds is the terminal
+// (prompts, raw mode, the ~. escape, progress bars) and exit statuses.
 package cli
 
 import (

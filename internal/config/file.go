@@ -15,8 +15,9 @@ import (
 
 // ServerFile is the daemon's TOML config file (docs/CLI.md §8): one key per
 // `rexec serve` flag, the flag's name with '_' for '-' (--max-startups is
-// max_startups) unless a field's `flag` tag names it otherwise, plus the
-// [penalty] and [syn_watch] tables. A zero field means "not set in the
+// max_startups) unless a field's `flag` tag names it otherwise (flag:"-"
+// for file-only settings: Flags, FlagNames), plus the [penalty] and
+// [syn_watch] tables. A zero field means "not set in the
 // file": the flag's default applies. Durations are
 // strings such as "30s" or "1m30s"; a bare number is refused, since TOML
 // would read it as nanoseconds.
@@ -50,21 +51,23 @@ type ServerFile struct {
 	AcceptEnv         []string      `toml:"accept_env"`           // --accept-env, repeatable: client variables a restricted key may set ("LC_*")
 
 	Penalty  PenaltyFile  `toml:"penalty"`
-	SYNWatch SYNWatchFile `toml:"syn_watch"`
+	SYNWatch SYNWatchFile `toml:"syn_watch" flag:"-"` // file-only
 }
 
 // PenaltyFile is the [penalty] table: per-source penalties in the manner
 // of OpenSSH's PerSourcePenalties. Each event adds its duration to the
 // source's penalty; a source whose penalty exceeds Min is refused until
 // it expires; no penalty exceeds Max.
+//
+// Only Exempt has a flag (--penalty-exempt); the tuning is file-only.
 type PenaltyFile struct {
-	AuthFailure       time.Duration `toml:"auth_failure"`       // per refused key
-	GraceExpired      time.Duration `toml:"grace_expired"`      // per login_grace expiry
-	ProtocolViolation time.Duration `toml:"protocol_violation"` // per pre-auth protocol error
-	Min               time.Duration `toml:"min"`                // enforced once above this
-	Max               time.Duration `toml:"max"`                // cap of one source's penalty
-	MaxSources        int           `toml:"max_sources"`        // bound of the penalty table
-	Exempt            []string      `toml:"exempt"`             // addresses or CIDRs never penalised
+	AuthFailure       time.Duration `toml:"auth_failure" flag:"-"`       // per refused key
+	GraceExpired      time.Duration `toml:"grace_expired" flag:"-"`      // per login_grace expiry
+	ProtocolViolation time.Duration `toml:"protocol_violation" flag:"-"` // per pre-auth protocol error
+	Min               time.Duration `toml:"min" flag:"-"`                // enforced once above this
+	Max               time.Duration `toml:"max" flag:"-"`                // cap of one source's penalty
+	MaxSources        int           `toml:"max_sources" flag:"-"`        // bound of the penalty table
+	Exempt            []string      `toml:"exempt"`                      // --penalty-exempt: addresses or CIDRs never penalised
 }
 
 // SYNWatchFile is the [syn_watch] table: the SYN-flood watch that runs

@@ -11,7 +11,8 @@
 // flags, the environment or the home directory.
 //
 // The pieces, one per file:
-//   - hosts.go: host patterns (web[01-20], commas), --hosts files, -x.
+//   - hosts.go: host patterns (web[01-20], commas), --hosts files, -x,
+//     and the hosts of cp's many-host destinations (Destinations).
 //   - hostrange.go: the reverse, compressed host lists (web[01-03,07]).
 //   - budget.go: "N" or "P%" counts for --batch and --max-failures.
 //   - result.go: per-host Result, Outcome, the exit status and summary.

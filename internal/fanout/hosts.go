@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/rexec-dev/rexec/internal/client"
 )
 
 // MaxHosts bounds how many hosts one host list may name after expansion.
@@ -267,4 +269,25 @@ func List(include, exclude []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Destinations maps every host that the HOST:PATH destinations of an
+// upload to many hosts name (client.ParseCopy's Dests; each host a
+// pattern, expanded as by Expand) to its remote path. A host that two
+// destinations give different paths is refused: it cannot hold both.
+func Destinations(dsts []client.Operand) (map[string]string, error) {
+	paths := map[string]string{}
+	for _, d := range dsts {
+		hosts, err := Expand(d.Host)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hosts {
+			if p, ok := paths[h]; ok && p != d.Path {
+				return nil, fmt.Errorf("%s is given two destinations, %q and %q", h, p, d.Path)
+			}
+			paths[h] = d.Path
+		}
+	}
+	return paths, nil
 }

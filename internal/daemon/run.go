@@ -1,16 +1,14 @@
-package cli
+package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"os/user"
-	"reflect"
-	"strconv"
 	"sync"
 	"syscall"
 
@@ -25,20 +23,19 @@ import (
 	"github.com/rexec-dev/rexec/internal/transport"
 )
 
-// daemon is one run of `rexec serve`: it owns the listeners, the optional
-// metrics server, the SYN watch and the legacy listener, and stops them
-// all before run returns.
+// daemon is one Run: it owns the listeners, the optional metrics server,
+// the SYN watch and the legacy listener, and stops them all before run
+// returns.
 type daemon struct {
 	settings   config.ServerFile // in force: file, then flags
 	configPath string            // the file settings came from, re-read on SIGHUP ("" none)
-	// overlay applies the command line's flags to a freshly read file
-	// and validates the result, as at start.
-	overlay func(config.ServerFile) (config.ServerFile, error)
-	log     *slog.Logger
-	env     Env
-	home    config.Home
-	hostKey *auth.Identity
-	legacy  *legacy.Server // the legacy listener's server, nil without --legacy-listen
+	flags      config.Flags      // the command line's, laid over the file again on SIGHUP
+	software   string            // server.Config.Software
+	log        *slog.Logger
+	stderr     io.Writer // announcements for the person who started the daemon
+	home       config.Home
+	hostKey    *auth.Identity
+	legacy     *legacy.Server // the legacy listener's server, nil without --legacy-listen
 
 	wg sync.WaitGroup // every goroutine run starts
 }
@@ -49,7 +46,7 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
-		return fail(1, err)
+		return err
 	}
 	if cfg.Audit != nil {
 		// deferred first, so it runs last: after the drain has written
@@ -68,7 +65,7 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 	}
 	lns, legacyLn, err := d.listen()
 	if err != nil {
-		return fail(1, err)
+		return err
 	}
 	bg, stopBG := context.WithCancel(ctx)
 	defer func() { stopBG(); d.wg.Wait() }()
@@ -77,12 +74,12 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 		if legacyLn != nil {
 			legacyLn.Close()
 		}
-		return fail(1, err)
+		return err
 	}
 	pinOwnHostKey(d.home, d.hostKey, lns, d.log)
-	announce(d.env, lns, d.hostKey)
+	announce(d.stderr, lns, d.hostKey)
 	if legacyLn != nil {
-		fmt.Fprintf(d.env.Stderr, "rexec: lesson protocol (plaintext, no keys; clients checked by socket uid) on %s\n", legacyLn.Addr())
+		fmt.Fprintf(d.stderr, "rexec: lesson protocol (plaintext, no keys; clients checked by socket uid) on %s\n", legacyLn.Addr())
 		d.startLegacy(bg, legacyLn, cfg.Audit)
 	}
 	return d.serveUntilStopped(ctx, srv, lns)
@@ -156,7 +153,7 @@ func (d *daemon) startMetrics(ctx context.Context, m *metrics.Metrics, lns []net
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		fmt.Fprintf(d.env.Stderr, "rexec: metrics on http://%s/metrics\n", ms.Addr())
+		fmt.Fprintf(d.stderr, "rexec: metrics on http://%s/metrics\n", ms.Addr())
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); <-ctx.Done(); ms.Close() }()
 	}
@@ -187,54 +184,6 @@ func (d *daemon) startLegacy(ctx context.Context, ln net.Listener, log *audit.Lo
 	}()
 }
 
-// legacyServer checks the legacy listener's settings and returns its
-// server, or nil without --legacy-listen. A non-loopback address needs
-// --legacy-allow-remote and a source list; users are resolved to uids
-// now, so a misspelt name stops the daemon at start.
-func legacyServer(s config.ServerFile) (*legacy.Server, error) {
-	if s.LegacyListen == "" {
-		return nil, nil
-	}
-	if err := legacy.CheckListenAddr(s.LegacyListen, s.LegacyAllowRemote); err != nil {
-		return nil, fmt.Errorf("%w (--legacy-allow-remote)", err)
-	}
-	ls := &legacy.Server{Encoding: s.LegacyEncoding}
-	for _, e := range s.LegacyAllowFrom {
-		pfx, err := config.ParseSourcePrefix(e)
-		if err != nil {
-			return nil, fmt.Errorf("legacy_allow_from: %w", err)
-		}
-		ls.AllowFrom = append(ls.AllowFrom, pfx)
-	}
-	if err := legacy.CheckAllowFrom(s.LegacyListen, ls.AllowFrom); err != nil {
-		return nil, fmt.Errorf("%w (--legacy-allow-from CIDR, repeatable)", err)
-	}
-	for _, name := range s.LegacyAllowUsers {
-		uid, err := lookupUID(name)
-		if err != nil {
-			return nil, fmt.Errorf("legacy_allow_users: %w", err)
-		}
-		ls.AllowUIDs = append(ls.AllowUIDs, uid)
-	}
-	return ls, nil
-}
-
-// lookupUID resolves a user name or a numeric uid to a uid.
-func lookupUID(name string) (int, error) {
-	if uid, err := strconv.ParseUint(name, 10, 32); err == nil {
-		return int(uid), nil
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return 0, fmt.Errorf("%q: %w", name, err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return 0, fmt.Errorf("%q: uid %q is not a number on this system", name, u.Uid)
-	}
-	return uid, nil
-}
-
 // serveUntilStopped serves until SIGTERM/SIGINT or ctx, then drains: stop
 // accepting, let sessions finish for the grace period, then kill what is
 // left. A second signal kills at once. SIGHUP reloads meanwhile.
@@ -255,8 +204,9 @@ func (d *daemon) serveUntilStopped(ctx context.Context, srv *server.Server, lns 
 	err := d.waitForStop(ctx, sigc, hupc, errc, func() { d.reload(srv) })
 	d.notify(sdnotify.Stopping)
 	sctx, cancel := context.WithTimeout(context.Background(), d.settings.Grace)
-	defer cancel()
+	secondDone := make(chan struct{})
 	go func() {
+		defer close(secondDone)
 		select {
 		case <-sigc:
 			d.log.Info("second signal: killing every session now")
@@ -268,8 +218,10 @@ func (d *daemon) serveUntilStopped(ctx context.Context, srv *server.Server, lns 
 		d.log.Info("grace period over: remaining sessions were killed")
 	}
 	serving.Wait()
+	cancel()
+	<-secondDone
 	if err != nil && !errors.Is(err, server.ErrServerClosed) {
-		return fail(1, err)
+		return err
 	}
 	return nil
 }
@@ -317,17 +269,18 @@ func (d *daemon) reload(srv *server.Server) {
 	var settings config.ServerFile
 	var cfg server.Config
 	if err == nil {
-		settings, err = d.overlay(f)
+		settings = d.flags.Over(f)
+		err = settings.Validate()
 	}
 	if err == nil {
-		cfg, err = serverConfig(settings)
+		cfg, err = serverConfig(settings, d.software)
 	}
 	if err != nil {
 		d.log.Error("config file is invalid; keeping the running configuration", "err", err)
 		return
 	}
 	srv.Reconfigure(cfg)
-	for _, name := range changedSettings(d.settings, settings) {
+	for _, name := range config.ChangedSettings(d.settings, settings) {
 		if liveSettings[name] {
 			d.log.Info("applied changed setting", "setting", name)
 			continue
@@ -335,18 +288,6 @@ func (d *daemon) reload(srv *server.Server) {
 		d.log.Warn("setting changed in the config file; restart the daemon to apply it", "setting", name)
 	}
 	d.settings = settings
-}
-
-// changedSettings names the top-level keys that differ between a and b.
-func changedSettings(a, b config.ServerFile) []string {
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	var out []string
-	for i := 0; i < va.NumField(); i++ {
-		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
-			out = append(out, va.Type().Field(i).Tag.Get("toml"))
-		}
-	}
-	return out
 }
 
 // notify tells systemd (Type=notify) about the daemon's state; without
