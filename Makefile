@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build test race lint fuzz-smoke fuzz stress cross check bench
+.PHONY: all build test race lint fuzz-smoke fuzz stress cross check bench man install
 
 all: build
 
@@ -14,6 +14,17 @@ all: build
 # loader and libc start-up every `rexec run` starts about 1 ms sooner.
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/rexec ./cmd/rexec
+
+# Man pages generated from the commands: rexec(1), rexec-run(1), ...
+# `man -l bin/man/rexec.1` shows one without installing.
+man:
+	$(GO) run ./cmd/rexec-man -dir bin/man
+
+PREFIX ?= /usr/local
+install: build man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 bin/rexec $(DESTDIR)$(PREFIX)/bin/rexec
+	install -m 0644 bin/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 test:
 	$(GO) test ./...

@@ -135,3 +135,7 @@ func stdinFile(env Env) (*os.File, bool) {
 	f, ok := env.Stdin.(*os.File)
 	return f, ok
 }
+
+// Command is rexec's command tree, for tools that document it (the man
+// page generator, cmd/rexec-man); Main runs the same tree.
+func Command(env Env) *cobra.Command { return newRoot(env) }
