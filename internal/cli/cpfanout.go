@@ -10,6 +10,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/fanout"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
@@ -21,10 +22,6 @@ import (
 
 // errCpTimeout ends a single-host copy that --timeout cut short.
 var errCpTimeout = errors.New("--timeout expired")
-
-// exitTimedOut is the status of a copy cut short by --timeout, as for a
-// command (docs/CLI.md §6).
-const exitTimedOut = 124
 
 // fanoutOperands tells whether the operands are an upload to many hosts
 // and splits them into the local sources and the destinations: HOST:PATH
@@ -82,7 +79,7 @@ func (o *cpOpts) runFanout(ctx context.Context, g *globals, env Env, srcs, dsts 
 		return fail(2, err)
 	}
 	if err := checkSources(srcs, o.recursive); err != nil {
-		return fail(exitCopyFailed, err)
+		return fail(outcome.ExitError, err)
 	}
 	cfg, err := o.conn.clientConfig(g, env)
 	if err != nil {
@@ -194,14 +191,14 @@ func (j *cpJob) run(ctx context.Context, host string, c *client.Conn, _, stderr 
 // denied when the key may not transfer files.
 func (r *cpReport) result() fanout.Result {
 	sum := client.CopySummary{Entries: r.sum.Entries, Failed: r.failed, Bytes: r.sum.Bytes}
-	res := fanout.Result{Outcome: fanout.Copied, Copy: &sum}
+	res := fanout.Result{Outcome: outcome.Copied, Copy: &sum}
 	switch {
 	case r.failed == 0:
 		return res
 	case r.denied:
-		res.Outcome = fanout.Denied
+		res.Outcome = outcome.Denied
 	default:
-		res.Outcome, res.ExitCode = fanout.CopyFailed, exitCopyFailed
+		res.Outcome, res.ExitCode = outcome.CopyFailed, outcome.ExitError
 	}
 	res.Err = r.first
 	if r.failed > 1 {

@@ -30,6 +30,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
 	"github.com/rexec-dev/rexec/internal/flood"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -261,7 +262,7 @@ func runTrue(cfg client.Config, target client.Target) (time.Duration, error) {
 	defer c.Close()
 	var out, errb bytes.Buffer
 	res, err := c.Run(ctx, protocol.Exec{Argv: []string{"true"}}, client.IO{Stdout: &out, Stderr: &errb})
-	if err == nil && (res.Exit.Code != 0 || res.Outcome() != client.Exited) {
+	if err == nil && (res.Exit.Code != 0 || res.Outcome() != outcome.Exited) {
 		err = fmt.Errorf("true ended %+v, stderr %q", res.Exit, errb.String())
 	}
 	return time.Since(start), err

@@ -16,6 +16,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -146,7 +147,7 @@ func TestRevocationReachesOpenConnections(t *testing.T) {
 			start := time.Now()
 			_, err = c.Run(ctx, echo, client.IO{})
 			var re *protocol.RemoteError
-			if !errors.As(err, &re) || re.Code != protocol.CodeRevoked || client.OutcomeOf(err) != client.AuthFailed {
+			if !errors.As(err, &re) || re.Code != protocol.CodeRevoked || client.OutcomeOf(err) != outcome.AuthFailed {
 				t.Fatalf("after revocation: %v; want the error revoked", err)
 			}
 			if elapsed := time.Since(start); elapsed > time.Second {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
@@ -142,7 +143,7 @@ func TestRunKeepalive(t *testing.T) {
 				return
 			}
 			bound := keepaliveMisses*interval + runBound/10
-			if OutcomeOf(err) != ConnectionLost || !errors.Is(err, errServerSilent) || took > bound {
+			if OutcomeOf(err) != outcome.ConnectionLost || !errors.Is(err, errServerSilent) || took > bound {
 				t.Fatalf("Run against a silent server = %v after %v; want ConnectionLost (%v) within %v", err, took, errServerSilent, bound)
 			}
 			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "outcome is unknown") {

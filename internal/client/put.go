@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
@@ -45,7 +46,7 @@ func (c *Conn) Put(ctx context.Context, dir string, items []PutItem, o CopyOptio
 	}
 	<-p.readerDone
 	if err != nil && ctx.Err() != nil {
-		err = newError(ConnectionLost, c.target.String(), context.Cause(ctx))
+		err = newError(outcome.ConnectionLost, c.target.String(), context.Cause(ctx))
 	}
 	if err != nil {
 		err = c.copyError(err)

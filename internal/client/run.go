@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -52,19 +53,19 @@ type Result struct {
 }
 
 // Outcome classifies the exit: Exited, Signaled or TimedOut.
-func (r Result) Outcome() Outcome {
+func (r Result) Outcome() outcome.Outcome {
 	switch {
 	case r.Exit.TimedOut:
-		return TimedOut
+		return outcome.TimedOut
 	case r.Exit.Signal != "":
-		return Signaled
+		return outcome.Signaled
 	}
-	return Exited
+	return outcome.Exited
 }
 
 // Run executes req on the connection and streams its output to io as it
 // arrives. It returns when the server's exit message arrives, or with an
-// *Error (ConnectionLost, ProtocolFailed, Denied) when it cannot. When ctx
+// *Error (ConnectionLost, ProtocolError, Denied) when it cannot. When ctx
 // is cancelled the connection is closed, which makes the server kill the
 // remote process tree.
 //
@@ -102,7 +103,7 @@ func (c *Conn) Run(ctx context.Context, req protocol.Exec, sio IO) (Result, erro
 	r.finish()
 	wg.Wait()
 	if err != nil && ctx.Err() != nil {
-		err = newError(ConnectionLost, c.target.String(), context.Cause(ctx))
+		err = newError(outcome.ConnectionLost, c.target.String(), context.Cause(ctx))
 	}
 	return res, err
 }
@@ -145,7 +146,7 @@ func (r *run) receive(sio IO) (Result, error) {
 		r.c.setReadDeadline(time.Now().Add(silence))
 		m, err := r.c.pc.Recv()
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return Result{}, newError(ConnectionLost, host, fmt.Errorf(
+			return Result{}, newError(outcome.ConnectionLost, host, fmt.Errorf(
 				"%w for %v: the connection is presumed dead and the command's outcome is unknown", errServerSilent, silence))
 		}
 		if err != nil {
@@ -162,13 +163,13 @@ func (r *run) receive(sio IO) (Result, error) {
 			return Result{Exit: m}, nil
 		case protocol.Ping:
 			if err := r.c.pc.Send(protocol.Pong{}); err != nil {
-				return Result{}, newError(ConnectionLost, host, err)
+				return Result{}, newError(outcome.ConnectionLost, host, err)
 			}
 		case protocol.Pong:
 		case protocol.Error:
 			return Result{}, r.c.remoteError(m)
 		default:
-			return Result{}, newError(ProtocolFailed, host, fmt.Errorf("unexpected %s from server", m.Type()))
+			return Result{}, newError(outcome.ProtocolError, host, fmt.Errorf("unexpected %s from server", m.Type()))
 		}
 	}
 }
@@ -183,10 +184,10 @@ func (r *run) output(m protocol.Data, sio IO) error {
 		w = sio.Stderr
 	case protocol.TypeStdout:
 	default:
-		return newError(ProtocolFailed, r.c.target.String(), fmt.Errorf("unexpected %s from server", m.Stream))
+		return newError(outcome.ProtocolError, r.c.target.String(), fmt.Errorf("unexpected %s from server", m.Stream))
 	}
 	if _, err := w.Write(m.Body); err != nil {
-		return newError(ConnectionLost, r.c.target.String(), fmt.Errorf("writing local %s: %w", m.Stream, err))
+		return newError(outcome.ConnectionLost, r.c.target.String(), fmt.Errorf("writing local %s: %w", m.Stream, err))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/server"
 )
 
@@ -71,7 +72,7 @@ func TestBlackHole(t *testing.T) {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	if client.OutcomeOf(r.err) != client.ConnectionLost {
+	if client.OutcomeOf(r.err) != outcome.ConnectionLost {
 		t.Errorf("Run through a black hole = %v (%s), want connection_lost", r.err, client.OutcomeOf(r.err))
 	}
 	if elapsed < e.limit-interval {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
 )
@@ -85,9 +86,9 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 	p, err := session.Start(spec)
 	if err != nil {
 		c.s.running.release(slot)
-		aud.end(audit.Record{Outcome: "failed", ExitCode: audit.Code(127), Reason: err.Error()}, c)
+		aud.end(audit.Record{Outcome: "failed", ExitCode: audit.Code(outcome.ExitCannotStart), Reason: err.Error()}, c)
 		c.log.Info("exec failed to start", "err", err)
-		return c.pc.Send(protocol.Exit{Code: 127, Error: err.Error(),
+		return c.pc.Send(protocol.Exit{Code: outcome.ExitCannotStart, Error: err.Error(),
 			DurationMS: time.Since(start).Milliseconds()})
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -283,14 +284,14 @@ func exitFor(st session.Status, timedOut bool, d time.Duration) protocol.Exit {
 	case st.Signal != 0:
 		e.SignalNumber = int(st.Signal)
 		e.Signal = signalName(st.Signal)
-		e.Code = 128 + int(st.Signal)
+		e.Code = outcome.SignalStatus(int(st.Signal))
 	case st.Err != nil:
-		e.Code = 255
+		e.Code = outcome.ExitFailure
 		e.Error = st.Err.Error()
 	}
 	if timedOut {
 		e.TimedOut = true
-		e.Code = 124
+		e.Code = outcome.ExitTimedOut
 	}
 	return e
 }
