@@ -47,7 +47,8 @@ func checkServeReturned(t *testing.T, ts *testServer) {
 }
 
 // TestShutdownKillsSessions: a short ctx expires under a running session;
-// Shutdown kills its tree, closes every connection and returns ctx's error.
+// Shutdown kills its tree, tells its client so, closes every connection
+// and returns ctx's error.
 func TestShutdownKillsSessions(t *testing.T) {
 	ts := startServer(t, Config{})
 	c := ts.dial(t)
@@ -62,9 +63,15 @@ func TestShutdownKillsSessions(t *testing.T) {
 		t.Errorf("Shutdown(short ctx) = %v, want context.DeadlineExceeded", err)
 	}
 	checkGone(t, killWait, pids...)
+	// The session's client is told why (error unavailable), then closed.
 	r, err := c.collect()
+	if err == nil && (r.err == nil || r.err.Code != protocol.CodeUnavailable) {
+		t.Errorf("session connection after Shutdown: %v, want error unavailable, then closed", r)
+	}
 	if err == nil {
-		t.Errorf("session connection after Shutdown: %v, want it closed", r)
+		if r, err := c.collect(); err == nil {
+			t.Errorf("session connection after its unavailable error: %v, want it closed", r)
+		}
 	}
 	if _, err := readUntilClosed(idle.tc, testTimeout); err != nil {
 		t.Errorf("idle connection after Shutdown: %v", err)
