@@ -94,24 +94,9 @@ func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, erro
 	}
 }
 
-// recv reads the next message, answering pings on the way.
+// recv reads the next message of a copy, answering pings on the way.
 func (c *Conn) recv() (protocol.Message, error) {
-	for {
-		m, err := c.pc.Recv()
-		if err != nil {
-			return nil, c.recvError("connection lost during the copy", err)
-		}
-		switch m.(type) {
-		case protocol.Ping:
-			if err := c.pc.Send(protocol.Pong{}); err != nil {
-				return nil, newError(outcome.ConnectionLost, c.target.String(), err)
-			}
-			continue
-		case protocol.Pong:
-			continue
-		}
-		return m, nil
-	}
+	return c.recvFor("connection lost during the copy", 0)
 }
 
 func (c *Conn) unexpected(m protocol.Message) error {

@@ -103,18 +103,16 @@ func (p *putter) read() {
 				p.deliver(inbound{err: err})
 				return
 			}
-			switch mm := m.(type) {
-			case protocol.Ping:
-				if err := p.c.pc.Send(protocol.Pong{}); err != nil {
+			if ping, err := p.c.answerPing(m); ping {
+				if err != nil {
 					p.deliver(inbound{err: err})
 					return
 				}
 				continue
-			case protocol.Pong:
-				continue
-			case protocol.Data:
-				mm.Body = append([]byte(nil), mm.Body...) // valid past the next Recv
-				m = mm
+			}
+			if d, ok := m.(protocol.Data); ok {
+				d.Body = append([]byte(nil), d.Body...) // valid past the next Recv
+				m = d
 			}
 			if !p.deliver(inbound{m: m}) {
 				return

@@ -5,28 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
-
-// Run's keepalive (PROTOCOL.md §4.5): while a command runs, the client
-// pings the server every keepaliveInterval and takes it for dead when
-// nothing at all (no output, no pong) has arrived for keepaliveMisses
-// intervals while Run waited for it, so that a vanished server ends the
-// run with ConnectionLost in bounded time instead of never. Time spent
-// writing output locally (a paused `| less`) does not count: the server
-// cannot be heard then, but it is not silent.
-const (
-	keepaliveInterval = 15 * time.Second
-	keepaliveMisses   = 3
-)
-
-// errServerSilent is the cause of a run given up by the keepalive.
-var errServerSilent = errors.New("no answer from the server")
 
 // stdinChunk is how much local stdin one read takes: large enough that bulk
 // input costs few frames, far below the stdin window so acknowledgements
@@ -140,17 +124,11 @@ func (r *run) finish() {
 
 // receive handles server messages until exit.
 func (r *run) receive(sio IO) (Result, error) {
-	host := r.c.target.String()
 	silence := keepaliveMisses * r.c.keepaliveInterval()
 	for {
-		r.c.setReadDeadline(time.Now().Add(silence))
-		m, err := r.c.pc.Recv()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return Result{}, newError(outcome.ConnectionLost, host, fmt.Errorf(
-				"%w for %v: the connection is presumed dead and the command's outcome is unknown", errServerSilent, silence))
-		}
+		m, err := r.c.recvFor("connection lost while the command ran", silence)
 		if err != nil {
-			return Result{}, r.c.recvError("connection lost while the command ran", err)
+			return Result{}, err
 		}
 		switch m := m.(type) {
 		case protocol.Data:
@@ -161,15 +139,10 @@ func (r *run) receive(sio IO) (Result, error) {
 			r.ack(m.Count)
 		case protocol.Exit:
 			return Result{Exit: m}, nil
-		case protocol.Ping:
-			if err := r.c.pc.Send(protocol.Pong{}); err != nil {
-				return Result{}, newError(outcome.ConnectionLost, host, err)
-			}
-		case protocol.Pong:
 		case protocol.Error:
 			return Result{}, r.c.remoteError(m)
 		default:
-			return Result{}, newError(outcome.ProtocolError, host, fmt.Errorf("unexpected %s from server", m.Type()))
+			return Result{}, r.c.unexpected(m)
 		}
 	}
 }
@@ -243,14 +216,6 @@ func (r *run) sendEOF() {
 	default:
 		_ = r.c.pc.Send(protocol.StdinEOF{})
 	}
-}
-
-// keepaliveInterval is how often Run pings the server.
-func (c *Conn) keepaliveInterval() time.Duration {
-	if c.keepalive > 0 {
-		return c.keepalive
-	}
-	return keepaliveInterval
 }
 
 // control forwards signals and window sizes, and sends the keepalive's
