@@ -53,6 +53,11 @@ var allowedImports = map[string][]string{
 	"internal/faultproxy":       {},
 	"internal/reliability":      {},
 	"internal/reliability/load": {},
+
+	// The helpers tests share (tests only): they start the real daemon and
+	// hand-played servers, and find sessions' processes.
+	"internal/rexectest": {"internal/auth", "internal/config", "internal/protocol", "internal/session",
+		"internal/transport"},
 }
 
 // TestImportRules checks every package's non-test imports against

@@ -14,6 +14,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
 	"github.com/rexec-dev/rexec/internal/outcome"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
 )
 
@@ -84,7 +85,7 @@ func TestBlackHole(t *testing.T) {
 	if perr != nil {
 		t.Fatalf("stdout %q is not the pid of the sleep", out.String())
 	}
-	if !eventually(settle, func() bool { return !alive(pid) }) {
+	if !rexectest.Eventually(settle, func() bool { return !rexectest.Alive(pid) }) {
 		t.Errorf("the session's sleep (pid %d) outlived the connection", pid)
 	}
 	// The truncation fires only if the client sends anything after what a
