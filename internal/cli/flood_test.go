@@ -42,8 +42,9 @@ const (
 	deadlineSlack = time.Second
 	// earlySlack is how much earlier than the grace a close may be seen
 	// and still be the deadline's: the flood stamps a connection when its
-	// dial goroutine runs again, which on a loaded machine was seen up to
-	// 730 ms after the server had accepted it and started the deadline.
+	// dial goroutine runs again, which on a loaded machine may be most of
+	// a second after the server accepted it and started the deadline
+	// (docs/BENCHMARKS.md, "Figures that used to be in comments").
 	// Anything else would close it at once.
 	earlySlack = time.Second
 	// maxP99 bounds the 99th percentile of a legitimate client's

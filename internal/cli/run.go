@@ -274,10 +274,10 @@ func exitStatus(t client.Target, res client.Result, timeout time.Duration) error
 // signals travel as typed bytes, and a signal to the client itself drops
 // the session at once, as it does for ssh (interactive shells ignore TERM).
 //
-// Registering the signals costs a fresh process about 0.2 ms (the runtime
-// starts a thread to own the signal mask and makes a round trip to it per
-// signal), and unregistering them as much again: together 7% of a
-// one-shot `rexec run`. So:
+// Registering the signals is a noticeable share of a one-shot `rexec run`
+// (the runtime starts a thread to own the signal mask and makes a round
+// trip to it per signal), and unregistering them as much again
+// (docs/BENCHMARKS.md, "Figures that used to be in comments"). So:
 //   - the registration runs on its own goroutine while the command is sent
 //     and started. Until it is done a signal still ends the client, as
 //     before forwarding began; registered is closed when it is, and the

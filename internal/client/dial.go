@@ -156,8 +156,9 @@ func dialTCP(ctx context.Context, cfg Config, addr string) (net.Conn, error) {
 	}
 	// A localhost name is the loopback address (RFC 6761 §6.3), so it is
 	// not looked up: in a fresh process, Go's resolver reading
-	// nsswitch.conf, resolv.conf and /etc/hosts costs about 0.3 ms, 6% of
-	// a one-shot `rexec run localhost -- true`. IPv4 first, then IPv6, as
+	// nsswitch.conf, resolv.conf and /etc/hosts is a noticeable share of a
+	// one-shot `rexec run localhost -- true` (docs/BENCHMARKS.md, "Figures
+	// that used to be in comments"). IPv4 first, then IPv6, as
 	// a daemon listening on either is found; the first error is reported,
 	// as net.Dial does.
 	var first error
