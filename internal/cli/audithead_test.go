@@ -220,10 +220,10 @@ func TestDaemonAuditHead(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	d.stop(t)
+	d.Stop(t)
 
 	var heads []string
-	for _, line := range strings.Split(d.logs.String(), "\n") {
+	for _, line := range strings.Split(d.Logs(), "\n") {
 		var entry struct{ Msg, Head string }
 		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "audit head" {
 			heads = append(heads, entry.Head)
@@ -231,7 +231,7 @@ func TestDaemonAuditHead(t *testing.T) {
 	}
 	fileHead := rexec(t, home, nil, "audit", "head", auditPath)
 	if len(heads) < 2 || heads[0] != "0:"+audit.Genesis || heads[len(heads)-1]+"\n" != fileHead.stdout {
-		t.Fatalf("logged heads %q; want the empty log's at start and the file's %q at shutdown\n%s", heads, fileHead.stdout, d.logs)
+		t.Fatalf("logged heads %q; want the empty log's at start and the file's %q at shutdown\n%s", heads, fileHead.stdout, d.Logs())
 	}
 	r := rexec(t, home, nil, "audit", "verify", "--head", heads[len(heads)-1], "--key", filepath.Join(home, "host_ed25519_key.pub"), auditPath)
 	if r.code != 0 || !strings.Contains(r.stdout, "head ") || !strings.Contains(r.stdout, "signed by the key, the last at record") {

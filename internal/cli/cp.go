@@ -15,14 +15,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
-
-// exitCopyFailed is cp's status when some file could not be copied (no
-// such file, permission denied, disk full, source changed), as scp's 1;
-// rexec's own failures (connect, auth, lost connection) are ExitFailure.
-const exitCopyFailed = 1
 
 type cpOpts struct {
 	conn      connOpts
@@ -82,18 +78,18 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 
 func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) error {
 	if o.timeout < 0 {
-		return fail(2, errors.New("--timeout must be positive"))
+		return fail(outcome.ExitUsage, errors.New("--timeout must be positive"))
 	}
 	plan, err := client.ParseCopy(args, client.CopyRules{HostsFile: o.fan.hostsFile != "",
 		Many: func(host string) bool { return o.fan.wanted([]string{host}) }})
 	if err != nil {
-		return fail(2, err)
+		return fail(outcome.ExitUsage, err)
 	}
 	if plan.Kind == client.UploadMany {
 		return o.runFanout(ctx, g, env, plan.Sources, plan.Dests)
 	}
 	if plan.Kind == client.Download && (o.fan.output != "" || len(o.fan.exclude) > 0) {
-		return fail(2, errors.New("--output and -x are for uploads to several hosts; a download comes from one"))
+		return fail(outcome.ExitUsage, errors.New("--output and -x are for uploads to several hosts; a download comes from one"))
 	}
 	cfg, err := o.conn.clientConfig(g, env)
 	if err != nil {
@@ -116,13 +112,13 @@ func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) er
 	prog.wait()
 	switch {
 	case err != nil && errors.Is(context.Cause(ctx), errCpTimeout):
-		return fail(exitTimedOut, fmt.Errorf("%w after %v (partial files are kept: run again with --resume to continue)", errCpTimeout, o.timeout))
+		return fail(outcome.ExitTimedOut, fmt.Errorf("%w after %v (partial files are kept: run again with --resume to continue)", errCpTimeout, o.timeout))
 	case err != nil && ctx.Err() != nil:
-		return fail(ExitFailure, errors.New("interrupted (partial files are kept: run again with --resume to continue)"))
+		return fail(outcome.ExitFailure, errors.New("interrupted (partial files are kept: run again with --resume to continue)"))
 	case err != nil:
-		return fail(ExitFailure, err)
+		return fail(outcome.ExitFailure, err)
 	case rep.failed > 0:
-		return exitError{code: exitCopyFailed}
+		return exitError{code: outcome.ExitError}
 	}
 	return nil
 }

@@ -12,25 +12,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
 
-// hostileServer is a test fixture speaking just enough of the protocol to
-// answer `rexec cp` with whatever a scenario sends: its stat function
-// answers each stat, its get function each get (then get_end follows).
-type hostileServer struct {
-	ln   net.Listener
-	port string
-	wg   sync.WaitGroup
-}
-
-// hostileAnswers are what a hostileServer says.
+// hostileAnswers are what a hostile server (rexectest.FakeServer)
+// speaking just enough of the protocol to answer `rexec cp` says: its stat
+// function answers each stat, its get function each get (then get_end
+// follows).
 type hostileAnswers struct {
 	stat func(path string) protocol.StatResult
 	get  func(pc *protocol.Conn, m protocol.Get)
@@ -38,54 +32,20 @@ type hostileAnswers struct {
 
 // startHostileServer answers every stat with the name "src" and kind,
 // every get with scenario.
-func startHostileServer(t *testing.T, kind string, scenario func(pc *protocol.Conn)) *hostileServer {
+func startHostileServer(t *testing.T, kind string, scenario func(pc *protocol.Conn)) *rexectest.FakeServer {
 	return startHostile(t, hostileAnswers{
 		stat: func(string) protocol.StatResult { return protocol.StatResult{Name: "src", Kind: kind} },
 		get:  func(pc *protocol.Conn, _ protocol.Get) { scenario(pc) },
 	})
 }
 
-func startHostile(t *testing.T, a hostileAnswers) *hostileServer {
+func startHostile(t *testing.T, a hostileAnswers) *rexectest.FakeServer {
 	t.Helper()
-	id, err := auth.GenerateIdentity("hostile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := transport.ServerConfig(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	s := &hostileServer{ln: ln, port: port}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.serve(tls.Server(nc, cfg), a)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
-	return s
+	return rexectest.StartFakeServer(t, protocol.Hello{Software: "hostile"}, func(pc *protocol.Conn) { a.play(pc) })
 }
 
-func (s *hostileServer) serve(tc *tls.Conn, a hostileAnswers) {
-	pc := protocol.NewConn(tc)
-	defer pc.Close()
-	_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := pc.Recv(); err != nil {
-		return
-	}
-	if pc.Send(protocol.Hello{Version: protocol.Version, Software: "hostile"}) != nil {
-		return
-	}
+// play answers the requests of one connection until it ends.
+func (a hostileAnswers) play(pc *protocol.Conn) {
 	for {
 		m, err := pc.Recv()
 		if err != nil {
@@ -180,7 +140,7 @@ func TestCpHostileServer(t *testing.T) {
 				}
 			}
 			s := startHostileServer(t, tt.kind, func(pc *protocol.Conn) { tt.scenario(pc, outside) })
-			args := []string{"cp", "--accept-new", "-P", s.port}
+			args := []string{"cp", "--accept-new", "-P", s.Port}
 			if tt.recursive {
 				args = append(args, "-r")
 			}
@@ -208,7 +168,7 @@ func TestCpHostileServer(t *testing.T) {
 // speaks the protocol directly.
 func hostileClient(t *testing.T, d *daemon) *protocol.Conn {
 	t.Helper()
-	id, err := auth.LoadIdentity(filepath.Join(d.home, "id_ed25519"))
+	id, err := auth.LoadIdentity(filepath.Join(d.Home, "id_ed25519"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +176,7 @@ func hostileClient(t *testing.T, d *daemon) *protocol.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := net.Dial("tcp", "127.0.0.1:"+d.port)
+	nc, err := net.Dial("tcp", "127.0.0.1:"+d.Port())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +501,7 @@ func checkHostileDownload(t *testing.T, rhome string, statName map[bool]string,
 	if !into {
 		dst, target = filepath.Join(home, "got"), filepath.Join(home, "got")
 	}
-	args := []string{"cp", "--accept-new", "-P", s.port}
+	args := []string{"cp", "--accept-new", "-P", s.Port}
 	if tree {
 		args = append(args, "-r")
 	}
@@ -598,7 +558,7 @@ func TestCpHostileNamesOnTerminal(t *testing.T) {
 		},
 	})
 	dst := t.TempDir()
-	screen, code := onTerminal(t, rhome, "cp", "--accept-new", "-P", s.port, "-r", "localhost:/srv/proj", dst)
+	screen, code := onTerminal(t, rhome, "cp", "--accept-new", "-P", s.Port, "-r", "localhost:/srv/proj", dst)
 	if code != 1 {
 		t.Errorf("status %d, want 1 (one item refused by the server); screen %q", code, screen)
 	}

@@ -59,7 +59,7 @@ func fileSHA(t *testing.T, path string) string {
 // cp runs `rexec cp -P PORT args...` against d.
 func cp(t *testing.T, d *daemon, args ...string) result {
 	t.Helper()
-	return rexec(t, d.home, nil, append([]string{"cp", "-P", d.port}, args...)...)
+	return rexec(t, d.Home, nil, append([]string{"cp", "-P", d.Port()}, args...)...)
 }
 
 // remote names a path on d's host for cp.
@@ -266,7 +266,7 @@ func TestCpFileErrors(t *testing.T) {
 			}
 		})
 	}
-	r := rexec(t, d.home, nil, "cp", "-P", "1", f, "localhost:x")
+	r := rexec(t, d.Home, nil, "cp", "-P", "1", f, "localhost:x")
 	if r.code != 255 || !strings.Contains(r.stderr, "refused") {
 		t.Errorf("cp to a closed port = %d, stderr %q; want 255 and refused", r.code, r.stderr)
 	}
@@ -321,8 +321,8 @@ func resumeStats(t *testing.T, d *daemon, src, dst string) (offset, sent int64) 
 // startCp starts an upload in the background.
 func startCp(t *testing.T, d *daemon, src, dst string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(rexecBin, "cp", "-P", d.port, src, remote(dst))
-	cmd.Env = append(os.Environ(), "REXEC_HOME="+d.home)
+	cmd := exec.Command(rexecBin, "cp", "-P", d.Port(), src, remote(dst))
+	cmd.Env = append(os.Environ(), "REXEC_HOME="+d.Home)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -469,8 +469,8 @@ func TestCpKillServerIsAtomic(t *testing.T) {
 		c.resetTarget(t)
 		cmd := startCp(t, d, c.src, c.dst)
 		time.Sleep(time.Duration(rng.Int64N(int64(full) * 13 / 10)))
-		_ = d.cmd.Process.Kill()
-		<-d.done
+		_ = d.Cmd.Process.Kill()
+		<-d.Done()
 		_ = cmd.Wait()
 		if !c.check(t, i) {
 			interrupted++

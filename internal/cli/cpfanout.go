@@ -9,6 +9,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/fanout"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
@@ -21,9 +22,6 @@ import (
 // errCpTimeout ends a single-host copy that --timeout cut short.
 var errCpTimeout = errors.New("--timeout expired")
 
-// exitTimedOut is the status of a copy cut short by --timeout, as for a
-// command (docs/CLI.md §6).
-const exitTimedOut = 124
 
 // runFanout uploads srcs to every host of dsts (and --hosts, less -x)
 // and exits as a fan-out does (docs/CLI.md §4): 0 when every host has every
@@ -37,10 +35,10 @@ func (o *cpOpts) runFanout(ctx context.Context, g *globals, env Env, srcs, dsts 
 	}
 	opts, err := o.fan.options(o.conn.port)
 	if err != nil {
-		return fail(2, err)
+		return fail(outcome.ExitUsage, err)
 	}
 	if err := checkSources(srcs, o.recursive); err != nil {
-		return fail(exitCopyFailed, err)
+		return fail(outcome.ExitError, err)
 	}
 	cfg, err := o.conn.clientConfig(g, env)
 	if err != nil {
@@ -71,7 +69,7 @@ func (o *cpOpts) fanHosts(dsts []client.Operand, env Env) ([]string, func(string
 	}
 	paths, err := fanout.Destinations(dsts)
 	if err != nil {
-		return nil, nil, fail(2, err)
+		return nil, nil, fail(outcome.ExitUsage, err)
 	}
 	patterns := make([]string, len(dsts))
 	for i, d := range dsts {
@@ -145,14 +143,14 @@ func (j *cpJob) run(ctx context.Context, host string, c *client.Conn, _, stderr 
 // denied when the key may not transfer files.
 func (r *cpReport) result() fanout.Result {
 	sum := client.CopySummary{Entries: r.sum.Entries, Failed: r.failed, Bytes: r.sum.Bytes}
-	res := fanout.Result{Outcome: fanout.Copied, Copy: &sum}
+	res := fanout.Result{Outcome: outcome.Copied, Copy: &sum}
 	switch {
 	case r.failed == 0:
 		return res
 	case r.denied:
-		res.Outcome = fanout.Denied
+		res.Outcome = outcome.Denied
 	default:
-		res.Outcome, res.ExitCode = fanout.CopyFailed, exitCopyFailed
+		res.Outcome, res.ExitCode = outcome.CopyFailed, outcome.ExitError
 	}
 	res.Err = r.first
 	if r.failed > 1 {

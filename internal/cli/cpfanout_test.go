@@ -208,12 +208,12 @@ func TestCpFanoutUnreachableHosts(t *testing.T) {
 	startFleet(t, home, nil, loopbackAddrs(150, 3, port)...)
 	impostor := startFleet(t, t.TempDir(), nil, fmt.Sprintf("127.0.0.154:%s", port))
 	strict := startFleet(t, t.TempDir(), nil, fmt.Sprintf("127.0.0.155:%s", port))
-	pinWrongKey(t, home, impostor.addrs[0])
+	pinWrongKey(t, home, impostor.Addrs[0])
 	pub, err := os.ReadFile(filepath.Join(home, "id_ed25519.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(strict.home, "authorized_keys"), append([]byte("no-file-transfer "), pub...), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(strict.Home, "authorized_keys"), append([]byte("no-file-transfer "), pub...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -257,8 +257,8 @@ func TestCpFanoutUnreachableHosts(t *testing.T) {
 	if rec := recs["127.0.0.155"]; rec.Error == nil || !strings.Contains(*rec.Error, "no-file-transfer") {
 		t.Errorf("denied host's error %v does not name the rule", rec.Error)
 	}
-	if strings.Contains(impostor.log(), "file received") {
-		t.Errorf("a server whose key was not trusted got a put; logs:\n%s", impostor.log())
+	if strings.Contains(impostor.Logs(), "file received") {
+		t.Errorf("a server whose key was not trusted got a put; logs:\n%s", impostor.Logs())
 	}
 
 	for h := range want {
@@ -438,8 +438,8 @@ func TestCpFanoutUsageErrors(t *testing.T) {
 	if _, err := os.Lstat(out); err == nil {
 		t.Error("a refused copy wrote its destination")
 	}
-	if strings.Contains(f.log(), "authenticated") {
-		t.Errorf("a refused copy reached a server; logs:\n%s", f.log())
+	if strings.Contains(f.Logs(), "authenticated") {
+		t.Errorf("a refused copy reached a server; logs:\n%s", f.Logs())
 	}
 }
 

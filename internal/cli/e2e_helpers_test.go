@@ -1,64 +1,26 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
-	"slices"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // rexecBin is the binary built once by TestMain: the end-to-end tests run
 // real processes on real sockets, as a user would.
 var rexecBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rexec-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	rexecBin = filepath.Join(dir, "rexec")
-	build := exec.Command("go", "build", "-o", rexecBin, "../../cmd/rexec")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building rexec:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { rexectest.MainWithBinary(m, &rexecBin) }
 
 // daemon is a `rexec serve` process started by a test.
-type daemon struct {
-	cmd  *exec.Cmd
-	home string
-	port string // the port it listens on
-	logs *syncBuffer
-	done chan error
-}
-
-var servingRE = regexp.MustCompile(`serving on 127\.0\.0\.1:(\d+)`)
+type daemon struct{ *rexectest.Daemon }
 
 // startDaemon starts `rexec serve` with the given home and extra flags, on
 // a free loopback port unless the flags give --listen, and waits until it announces its address.
@@ -72,93 +34,11 @@ func startDaemon(t *testing.T, home string, flags ...string) *daemon {
 // closed), without close-on-exec, as a careless parent would pass them.
 func startDaemonWith(t *testing.T, home string, extra []*os.File, flags ...string) *daemon {
 	t.Helper()
-	args := append([]string{"serve", "--log-format", "json"}, flags...)
-	if !slices.Contains(flags, "--listen") {
-		args = append(args, "--listen", "127.0.0.1:0")
-	}
-	cmd := exec.Command(rexecBin, args...)
-	cmd.Env = append(os.Environ(), "REXEC_HOME="+home)
-	cmd.ExtraFiles = extra
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{cmd: cmd, home: home, logs: &syncBuffer{}, done: make(chan error, 1)}
-	portc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			d.logs.WriteString(line + "\n")
-			if m := servingRE.FindStringSubmatch(line); m != nil {
-				select {
-				case portc <- m[1]:
-				default:
-				}
-			}
-		}
-		d.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() { d.stop(t) })
-	select {
-	case d.port = <-portc:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("rexec serve did not start; logs:\n%s", d.logs)
-	}
-	return d
-}
-
-// syncBuffer is a bytes.Buffer safe for the log reader goroutine and the
-// test reading it at the same time.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// stop sends SIGTERM and waits (bounded) for the daemon to exit.
-func (d *daemon) stop(t *testing.T) {
-	if d.cmd.ProcessState != nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(40 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-		t.Errorf("rexec serve did not exit after SIGTERM")
-	}
-}
-
-// kill SIGKILLs the daemon, as the OOM killer would, and waits (bounded)
-// until it is reaped.
-func (d *daemon) kill(t *testing.T) {
-	t.Helper()
-	_ = d.cmd.Process.Kill()
-	select {
-	case <-d.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("rexec serve not gone 10 s after SIGKILL")
-	}
+	return &daemon{rexectest.StartDaemon(t, rexecBin, rexectest.DaemonOptions{Home: home, Args: flags, ExtraFiles: extra})}
 }
 
 // host is the target for this daemon as a user would write it.
-func (d *daemon) host() string { return "localhost:" + d.port }
+func (d *daemon) host() string { return "localhost:" + d.Port() }
 
 // result is what a finished client process left.
 type result struct {
@@ -208,33 +88,4 @@ func startRexec(t *testing.T, home string, args ...string) (*exec.Cmd, io.ReadCl
 		t.Fatal(err)
 	}
 	return cmd, out
-}
-
-// pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-// waitGone polls until none of pids is alive or the deadline passes, and
-// returns the ones still alive.
-func waitGone(pids []int, within time.Duration) []int {
-	deadline := time.Now().Add(within)
-	for {
-		var alive []int
-		for _, p := range pids {
-			if pidAlive(p) {
-				alive = append(alive, p)
-			}
-		}
-		if len(alive) == 0 || time.Now().After(deadline) {
-			return alive
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // TestZeroConfigFirstRun is the first run of docs/CLI.md §5: a fresh home, `rexec
@@ -102,10 +104,10 @@ func TestHostKeyTrust(t *testing.T) {
 
 	// A different server key on the same address: refused, always, naming both.
 	pinned := fingerprintOf(t, srvHome)
-	d.stop(t)
+	d.Stop(t)
 	os.Remove(filepath.Join(srvHome, "host_ed25519_key"))
 	os.Remove(filepath.Join(srvHome, "host_ed25519_key.pub"))
-	d2 := startDaemon(t, srvHome, "--listen", "127.0.0.1:"+d.port)
+	d2 := startDaemon(t, srvHome, "--listen", "127.0.0.1:"+d.Port())
 	fresh := fingerprintOf(t, srvHome)
 	for _, extra := range [][]string{nil, {"--accept-new"}} {
 		args := append(append([]string{"run"}, extra...), d2.host(), "touch "+marker)
@@ -219,7 +221,7 @@ func TestNoOrphans(t *testing.T) {
 		pids := readPids(t, out, 2)
 		cmd.Process.Kill()
 		cmd.Wait()
-		if alive := waitGone(pids, 3*time.Second); len(alive) > 0 {
+		if alive := rexectest.WaitGone(3*time.Second, pids...); len(alive) > 0 {
 			t.Errorf("processes %v survived the client's SIGKILL by 3 s", alive)
 		}
 	})
@@ -240,7 +242,7 @@ func TestNoOrphans(t *testing.T) {
 			t.Fatalf("pid file holds %q, want 3 pids", b)
 		}
 		for _, pid := range pids {
-			if pidAlive(pid) {
+			if rexectest.Alive(pid) {
 				t.Errorf("process %d still alive after the timeout", pid)
 			}
 		}
@@ -322,7 +324,7 @@ func TestClientSignalsForwarded(t *testing.T) {
 		if code := wait(t, cmd, exited); code != 255 {
 			t.Errorf("client exit status %d after two SIGINTs, want 255", code)
 		}
-		if alive := waitGone([]int{pid}, 3*time.Second); len(alive) > 0 {
+		if alive := rexectest.WaitGone(3*time.Second, pid); len(alive) > 0 {
 			t.Errorf("remote shell %d survived the client giving up by 3 s", pid)
 		}
 	})
@@ -391,9 +393,9 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		t.Fatalf("short session's first line = %q, %v", first, err)
 	}
 	pid := readPids(t, longOut, 1)[0]
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-d.done:
+	case <-d.Done():
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM and the grace period")
 	}
@@ -403,7 +405,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	if string(rest) != "finished\n" {
 		t.Errorf("session running at SIGTERM printed %q after the signal, want it to finish", rest)
 	}
-	if pidAlive(pid) {
+	if rexectest.Alive(pid) {
 		t.Errorf("session outliving the grace period (pid %d) was not killed", pid)
 	}
 }
@@ -421,30 +423,11 @@ func TestServerMemoryBoundedWhileStreaming(t *testing.T) {
 	if err := cmd.Wait(); err != nil || n != 4<<30 {
 		t.Fatalf("streamed %d bytes, err %v; want 4 GiB", n, err)
 	}
-	hwm := vmHWM(t, d.cmd.Process.Pid)
+	hwm := procStatusKB(t, d.Cmd.Process.Pid, "VmHWM")
 	t.Logf("daemon peak RSS %d KiB after 4 GiB", hwm)
 	if hwm >= 64<<10 {
 		t.Errorf("daemon peak RSS %d KiB, want < 64 MiB", hwm)
 	}
-}
-
-// vmHWM reads a process's peak resident set size in KiB.
-func vmHWM(t *testing.T, pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			if err != nil {
-				t.Fatalf("VmHWM line %q", line)
-			}
-			return kb
-		}
-	}
-	t.Fatal("no VmHWM in /proc/pid/status")
-	return 0
 }
 
 // TestShellLineMode: without a terminal, `rexec shell` runs the login

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/fanout"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -80,7 +81,7 @@ func (o *fanOpts) wanted(hosts []string) bool {
 // --accept-new is given.
 func runFanout(ctx context.Context, cfg client.Config, args []string, o *runOpts, req protocol.Exec, env Env) error {
 	if o.tty.force {
-		return fail(2, errors.New("-t needs a single host: a terminal cannot be shared by several"))
+		return fail(outcome.ExitUsage, errors.New("-t needs a single host: a terminal cannot be shared by several"))
 	}
 	req.PTY = false
 	hosts, err := o.fan.hosts(args, env, o.conn.port)
@@ -89,7 +90,7 @@ func runFanout(ctx context.Context, cfg client.Config, args []string, o *runOpts
 	}
 	opts, err := o.fan.options(o.conn.port)
 	if err != nil {
-		return fail(2, err)
+		return fail(outcome.ExitUsage, err)
 	}
 	cfg.Confirm = nil
 	r := &fanout.Runner{Config: cfg, Request: req, Options: opts}
@@ -108,7 +109,7 @@ func (o *fanOpts) run(ctx context.Context, r *fanout.Runner, hosts []string, env
 		if settle != nil {
 			settle()
 		}
-		return fail(2, err)
+		return fail(outcome.ExitUsage, err)
 	}
 	ctx, stop := cancelOnSignal(ctx)
 	defer stop()
@@ -126,7 +127,7 @@ func (o *fanOpts) run(ctx context.Context, r *fanout.Runner, hosts []string, env
 		return exitError{code: code}
 	}
 	if err != nil {
-		return exitError{code: ExitFailure}
+		return exitError{code: outcome.ExitFailure}
 	}
 	return nil
 }
@@ -138,20 +139,20 @@ func (o *fanOpts) hosts(args []string, env Env, port int) ([]string, error) {
 	if o.hostsFile != "" {
 		fromFile, err := readHostsFile(o.hostsFile, env)
 		if err != nil {
-			return nil, fail(2, err)
+			return nil, fail(outcome.ExitUsage, err)
 		}
 		include = append(include, fromFile...)
 	}
 	hosts, err := fanout.List(include, o.exclude)
 	if err != nil {
-		return nil, fail(2, err)
+		return nil, fail(outcome.ExitUsage, err)
 	}
 	if len(hosts) == 0 {
-		return nil, fail(2, errors.New("no hosts (all excluded by -x, or an empty --hosts file)"))
+		return nil, fail(outcome.ExitUsage, errors.New("no hosts (all excluded by -x, or an empty --hosts file)"))
 	}
 	for _, h := range hosts {
 		if _, err := client.ParseTarget(h, port); err != nil {
-			return nil, fail(2, err)
+			return nil, fail(outcome.ExitUsage, err)
 		}
 	}
 	return hosts, nil

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,101 +10,31 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/fanout"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // fleet is one `rexec serve` listening on many loopback addresses: Linux
 // routes all of 127.0.0.0/8 to lo, so each address is a "host".
-type fleet struct {
-	cmd   *exec.Cmd
-	home  string
-	addrs []string // ip:port as announced, in --listen order
-	mu    sync.Mutex
-	logs  bytes.Buffer // guarded by mu
-	done  chan error
-}
-
-var fleetServingRE = regexp.MustCompile(`^rexec: serving on (\S+), host key`)
+type fleet = daemon
 
 // startFleet starts `rexec serve` with REXEC_HOME=home on every listen
 // address, with extra environment entries (a PATH giving this daemon's
 // sessions their own commands), and waits until it announced them all.
 func startFleet(t *testing.T, home string, env []string, listen ...string) *fleet {
 	t.Helper()
-	args := []string{"serve", "--log-format", "json", "--grace", "2s"}
+	args := []string{"--grace", "2s"}
 	for _, l := range listen {
 		args = append(args, "--listen", l)
 	}
-	cmd := exec.Command(rexecBin, args...)
-	cmd.Env = append(append(os.Environ(), "REXEC_HOME="+home), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f := &fleet{cmd: cmd, home: home, done: make(chan error, 1)}
-	addrc := make(chan string, len(listen))
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			f.mu.Lock()
-			f.logs.WriteString(sc.Text() + "\n")
-			f.mu.Unlock()
-			if m := fleetServingRE.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
-			}
-		}
-		f.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() { f.stop(t) })
-	deadline := time.After(30 * time.Second)
-	for len(f.addrs) < len(listen) {
-		select {
-		case a := <-addrc:
-			f.addrs = append(f.addrs, a)
-		case <-deadline:
-			t.Fatalf("rexec serve announced %d of %d addresses; logs:\n%s", len(f.addrs), len(listen), f.log())
-		}
-	}
-	return f
-}
-
-func (f *fleet) log() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.logs.String()
-}
-
-// stop ends the daemon with SIGTERM (bounded), unless it already exited.
-func (f *fleet) stop(t *testing.T) {
-	if f.cmd.ProcessState != nil {
-		return
-	}
-	_ = f.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-f.done:
-	case <-time.After(30 * time.Second):
-		_ = f.cmd.Process.Kill()
-		<-f.done
-		t.Errorf("rexec serve did not exit after SIGTERM")
-	}
-}
-
-// kill ends the daemon with SIGKILL and waits for it.
-func (f *fleet) kill() {
-	_ = f.cmd.Process.Kill()
-	<-f.done
+	return &daemon{rexectest.StartDaemon(t, rexecBin, rexectest.DaemonOptions{Home: home, Args: args, Env: env})}
 }
 
 // loopbackAddrs returns n listen addresses 127.0.0.first.. on port.
@@ -177,7 +106,7 @@ func runArgs(flags []string, hosts []string, command ...string) []string {
 func TestFanoutJSON50(t *testing.T) {
 	home := t.TempDir()
 	f := startFleet(t, home, nil, loopbackAddrs(2, 50, "0")...)
-	r := rexec(t, home, nil, runArgs([]string{"--output", "json"}, f.addrs, "echo hello; echo warn >&2")...)
+	r := rexec(t, home, nil, runArgs([]string{"--output", "json"}, f.Addrs, "echo hello; echo warn >&2")...)
 	if r.code != 0 {
 		t.Fatalf("fan-out to 50 = %d, stderr %q", r.code, r.stderr)
 	}
@@ -185,7 +114,7 @@ func TestFanoutJSON50(t *testing.T) {
 		t.Fatalf("json output has %d lines, want 50:\n%s", n, r.stdout)
 	}
 	recs := parseRecords(t, r.stdout)
-	for _, a := range f.addrs {
+	for _, a := range f.Addrs {
 		rec, ok := recs[a]
 		switch {
 		case !ok:
@@ -213,16 +142,16 @@ func TestFanoutUnreachableHosts(t *testing.T) {
 	ln.Close()
 	impostor := startFleet(t, t.TempDir(), nil, "127.0.0.64:0")
 	stranger := startFleet(t, t.TempDir(), nil, "127.0.0.65:0")
-	pinWrongKey(t, home, impostor.addrs[0])
+	pinWrongKey(t, home, impostor.Addrs[0])
 
-	hosts := append(slices.Clone(good.addrs), closed, impostor.addrs[0], stranger.addrs[0])
+	hosts := append(slices.Clone(good.Addrs), closed, impostor.Addrs[0], stranger.Addrs[0])
 	r := rexec(t, home, nil, runArgs([]string{"--output", "json"}, hosts, "echo ran")...)
 	if r.code != 255 {
 		t.Errorf("fan-out with unreachable hosts = %d, want 255; stderr %q", r.code, r.stderr)
 	}
 	recs := parseRecords(t, r.stdout)
-	want := map[string]string{closed: "connect_failed", impostor.addrs[0]: "host_key_mismatch", stranger.addrs[0]: "host_key_unknown"}
-	for _, a := range good.addrs {
+	want := map[string]string{closed: "connect_failed", impostor.Addrs[0]: "host_key_mismatch", stranger.Addrs[0]: "host_key_unknown"}
+	for _, a := range good.Addrs {
 		want[a] = "exited"
 	}
 	for host, outcome := range want {
@@ -238,8 +167,8 @@ func TestFanoutUnreachableHosts(t *testing.T) {
 		t.Errorf("%d records, want %d", len(recs), len(want))
 	}
 	for _, d := range []*fleet{impostor, stranger} {
-		if strings.Contains(d.log(), "session started") {
-			t.Errorf("a server whose key was not trusted ran the command; logs:\n%s", d.log())
+		if strings.Contains(d.Logs(), "session started") {
+			t.Errorf("a server whose key was not trusted ran the command; logs:\n%s", d.Logs())
 		}
 	}
 
@@ -312,7 +241,7 @@ func TestFanoutTimeout(t *testing.T) {
 	f := startFleet(t, home, nil, loopbackAddrs(70, 3, "0")...)
 	dir := t.TempDir()
 	start := time.Now()
-	r := rexec(t, home, nil, runArgs([]string{"--output", "json", "--timeout", "1s"}, f.addrs, pidCommand(dir, "sleep 100"))...)
+	r := rexec(t, home, nil, runArgs([]string{"--output", "json", "--timeout", "1s"}, f.Addrs, pidCommand(dir, "sleep 100"))...)
 	if took := time.Since(start); r.code != 124 || took > 10*time.Second {
 		t.Errorf("--timeout 1s fan-out = %d after %v, want 124 within seconds; stderr %q", r.code, took, r.stderr)
 	}
@@ -322,7 +251,7 @@ func TestFanoutTimeout(t *testing.T) {
 		}
 	}
 	pids := readPidFiles(t, dir, 3)
-	if alive := waitGone(pids, 3*time.Second); len(alive) > 0 {
+	if alive := rexectest.WaitGone(3*time.Second, pids...); len(alive) > 0 {
 		t.Errorf("remote sleeps %v still alive after timed_out", alive)
 	}
 }
@@ -334,11 +263,11 @@ func TestFanoutExitCodes(t *testing.T) {
 	home := t.TempDir()
 	three := startFleet(t, home, []string{"PATH=" + scriptDir(t, "code", "exit 3") + ":" + os.Getenv("PATH")}, loopbackAddrs(75, 2, "0")...)
 	seven := startFleet(t, home, []string{"PATH=" + scriptDir(t, "code", "exit 7") + ":" + os.Getenv("PATH")}, "127.0.0.77:0")
-	r := rexec(t, home, nil, runArgs([]string{"--output", "json"}, three.addrs, "exit 3")...)
+	r := rexec(t, home, nil, runArgs([]string{"--output", "json"}, three.Addrs, "exit 3")...)
 	if r.code != 3 {
 		t.Errorf("exit 3 on every host = %d, want 3; stderr %q", r.code, r.stderr)
 	}
-	hosts := append(slices.Clone(three.addrs), seven.addrs...)
+	hosts := append(slices.Clone(three.Addrs), seven.Addrs...)
 	r = rexec(t, home, nil, runArgs([]string{"--output", "json"}, hosts, "code")...)
 	if r.code != 7 {
 		t.Errorf("exit 3, 3, 7 = %d, want the highest, 7; stderr %q", r.code, r.stderr)
@@ -346,7 +275,7 @@ func TestFanoutExitCodes(t *testing.T) {
 	recs := parseRecords(t, r.stdout)
 	for _, h := range hosts {
 		want := 3
-		if h == seven.addrs[0] {
+		if h == seven.Addrs[0] {
 			want = 7
 		}
 		if rec := recs[h]; rec.Outcome != "exited" || rec.ExitCode == nil || *rec.ExitCode != want {
@@ -375,7 +304,7 @@ func scriptDir(t *testing.T, name, body string) string {
 func TestFanoutPrefix50x1000(t *testing.T) {
 	home := t.TempDir()
 	f := startFleet(t, home, nil, loopbackAddrs(2, 50, "0")...)
-	r := rexec(t, home, nil, runArgs(nil, f.addrs, `seq 1000 | sed "s/^/line /"; echo oops >&2; printf tail`)...)
+	r := rexec(t, home, nil, runArgs(nil, f.Addrs, `seq 1000 | sed "s/^/line /"; echo oops >&2; printf tail`)...)
 	if r.code != 0 {
 		t.Fatalf("prefix fan-out = %d, stderr %q", r.code, r.stderr)
 	}
@@ -383,7 +312,7 @@ func TestFanoutPrefix50x1000(t *testing.T) {
 	tails := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n") {
 		host, text, ok := strings.Cut(line, ": ")
-		if !ok || !slices.Contains(f.addrs, host) {
+		if !ok || !slices.Contains(f.Addrs, host) {
 			t.Fatalf("line %.200q has no known host prefix", line)
 		}
 		if text == "tail" && next[host] == 1000 && !tails[host] {
@@ -396,7 +325,7 @@ func TestFanoutPrefix50x1000(t *testing.T) {
 		}
 		next[host] = n
 	}
-	for _, a := range f.addrs {
+	for _, a := range f.Addrs {
 		if next[a] != 1000 || !tails[a] {
 			t.Errorf("%s: %d lines (tail %v), want 1000 and the final partial line", a, next[a], tails[a])
 		}
@@ -415,16 +344,16 @@ func TestFanoutGroup(t *testing.T) {
 	home := t.TempDir()
 	alpha := startFleet(t, home, []string{"PATH=" + scriptDir(t, "role", "echo alpha") + ":" + os.Getenv("PATH")}, loopbackAddrs(80, 4, "0")...)
 	beta := startFleet(t, home, []string{"PATH=" + scriptDir(t, "role", "echo beta") + ":" + os.Getenv("PATH")}, loopbackAddrs(84, 2, "0")...)
-	r := rexec(t, home, nil, runArgs([]string{"--output", "group"}, alpha.addrs, "echo same; echo lines")...)
+	r := rexec(t, home, nil, runArgs([]string{"--output", "group"}, alpha.Addrs, "echo same; echo lines")...)
 	blocks := parseGroups(t, r.stdout)
-	if r.code != 0 || len(blocks) != 1 || blocks[0].body != "same\nlines\n" || !sameHosts(blocks[0].hosts, alpha.addrs) {
+	if r.code != 0 || len(blocks) != 1 || blocks[0].body != "same\nlines\n" || !sameHosts(blocks[0].hosts, alpha.Addrs) {
 		t.Fatalf("group of identical outputs = %d, %+v; want one block for all 4 hosts:\n%s", r.code, blocks, r.stdout)
 	}
-	hosts := append(slices.Clone(alpha.addrs), beta.addrs...)
+	hosts := append(slices.Clone(alpha.Addrs), beta.Addrs...)
 	r = rexec(t, home, nil, runArgs([]string{"--output", "group"}, hosts, "role")...)
 	blocks = parseGroups(t, r.stdout)
 	if r.code != 0 || len(blocks) != 2 || blocks[0].body != "alpha\n" || blocks[1].body != "beta\n" ||
-		!sameHosts(blocks[0].hosts, alpha.addrs) || !sameHosts(blocks[1].hosts, beta.addrs) {
+		!sameHosts(blocks[0].hosts, alpha.Addrs) || !sameHosts(blocks[1].hosts, beta.Addrs) {
 		t.Fatalf("group of two outputs = %d, %+v; want alpha for 4 hosts then beta for 2:\n%s", r.code, blocks, r.stdout)
 	}
 }
@@ -498,15 +427,15 @@ func TestFanoutConnectionLost(t *testing.T) {
 	home := t.TempDir()
 	f := startFleet(t, home, nil, loopbackAddrs(90, 3, "0")...)
 	dir := t.TempDir()
-	_, wait := startFanout(t, home, runArgs([]string{"--output", "json"}, f.addrs, pidCommand(dir, "sleep 5"))...)
+	_, wait := startFanout(t, home, runArgs([]string{"--output", "json"}, f.Addrs, pidCommand(dir, "sleep 5"))...)
 	readPidFiles(t, dir, 3)
-	f.kill()
+	f.Kill(t)
 	r := wait()
 	if r.code != 255 {
 		t.Errorf("daemon killed mid-command: status %d, want 255; stderr %q", r.code, r.stderr)
 	}
 	recs := parseRecords(t, r.stdout)
-	for _, a := range f.addrs {
+	for _, a := range f.Addrs {
 		if rec := recs[a]; rec.Outcome != "connection_lost" || rec.ExitCode != nil || rec.Error == nil {
 			t.Errorf("%s: outcome %q exit %v error %v; want connection_lost, no exit code, a reason", a, rec.Outcome, rec.ExitCode, rec.Error)
 		}
@@ -525,20 +454,20 @@ func TestFanoutNoExitAfterTimeout(t *testing.T) {
 	f := startFleet(t, home, nil, "127.0.0.95:0")
 	dir := t.TempDir()
 	start := time.Now()
-	_, wait := startFanout(t, home, runArgs([]string{"--output", "json", "--timeout", "3s"}, f.addrs, pidCommand(dir, "sleep 100"))...)
+	_, wait := startFanout(t, home, runArgs([]string{"--output", "json", "--timeout", "3s"}, f.Addrs, pidCommand(dir, "sleep 100"))...)
 	pids := readPidFiles(t, dir, 1)
-	_ = f.cmd.Process.Signal(syscall.SIGSTOP)
+	_ = f.Cmd.Process.Signal(syscall.SIGSTOP)
 	r := wait()
 	took := time.Since(start)
-	_ = f.cmd.Process.Signal(syscall.SIGCONT)
-	rec := parseRecords(t, r.stdout)[f.addrs[0]]
+	_ = f.Cmd.Process.Signal(syscall.SIGCONT)
+	rec := parseRecords(t, r.stdout)[f.Addrs[0]]
 	if r.code != 255 || rec.Outcome != "connection_lost" || rec.Error == nil || !strings.Contains(*rec.Error, "after the timeout") {
 		t.Errorf("stopped server: status %d, %+v; want 255, connection_lost after the timeout", r.code, rec)
 	}
 	if limit := 3*time.Second + fanout.TimeoutSlack + 3*time.Second; took > limit {
 		t.Errorf("client gave up after %v, want within %v", took, limit)
 	}
-	if alive := waitGone(pids, 5*time.Second); len(alive) > 0 {
+	if alive := rexectest.WaitGone(5*time.Second, pids...); len(alive) > 0 {
 		t.Errorf("remote sleep %v alive after the server resumed", alive)
 	}
 }
@@ -549,7 +478,7 @@ func TestFanoutInterrupt(t *testing.T) {
 	home := t.TempDir()
 	f := startFleet(t, home, nil, loopbackAddrs(100, 4, "0")...)
 	dir := t.TempDir()
-	cmd, wait := startFanout(t, home, runArgs([]string{"--output", "json", "-f", "3"}, f.addrs, pidCommand(dir, "sleep 100"))...)
+	cmd, wait := startFanout(t, home, runArgs([]string{"--output", "json", "-f", "3"}, f.Addrs, pidCommand(dir, "sleep 100"))...)
 	pids := readPidFiles(t, dir, 3)
 	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGINT)
@@ -564,7 +493,7 @@ func TestFanoutInterrupt(t *testing.T) {
 	if outcomes["connection_lost"] != 3 || outcomes["skipped"] != 1 {
 		t.Errorf("interrupted outcomes %v, want 3 connection_lost and 1 skipped", outcomes)
 	}
-	if alive := waitGone(pids, 5*time.Second); len(alive) > 0 {
+	if alive := rexectest.WaitGone(5*time.Second, pids...); len(alive) > 0 {
 		t.Errorf("remote sleeps %v survived the interrupt", alive)
 	}
 }
@@ -586,13 +515,13 @@ func TestFanoutHostList(t *testing.T) {
 		args  []string
 		want  []string
 	}{
-		{"file", "", runArgs([]string{"--output", "json", "--hosts", file}, nil, "true"), f.addrs},
-		{"file without --", "", []string{"run", "--output", "json", "--hosts", file, "true"}, f.addrs},
-		{"stdin", content, runArgs([]string{"--output", "json", "--hosts", "-"}, nil, "true"), f.addrs},
+		{"file", "", runArgs([]string{"--output", "json", "--hosts", file}, nil, "true"), f.Addrs},
+		{"file without --", "", []string{"run", "--output", "json", "--hosts", file, "true"}, f.Addrs},
+		{"stdin", content, runArgs([]string{"--output", "json", "--hosts", "-"}, nil, "true"), f.Addrs},
 		{"exclude", "", runArgs([]string{"--output", "json", "--hosts", file, "-x", "127.0.0.[111-112]:" + port}, nil, "true"),
-			[]string{f.addrs[0], f.addrs[3], f.addrs[4]}},
+			[]string{f.Addrs[0], f.Addrs[3], f.Addrs[4]}},
 		{"range argument", "", runArgs([]string{"--output", "json"}, []string{"127.0.0.[110-111]:" + port, "127.0.0.110:" + port}, "true"),
-			f.addrs[:2]},
+			f.Addrs[:2]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -649,13 +578,13 @@ func TestFanoutFailFast(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	hosts := append([]string{closed}, f.addrs...)
+	hosts := append([]string{closed}, f.Addrs...)
 	r := rexec(t, home, nil, runArgs([]string{"--output", "json", "-f", "1", "--fail-fast"}, hosts, "true")...)
 	recs := parseRecords(t, r.stdout)
 	if r.code != 255 || recs[closed].Outcome != "connect_failed" {
 		t.Errorf("--fail-fast = %d, first host %+v; want 255 and connect_failed", r.code, recs[closed])
 	}
-	for _, a := range f.addrs {
+	for _, a := range f.Addrs {
 		if rec := recs[a]; rec.Outcome != "skipped" || rec.Error == nil || !strings.Contains(*rec.Error, "fail-fast") {
 			t.Errorf("%s after a failure with --fail-fast: %+v; want skipped naming --fail-fast", a, rec)
 		}
@@ -669,13 +598,13 @@ func TestFanoutUsageErrors(t *testing.T) {
 	f := startFleet(t, home, nil, loopbackAddrs(125, 2, "0")...)
 	marker := filepath.Join(t.TempDir(), "ran")
 	tests := [][]string{
-		runArgs([]string{"-t"}, f.addrs, "touch "+marker),
-		runArgs([]string{"--output", "yaml"}, f.addrs, "touch "+marker),
-		runArgs([]string{"--batch", "0"}, f.addrs, "touch "+marker),
-		runArgs([]string{"--max-failures", "x%"}, f.addrs, "touch "+marker),
-		runArgs([]string{"-f", "0"}, f.addrs, "touch "+marker),
+		runArgs([]string{"-t"}, f.Addrs, "touch "+marker),
+		runArgs([]string{"--output", "yaml"}, f.Addrs, "touch "+marker),
+		runArgs([]string{"--batch", "0"}, f.Addrs, "touch "+marker),
+		runArgs([]string{"--max-failures", "x%"}, f.Addrs, "touch "+marker),
+		runArgs([]string{"-f", "0"}, f.Addrs, "touch "+marker),
 		runArgs(nil, []string{"web[3-1]"}, "touch "+marker),
-		runArgs([]string{"-x", f.addrs[0], "-x", f.addrs[1]}, f.addrs, "touch "+marker),
+		runArgs([]string{"-x", f.Addrs[0], "-x", f.Addrs[1]}, f.Addrs, "touch "+marker),
 		runArgs([]string{"--hosts", "/nonexistent/hosts"}, nil, "touch "+marker),
 	}
 	for _, args := range tests {

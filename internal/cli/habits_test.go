@@ -121,7 +121,7 @@ func TestTimeoutAndShutdownMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.Cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 255 || !strings.Contains(stderr.String(), "shutting down") {
 		t.Errorf("during shutdown: %v %q; want 255 and a line saying the server is shutting down", err, stderr.String())

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // inheritedFD is the descriptor number a careless parent leaves open in
@@ -35,11 +37,11 @@ func TestSessionDescriptors(t *testing.T) {
 	extra := make([]*os.File, inheritedFD-2)
 	extra[inheritedFD-3] = f
 	home := t.TempDir()
-	legacyPort := freePort(t)
+	legacyPort := rexectest.FreePort(t)
 	d := startDaemonWith(t, home, extra, "--legacy-listen", "127.0.0.1:"+legacyPort)
 	// The daemon does hold the descriptor, so a clean listing means
 	// it was kept from the sessions, not that it never arrived.
-	fdPath := fmt.Sprintf("/proc/%d/fd/%d", d.cmd.Process.Pid, inheritedFD)
+	fdPath := fmt.Sprintf("/proc/%d/fd/%d", d.Cmd.Process.Pid, inheritedFD)
 	if target, err := os.Readlink(fdPath); err != nil || target != secret {
 		t.Fatalf("daemon's descriptor %d = %q, %v; want %s", inheritedFD, target, err, secret)
 	}
@@ -135,7 +137,7 @@ func TestLocalIdentityAuthorizedOnce(t *testing.T) {
 				tt.before(t, home)
 			}
 			if tt.restart != nil {
-				startDaemon(t, home).stop(t)
+				startDaemon(t, home).Stop(t)
 				tt.restart(t, home)
 			}
 			left, leftErr := os.ReadFile(keysPath) // what the user left
@@ -195,38 +197,38 @@ func TestLeftoverSessionsKilled(t *testing.T) {
 	deadPid, deadClient := sleepSession(t, doomed)
 
 	// Each session is in a cgroup its own daemon owns, under the parent.
-	deadCg := sessionCgroup(t, deadPid, ownRel, parent, doomed.cmd.Process.Pid)
-	liveCg := sessionCgroup(t, livePid, ownRel, parent, live.cmd.Process.Pid)
+	deadCg := sessionCgroup(t, deadPid, ownRel, parent, doomed.Cmd.Process.Pid)
+	liveCg := sessionCgroup(t, livePid, ownRel, parent, live.Cmd.Process.Pid)
 
-	doomed.kill(t)
+	doomed.Kill(t)
 	if code := waitClient(deadClient); code != 255 {
 		t.Fatalf("client of the killed daemon = %d, want 255 (connection lost)", code)
 	}
-	if !pidAlive(deadPid) {
+	if !rexectest.Alive(deadPid) {
 		t.Fatal("the session died with its daemon: nothing left for the next daemon to find")
 	}
 	next := startDaemon(t, home) // it sweeps before it serves
-	if alive := waitGone([]int{deadPid}, 2*time.Second); len(alive) > 0 {
+	if alive := rexectest.WaitGone(2*time.Second, deadPid); len(alive) > 0 {
 		t.Errorf("the killed daemon's session %d still runs 2 s after the next daemon started", deadPid)
 	}
 	if _, err := os.Stat(deadCg); !os.IsNotExist(err) {
 		t.Errorf("leftover cgroup %s: %v; want it removed", deadCg, err)
 	}
-	if !pidAlive(livePid) {
+	if !rexectest.Alive(livePid) {
 		t.Errorf("the live daemon's session %d was killed by another daemon's start", livePid)
 	}
 	if _, err := os.Stat(liveCg); err != nil {
 		t.Errorf("the live daemon's session cgroup: %v", err)
 	}
-	if r := rexec(t, live.home, nil, "run", live.host(), "echo still here"); r.code != 0 || r.stdout != "still here\n" {
+	if r := rexec(t, live.Home, nil, "run", live.host(), "echo still here"); r.code != 0 || r.stdout != "still here\n" {
 		t.Errorf("the live daemon after the sweep: run = %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	logged := false
-	for _, l := range strings.Split(next.logs.String(), "\n") {
+	for _, l := range strings.Split(next.Logs(), "\n") {
 		logged = logged || strings.Contains(l, `"cgroup":"`+filepath.Base(deadCg)+`"`) && strings.Contains(l, `"processes":1`)
 	}
 	if !logged {
-		t.Errorf("the next daemon did not log %s with its 1 process; log:\n%s", filepath.Base(deadCg), next.logs)
+		t.Errorf("the next daemon did not log %s with its 1 process; log:\n%s", filepath.Base(deadCg), next.Logs())
 	}
 	// The live session ends as any other: its process killed, its
 	// client reports it.
@@ -271,7 +273,7 @@ func ownCgroup2Dir(t *testing.T) (rel, dir string) {
 // (the shell's, which execs sleep) and the running client.
 func sleepSession(t *testing.T, d *daemon) (int, *exec.Cmd) {
 	t.Helper()
-	client, out := startRexec(t, d.home, "run", d.host(), "echo $$; exec sleep 1000")
+	client, out := startRexec(t, d.Home, "run", d.host(), "echo $$; exec sleep 1000")
 	pid := readPids(t, out, 1)[0]
 	t.Cleanup(func() {
 		// Still our sleep (not a reused pid) when a check failed.

@@ -15,6 +15,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/outcome"
 )
 
 func newKeygenCmd(g *globals, env Env) *cobra.Command {
@@ -38,13 +39,13 @@ func newKeygenCmd(g *globals, env Env) *cobra.Command {
 			}
 			id, err := auth.GenerateIdentity(comment)
 			if err != nil {
-				return fail(1, err)
+				return fail(outcome.ExitError, err)
 			}
 			if err := id.WriteFiles(file); err != nil {
 				if errors.Is(err, fs.ErrExist) {
-					return fail(1, fmt.Errorf("%s already exists; not overwriting it", file))
+					return fail(outcome.ExitError, fmt.Errorf("%s already exists; not overwriting it", file))
 				}
-				return fail(1, err)
+				return fail(outcome.ExitError, err)
 			}
 			fmt.Fprintf(env.Stdout, "Your identity has been saved in %s\nThe public key is in %s.pub\n"+
 				"The key fingerprint is:\n%s %s\n", file, file, auth.Fingerprint(id.Public), id.Comment)
@@ -81,11 +82,11 @@ func newAuthorizeCmd(g *globals, env Env) *cobra.Command {
 			}
 			pub, comment, err := readPubKey(h, args, env.Stdin)
 			if err != nil {
-				return fail(1, err)
+				return fail(outcome.ExitError, err)
 			}
 			added, err := auth.AppendAuthorizedKey(h.Path(config.AuthorizedKeysFile), pub, comment)
 			if err != nil {
-				return fail(1, err)
+				return fail(outcome.ExitError, err)
 			}
 			verb := "authorized"
 			if !added {
@@ -140,7 +141,7 @@ key, then trust it again. The old file is kept as known_hosts.old.`,
 			}
 			t, err := client.ParseTarget(args[0], port)
 			if err != nil {
-				return fail(2, err)
+				return fail(outcome.ExitUsage, err)
 			}
 			if remove {
 				return untrust(h, t, env)
@@ -159,7 +160,7 @@ func untrust(h config.Home, t client.Target, env Env) error {
 	kh := auth.KnownHosts{Path: h.Path(config.KnownHostsFile)}
 	removed, err := kh.Remove(t.Host, t.Port)
 	if err != nil {
-		return fail(1, err)
+		return fail(outcome.ExitError, err)
 	}
 	if len(removed) == 0 {
 		fmt.Fprintf(env.Stdout, "%s: no key pinned in %s\n", t, kh.Path)
@@ -176,7 +177,7 @@ func trust(ctx context.Context, h config.Home, t client.Target, yes bool, env En
 	kh := auth.KnownHosts{Path: h.Path(config.KnownHostsFile)}
 	pub, err := client.FetchHostKey(ctx, t, 0)
 	if err != nil {
-		return fail(ExitFailure, err)
+		return fail(outcome.ExitFailure, err)
 	}
 	fp := auth.Fingerprint(pub)
 	err = kh.Check(t.Host, t.Port, pub)
@@ -186,16 +187,16 @@ func trust(ctx context.Context, h config.Home, t client.Target, yes bool, env En
 		fmt.Fprintf(env.Stdout, "%s: host key %s is already pinned\n", t, fp)
 		return nil
 	case !errors.As(err, &unknown):
-		return fail(ExitFailure, err)
+		return fail(outcome.ExitFailure, err)
 	}
 	fmt.Fprintf(env.Stdout, "%s: host key %s\n", t, fp)
 	if !yes && isTerminal(env) {
 		if ok, err := askOnTerminal(env, fmt.Sprintf("Pin this key for %s? (yes/no) ", t)); err != nil || !ok {
-			return fail(1, errors.New("host key not pinned"))
+			return fail(outcome.ExitError, errors.New("host key not pinned"))
 		}
 	}
 	if err := kh.Add([]string{t.Addr()}, pub); err != nil {
-		return fail(1, err)
+		return fail(outcome.ExitError, err)
 	}
 	fmt.Fprintf(env.Stdout, "pinned in %s\n", kh.Path)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rexec-dev/rexec/internal/legacy"
+	"github.com/rexec-dev/rexec/internal/outcome"
 )
 
 func newLegacyCmd(env Env) *cobra.Command {
@@ -39,7 +40,7 @@ func newLegacyCmd(env Env) *cobra.Command {
 				}
 				rep, err := c.Run(cmd.Context(), strings.Join(command, " "))
 				if err != nil {
-					return fail(ExitFailure, err)
+					return fail(outcome.ExitFailure, err)
 				}
 				if code := legacyExit(rep.Header); code != 0 {
 					return exitError{code: code}
@@ -47,7 +48,7 @@ func newLegacyCmd(env Env) *cobra.Command {
 				return nil
 			}
 			if err := c.PromptLoop(cmd.Context(), env.Stdin, env.Stdout); err != nil {
-				return fail(ExitFailure, err)
+				return fail(outcome.ExitFailure, err)
 			}
 			return nil
 		},
@@ -60,14 +61,14 @@ func newLegacyCmd(env Env) *cobra.Command {
 
 // legacyExit is the exit status of `rexec legacy ADDR -- COMMAND` for a
 // reply's header: its exit_code (already 128+N for a signal), 0 from a
-// server that sends none (the lesson's server.py), and ExitFailure for a
+// server that sends none (the lesson's server.py), and outcome.ExitFailure for a
 // code no process can exit with.
 func legacyExit(h legacy.Header) int {
 	switch {
 	case h.ExitCode == nil:
 		return 0
 	case *h.ExitCode < 0 || *h.ExitCode > 255:
-		return ExitFailure
+		return outcome.ExitFailure
 	}
 	return *h.ExitCode
 }

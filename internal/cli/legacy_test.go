@@ -12,46 +12,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
-
-// seedDir finds the lesson's programs in ../shared/peers/seed beside the
-// repository; CI must have them, a developer checkout may not.
-func seedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "peers", "seed"))
-	if err == nil {
-		if _, err = os.Stat(filepath.Join(dir, "server.py")); err == nil {
-			if _, err = exec.LookPath("python3"); err == nil {
-				return dir
-			}
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("the lesson's programs and python3 are needed in CI: %v", err)
-	}
-	t.Skipf("lesson programs not available: %v", err)
-	return ""
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
 
 // TestLessonClientAgainstServe runs the lesson's client_once.py against
 // `rexec serve --legacy-listen`.
 func TestLessonClientAgainstServe(t *testing.T) {
-	seed := seedDir(t)
-	port := freePort(t)
+	seed := rexectest.SeedDir(t)
+	port := rexectest.FreePort(t)
 	startDaemon(t, t.TempDir(), "--legacy-listen", "127.0.0.1:"+port)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -71,8 +43,8 @@ func TestLessonClientAgainstServe(t *testing.T) {
 // TestLegacyClientAgainstLessonServer runs `rexec legacy -- echo hi`
 // against the lesson's server.py.
 func TestLegacyClientAgainstLessonServer(t *testing.T) {
-	seed := seedDir(t)
-	port := freePort(t)
+	seed := rexectest.SeedDir(t)
+	port := rexectest.FreePort(t)
 	srv := exec.Command("python3", filepath.Join(seed, "server.py"))
 	srv.Env = append(os.Environ(), "SEED_PORT="+port)
 	if err := srv.Start(); err != nil {
@@ -144,7 +116,7 @@ func TestLegacyListenNeedsAllowFrom(t *testing.T) {
 // and both are in the audit log, which verifies.
 func TestLegacyServeExitAuditSniff(t *testing.T) {
 	home := t.TempDir()
-	port := freePort(t)
+	port := rexectest.FreePort(t)
 	auditPath := filepath.Join(t.TempDir(), "audit.log")
 	d := startDaemon(t, home, "--legacy-listen", "127.0.0.1:"+port, "--audit-log", auditPath)
 	addr := "127.0.0.1:" + port
@@ -175,8 +147,8 @@ func TestLegacyServeExitAuditSniff(t *testing.T) {
 	if _, err := os.Stat(sentinel); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the request line ran: %s exists (%v)", sentinel, err)
 	}
-	if !strings.Contains(d.logs.String(), "legacy connection refused") {
-		t.Errorf("no refusal in the daemon's log:\n%s", d.logs)
+	if !strings.Contains(d.Logs(), "legacy connection refused") {
+		t.Errorf("no refusal in the daemon's log:\n%s", d.Logs())
 	}
 	var recs []map[string]any
 	for range 100 { // the end records follow the replies: bounded wait
@@ -209,8 +181,8 @@ func TestLegacyServeExitAuditSniff(t *testing.T) {
 // TestLessonClientGBKAgainstServe: with --legacy-encoding gbk the
 // lesson's client, which decodes GBK, prints Chinese correctly.
 func TestLessonClientGBKAgainstServe(t *testing.T) {
-	seed := seedDir(t)
-	port := freePort(t)
+	seed := rexectest.SeedDir(t)
+	port := rexectest.FreePort(t)
 	startDaemon(t, t.TempDir(), "--legacy-listen", "127.0.0.1:"+port, "--legacy-encoding", "gbk")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -18,11 +18,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
-
-// ExitFailure is the status for rexec's own failures (docs/CLI.md §4), as ssh uses.
-const ExitFailure = 255
 
 // Env is the process environment Main runs in; tests substitute it.
 type Env struct {
@@ -66,7 +64,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if errors.As(err, &f) {
 		return f.code
 	}
-	return 2 // usage errors, as most CLIs
+	return outcome.ExitUsage // errors of the command line itself
 }
 
 // oneLine keeps an error on a single line whatever it wraps, with the
@@ -84,7 +82,7 @@ type globals struct {
 func (g *globals) resolveHome() (config.Home, error) {
 	h, err := config.ResolveHome(g.home)
 	if err != nil {
-		return h, fail(ExitFailure, err)
+		return h, fail(outcome.ExitFailure, err)
 	}
 	return h, nil
 }

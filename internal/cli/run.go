@@ -18,6 +18,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -52,7 +53,7 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			err = fmt.Errorf("no identity at %s: run `rexec keygen` (or `rexec serve` once on this machine), or pass -i", path)
 		}
-		return client.Config{}, fail(ExitFailure, err)
+		return client.Config{}, fail(outcome.ExitFailure, err)
 	}
 	cfg := client.Config{Identity: id, KnownHosts: auth.KnownHosts{Path: h.Path(config.KnownHostsFile)},
 		AcceptNew: o.acceptNew, TicketDir: h.Path(config.TicketsDir), ConnectTimeout: o.connectTimeout, Software: "rexec/" + version()}
@@ -131,7 +132,7 @@ func newRunCmd(g *globals, env Env) *cobra.Command {
 				return runFanout(cmd.Context(), cfg, hosts, o, req, env)
 			}
 			if req.PTY, err = o.tty.want(false); err != nil {
-				return fail(2, err)
+				return fail(outcome.ExitUsage, err)
 			}
 			return runOne(cmd.Context(), cfg, hosts[0], o, req, env)
 		},
@@ -213,13 +214,13 @@ func (o *runOpts) request(command []string) (protocol.Exec, error) {
 func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req protocol.Exec, env Env) error {
 	t, err := client.ParseTarget(host, o.conn.port)
 	if err != nil {
-		return fail(ExitFailure, err)
+		return fail(outcome.ExitFailure, err)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	c, err := client.Dial(ctx, cfg, t)
 	if err != nil {
-		return fail(ExitFailure, err)
+		return fail(outcome.ExitFailure, err)
 	}
 	defer c.Close()
 	sio := client.IO{Stdout: env.Stdout, Stderr: env.Stderr}
@@ -229,11 +230,11 @@ func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req
 	if req.PTY {
 		esc, useEsc, err := parseEscape(o.tty.escape)
 		if err != nil {
-			return fail(2, err)
+			return fail(outcome.ExitUsage, err)
 		}
 		restore, err := setupPTY(env, &req, &sio, esc, useEsc, cancel)
 		if err != nil {
-			return fail(ExitFailure, err)
+			return fail(outcome.ExitFailure, err)
 		}
 		defer restore()
 	}
@@ -244,10 +245,10 @@ func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req
 	sio.Stderr = &heldWriter{w: sio.Stderr, until: registered}
 	res, err := c.Run(ctx, req, sio)
 	if errors.Is(context.Cause(ctx), errEscapeDisconnect) {
-		return fail(ExitFailure, fmt.Errorf("connection to %s closed (~.)", t))
+		return fail(outcome.ExitFailure, fmt.Errorf("connection to %s closed (~.)", t))
 	}
 	if err != nil {
-		return fail(ExitFailure, err)
+		return fail(outcome.ExitFailure, err)
 	}
 	return exitStatus(t, res, o.timeout)
 }
@@ -273,10 +274,10 @@ func exitStatus(t client.Target, res client.Result, timeout time.Duration) error
 // signals travel as typed bytes, and a signal to the client itself drops
 // the session at once, as it does for ssh (interactive shells ignore TERM).
 //
-// Registering the signals costs a fresh process about 0.2 ms (the runtime
-// starts a thread to own the signal mask and makes a round trip to it per
-// signal), and unregistering them as much again: together 7% of a
-// one-shot `rexec run`. So:
+// Registering the signals is a noticeable share of a one-shot `rexec run`
+// (the runtime starts a thread to own the signal mask and makes a round
+// trip to it per signal), and unregistering them as much again
+// (docs/BENCHMARKS.md, "Figures that used to be in comments"). So:
 //   - the registration runs on its own goroutine while the command is sent
 //     and started. Until it is done a signal still ends the client, as
 //     before forwarding began; registered is closed when it is, and the

@@ -16,6 +16,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -82,15 +83,15 @@ func TestRestrictedKeyFindings(t *testing.T) {
 		{"working directory", `command="/usr/bin/date"`,
 			[]string{"run", "-C", "/", d.host(), "x"}, 255, "may not choose a working directory"},
 		{"cp of the host key under command=", `command="/usr/bin/date"`,
-			[]string{"cp", "-P", d.port, "localhost:" + hostKey, filepath.Join(tmp, "stolen")}, 1, "no-file-transfer"},
+			[]string{"cp", "-P", d.Port(), "localhost:" + hostKey, filepath.Join(tmp, "stolen")}, 1, "no-file-transfer"},
 		{"cp over authorized_keys under allow=", `allow="ls *"`,
-			[]string{"cp", "-P", d.port, bashEnv, "localhost:" + filepath.Join(home, config.AuthorizedKeysFile)}, 1, "no-file-transfer"},
+			[]string{"cp", "-P", d.Port(), bashEnv, "localhost:" + filepath.Join(home, config.AuthorizedKeysFile)}, 1, "no-file-transfer"},
 		{"a plain word under allow=", `allow="uptime"`,
 			[]string{"run", d.host(), "--", "uptime"}, 0, ""},
 		{"a shell string under allow=", `allow="uptime"`,
 			[]string{"run", d.host(), "uptime; id"}, 255, "as separate words without shell syntax"},
 		{"cp re-enabled by file-transfer", `command="/usr/bin/date",file-transfer`,
-			[]string{"cp", "-P", d.port, "localhost:" + filepath.Join(home, config.KnownHostsFile), filepath.Join(tmp, "kh")}, 0, ""},
+			[]string{"cp", "-P", d.Port(), "localhost:" + filepath.Join(home, config.KnownHostsFile), filepath.Join(tmp, "kh")}, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,12 +142,12 @@ func TestRevocationReachesOpenConnections(t *testing.T) {
 			pub, _ := os.ReadFile(filepath.Join(other, "id_ed25519.pub"))
 			replaceFile(t, filepath.Join(home, config.AuthorizedKeysFile), string(pub))
 			if signal {
-				d.cmd.Process.Signal(syscall.SIGHUP)
+				d.Cmd.Process.Signal(syscall.SIGHUP)
 			}
 			start := time.Now()
 			_, err = c.Run(ctx, echo, client.IO{})
 			var re *protocol.RemoteError
-			if !errors.As(err, &re) || re.Code != protocol.CodeRevoked || client.OutcomeOf(err) != client.AuthFailed {
+			if !errors.As(err, &re) || re.Code != protocol.CodeRevoked || client.OutcomeOf(err) != outcome.AuthFailed {
 				t.Fatalf("after revocation: %v; want the error revoked", err)
 			}
 			if elapsed := time.Since(start); elapsed > time.Second {
@@ -169,12 +170,12 @@ func TestUnsafeAuthorizedKeysOnReload(t *testing.T) {
 	b, _ := os.ReadFile(keys)
 	replaceFile(t, keys, string(b))
 	os.Chmod(keys, 0o664)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.Cmd.Process.Signal(syscall.SIGHUP)
 	if r := rexec(t, home, nil, "run", d.host(), "true"); r.code != 255 || !strings.Contains(r.stderr, "not authorized") {
 		t.Fatalf("with a 0664 authorized_keys: %d %q; want 255, not authorized", r.code, r.stderr)
 	}
-	if n := strings.Count(d.logs.String(), "no key is authorized until it is fixed"); n != 1 {
-		t.Errorf("%d log lines about the unsafe file, want 1:\n%s", n, d.logs)
+	if n := strings.Count(d.Logs(), "no key is authorized until it is fixed"); n != 1 {
+		t.Errorf("%d log lines about the unsafe file, want 1:\n%s", n, d.Logs())
 	}
 	os.Chmod(keys, 0o600)
 	if r := rexec(t, home, nil, "run", d.host(), "true"); r.code != 0 {

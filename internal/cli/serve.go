@@ -9,6 +9,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/config"
 	"github.com/rexec-dev/rexec/internal/daemon"
+	"github.com/rexec-dev/rexec/internal/outcome"
 )
 
 // serveOpts are the flags of `rexec serve`. Settings that the config file
@@ -94,7 +95,7 @@ func serve(ctx context.Context, g *globals, o *serveOpts, flags *pflag.FlagSet, 
 	case err == nil:
 		return nil
 	case errors.As(err, &bad):
-		return fail(2, err)
+		return fail(outcome.ExitUsage, err)
 	}
-	return fail(1, err)
+	return fail(outcome.ExitError, err)
 }

@@ -61,7 +61,7 @@ func TestMetricsAuditReload(t *testing.T) {
 	if r := rexec(t, home, nil, "authorize", filepath.Join(other, "id_ed25519.pub")); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.Cmd.Process.Signal(syscall.SIGHUP)
 	if r := rexec(t, other, nil, "run", "--accept-new", d.host(), "echo hi"); r.code != 0 || r.stdout != "hi\n" {
 		t.Fatalf("newly authorized key after SIGHUP = %d %q %q", r.code, r.stdout, r.stderr)
 	}
@@ -69,9 +69,9 @@ func TestMetricsAuditReload(t *testing.T) {
 		t.Fatalf("session running across SIGHUP: %v, %q", err, longOut.String())
 	}
 
-	m := metricsRE.FindStringSubmatch(d.logs.String())
+	m := metricsRE.FindStringSubmatch(d.Logs())
 	if m == nil {
-		t.Fatalf("no metrics address in the logs:\n%s", d.logs)
+		t.Fatalf("no metrics address in the logs:\n%s", d.Logs())
 	}
 	resp, err := http.Get(m[1])
 	if err != nil {
@@ -120,19 +120,19 @@ func TestSIGHUPAppliesLimits(t *testing.T) {
 		t.Fatalf("second session under max_sessions = 1: %d %q", r.code, r.stderr)
 	}
 	os.WriteFile(conf, []byte("max_sessions = 5\nidle_timeout = \"1h\"\n"), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.Cmd.Process.Signal(syscall.SIGHUP)
 	ok := false
 	for i := 0; i < 50 && !ok; i++ { // the reload is asynchronous: bounded retries
 		time.Sleep(50 * time.Millisecond)
-		ok = strings.Contains(d.logs.String(), "applied changed setting")
+		ok = strings.Contains(d.Logs(), "applied changed setting")
 	}
 	if !ok {
-		t.Fatalf("no 'applied changed setting' in the log after SIGHUP:\n%s", d.logs)
+		t.Fatalf("no 'applied changed setting' in the log after SIGHUP:\n%s", d.Logs())
 	}
 	if r := rexec(t, home, nil, "run", d.host(), "echo ok"); r.code != 0 {
 		t.Fatalf("after raising max_sessions and SIGHUP: %d %q", r.code, r.stderr)
 	}
-	if !strings.Contains(d.logs.String(), `"setting":"idle_timeout"`) {
-		t.Errorf("changed idle_timeout not named as needing a restart; logs:\n%s", d.logs)
+	if !strings.Contains(d.Logs(), `"setting":"idle_timeout"`) {
+		t.Errorf("changed idle_timeout not named as needing a restart; logs:\n%s", d.Logs())
 	}
 }

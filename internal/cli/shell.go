@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -20,7 +21,7 @@ func newShellCmd(g *globals, env Env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pty, err := o.tty.want(isTerminal(env))
 			if err != nil {
-				return fail(2, err)
+				return fail(outcome.ExitUsage, err)
 			}
 			cfg, err := o.conn.clientConfig(g, env)
 			if err != nil {

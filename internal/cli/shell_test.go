@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // tmuxPane drives a real terminal: a tmux server on its own socket with one
@@ -165,7 +167,7 @@ func TestShellEscapeDropsHungSession(t *testing.T) {
 	p.waitFor(regexp.MustCompile(`closed \(~\.\)`), "escape message")
 	p.line("echo RC=$?")
 	p.waitFor(regexp.MustCompile(`(?m)^RC=255\s*$`), "exit status 255 after ~.")
-	if alive := waitGone([]int{shpid}, 3*time.Second); len(alive) > 0 {
+	if alive := rexectest.WaitGone(3*time.Second, shpid); len(alive) > 0 {
 		t.Errorf("remote shell %d survived ~.", shpid)
 	}
 	if after := sttyState(t, p, filepath.Join(dir, "stty.after")); after != before {
@@ -191,7 +193,7 @@ func TestShellClientKilled(t *testing.T) {
 	if err := client.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if alive := waitGone(pids, 2*time.Second); len(alive) > 0 {
+	if alive := rexectest.WaitGone(2*time.Second, pids...); len(alive) > 0 {
 		t.Errorf("remote processes %v survived the client by 2 s", alive)
 	}
 }

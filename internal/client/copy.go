@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
@@ -79,7 +80,7 @@ func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, erro
 		case protocol.StatResult:
 			if err := checkStatName(path, m.Name); err != nil {
 				c.pc.Close()
-				return protocol.StatResult{}, newError(ProtocolFailed, c.target.String(), err)
+				return protocol.StatResult{}, newError(outcome.ProtocolError, c.target.String(), err)
 			}
 			return m, nil
 		case protocol.Error:
@@ -93,28 +94,13 @@ func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, erro
 	}
 }
 
-// recv reads the next message, answering pings on the way.
+// recv reads the next message of a copy, answering pings on the way.
 func (c *Conn) recv() (protocol.Message, error) {
-	for {
-		m, err := c.pc.Recv()
-		if err != nil {
-			return nil, c.recvError("connection lost during the copy", err)
-		}
-		switch m.(type) {
-		case protocol.Ping:
-			if err := c.pc.Send(protocol.Pong{}); err != nil {
-				return nil, newError(ConnectionLost, c.target.String(), err)
-			}
-			continue
-		case protocol.Pong:
-			continue
-		}
-		return m, nil
-	}
+	return c.recvFor("connection lost during the copy", 0)
 }
 
 func (c *Conn) unexpected(m protocol.Message) error {
-	return newError(ProtocolFailed, c.target.String(), fmt.Errorf("unexpected %s from server", m.Type()))
+	return newError(outcome.ProtocolError, c.target.String(), fmt.Errorf("unexpected %s from server", m.Type()))
 }
 
 // copyError classifies a fatal error of a copy: a violation by the
@@ -125,7 +111,7 @@ func (c *Conn) copyError(err error) error {
 	case errors.As(err, &e):
 		return err
 	case errors.Is(err, transfer.ErrProtocol):
-		return newError(ProtocolFailed, c.target.String(), err)
+		return newError(outcome.ProtocolError, c.target.String(), err)
 	}
 	return c.recvError("connection lost during the copy", err)
 }
@@ -190,7 +176,7 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 		}
 		if err != nil {
 			err = c.copyError(err)
-			if OutcomeOf(err) == ProtocolFailed {
+			if OutcomeOf(err) == outcome.ProtocolError {
 				c.pc.Close() // what follows cannot be trusted (§8.5)
 			}
 			return sum, err

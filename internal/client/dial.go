@@ -1,10 +1,10 @@
 // Package client is rexec's client for one host: it connects (TCP, TLS 1.3
 // with both keys pinned, hello), then runs requests on the connection and
-// reports how each ended as a typed Outcome (docs/CLI.md §7).
+// reports how each ended as a typed outcome.Outcome (docs/CLI.md §7).
 //
 // It sits above transport, auth and protocol and below fanout and the CLI.
 // It never prints: output goes to the writers the caller passes, and every
-// failure is an *Error carrying its Outcome.
+// failure is an *Error carrying its outcome.
 package client
 
 import (
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
@@ -93,7 +94,7 @@ type Conn struct {
 // Dial connects to t, runs the TLS handshake (the server's key is checked
 // there) and sends our hello. Every error is an *Error whose Outcome is
 // ConnectFailed, HostKeyUnknown, HostKeyMismatch, AuthFailed or
-// ProtocolFailed.
+// ProtocolError.
 //
 // Dial does not wait for the server's hello, which is where a server that
 // does not authorize our key says so: the first request is sent right
@@ -101,7 +102,7 @@ type Conn struct {
 // refusal (AuthFailed, Denied) comes back from that request, or from Ready.
 func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 	if cfg.Identity == nil {
-		return nil, newError(AuthFailed, t.String(), errors.New("no identity"))
+		return nil, newError(outcome.AuthFailed, t.String(), errors.New("no identity"))
 	}
 	timeout := cfg.ConnectTimeout
 	if timeout <= 0 {
@@ -128,7 +129,7 @@ func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 func connect(ctx context.Context, cfg Config, t Target, tickets *ticketStore) (*Conn, error) {
 	nc, err := dialTCP(ctx, cfg, t.Addr())
 	if err != nil {
-		return nil, newError(ConnectFailed, t.String(), err)
+		return nil, newError(outcome.ConnectFailed, t.String(), err)
 	}
 	c, err := handshake(ctx, cfg, t, nc, tickets)
 	if err != nil {
@@ -155,8 +156,9 @@ func dialTCP(ctx context.Context, cfg Config, addr string) (net.Conn, error) {
 	}
 	// A localhost name is the loopback address (RFC 6761 §6.3), so it is
 	// not looked up: in a fresh process, Go's resolver reading
-	// nsswitch.conf, resolv.conf and /etc/hosts costs about 0.3 ms, 6% of
-	// a one-shot `rexec run localhost -- true`. IPv4 first, then IPv6, as
+	// nsswitch.conf, resolv.conf and /etc/hosts is a noticeable share of a
+	// one-shot `rexec run localhost -- true` (docs/BENCHMARKS.md, "Figures
+	// that used to be in comments"). IPv4 first, then IPv6, as
 	// a daemon listening on either is found; the first error is reported,
 	// as net.Dial does.
 	var first error
@@ -197,7 +199,7 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *
 		return verifyHost(cfg, t, pub)
 	})
 	if err != nil {
-		return nil, newError(AuthFailed, t.String(), err)
+		return nil, newError(outcome.AuthFailed, t.String(), err)
 	}
 	offered := false
 	if tickets != nil {
@@ -264,26 +266,26 @@ func classifyHandshake(t Target, err error) error {
 	var declined *declinedError
 	switch {
 	case errors.As(err, &declined):
-		return newError(HostKeyUnknown, t.String(), fmt.Errorf(
+		return newError(outcome.HostKeyUnknown, t.String(), fmt.Errorf(
 			"host key %s not accepted: you answered no, so nothing was sent (check the fingerprint, "+
 				"then answer yes or run `rexec trust %s`)", declined.fingerprint, t.String()))
 	case errors.As(err, &unknown):
-		return newError(HostKeyUnknown, t.String(), fmt.Errorf(
+		return newError(outcome.HostKeyUnknown, t.String(), fmt.Errorf(
 			"unknown host key %s; not connecting without a terminal to confirm it "+
 				"(use --accept-new or `rexec trust %s` to pin it)", unknown.Got, t.String()))
 	case errors.As(err, &changed):
-		return newError(HostKeyMismatch, t.String(), changed)
+		return newError(outcome.HostKeyMismatch, t.String(), changed)
 	case errors.Is(err, auth.ErrHostKeyRevoked):
-		return newError(HostKeyMismatch, t.String(), err)
+		return newError(outcome.HostKeyMismatch, t.String(), err)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
 		// the server closed before the handshake completed: its pre-auth
 		// limits or penalties, which it does not explain to the peer
-		return newError(ConnectFailed, t.String(), fmt.Errorf("the server closed the connection during the TLS handshake "+
+		return newError(outcome.ConnectFailed, t.String(), fmt.Errorf("the server closed the connection during the TLS handshake "+
 			"(it refuses an address for a while after failed logins, and past its connection limits): %w", err))
 	case isNetErr(err):
-		return newError(ConnectFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
+		return newError(outcome.ConnectFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
 	}
-	return newError(ProtocolFailed, t.String(), fmt.Errorf("TLS handshake: %w", err))
+	return newError(outcome.ProtocolError, t.String(), fmt.Errorf("TLS handshake: %w", err))
 }
 
 // declinedError is an unknown host key the user refused at the prompt.
@@ -308,14 +310,14 @@ func (c *Conn) sendHello(cfg Config) error {
 	h := protocol.Hello{Version: protocol.Version, Software: sw,
 		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: c.target.User}
 	if err := c.pc.Conn.Send(h); err != nil {
-		return newError(ConnectionLost, c.target.String(), fmt.Errorf("sending hello: %w", err))
+		return newError(outcome.ConnectionLost, c.target.String(), fmt.Errorf("sending hello: %w", err))
 	}
 	return nil
 }
 
 // Ready waits for the server's answer to our hello: nil once its hello
 // arrived, else the *Error of its refusal (AuthFailed for a key it does not
-// authorize, Denied, ProtocolFailed) or of the connection (ConnectionLost).
+// authorize, Denied, ProtocolError) or of the connection (ConnectionLost).
 // Dial does not wait for it, and every request reads it first, so callers
 // need Ready only to learn the outcome before sending anything.
 func (c *Conn) Ready() error { return c.awaitHello() }
@@ -339,7 +341,7 @@ func (c *Conn) readHello() error {
 	switch m := m.(type) {
 	case protocol.Hello:
 		if m.Version != protocol.Version {
-			return newError(ProtocolFailed, c.target.String(),
+			return newError(outcome.ProtocolError, c.target.String(),
 				fmt.Errorf("server speaks protocol version %d, we speak %d", m.Version, protocol.Version))
 		}
 		c.Server = m
@@ -347,7 +349,7 @@ func (c *Conn) readHello() error {
 	case protocol.Error:
 		return c.remoteError(m)
 	}
-	return newError(ProtocolFailed, c.target.String(), fmt.Errorf("expected hello, got %s", m.Type()))
+	return newError(outcome.ProtocolError, c.target.String(), fmt.Errorf("expected hello, got %s", m.Type()))
 }
 
 // setReadDeadline sets the connection's read deadline and remembers it
@@ -390,14 +392,14 @@ func (h helloConn) Recv() (protocol.Message, error) {
 // remoteError turns an error frame into an *Error with its outcome.
 func (c *Conn) remoteError(m protocol.Error) error {
 	re := &protocol.RemoteError{Code: m.Code, Message: m.Message}
-	o := ProtocolFailed
+	o := outcome.ProtocolError
 	switch m.Code {
 	case protocol.CodeUnauthorized, protocol.CodeRevoked:
-		o = AuthFailed
+		o = outcome.AuthFailed
 	case protocol.CodeDenied:
-		o = Denied
+		o = outcome.Denied
 	case protocol.CodeUnavailable:
-		o = ConnectionLost
+		o = outcome.ConnectionLost
 	}
 	return newError(o, c.target.String(), re)
 }
@@ -409,20 +411,20 @@ func (c *Conn) sendError(what string, err error) error {
 	if errors.As(err, &known) {
 		return err
 	}
-	return newError(ConnectionLost, c.target.String(), fmt.Errorf("%s: %w", what, err))
+	return newError(outcome.ConnectionLost, c.target.String(), fmt.Errorf("%s: %w", what, err))
 }
 
 // recvError classifies a failed Recv: a decoding error is the server's
-// fault (ProtocolFailed), anything else is a lost connection.
+// fault (ProtocolError), anything else is a lost connection.
 func (c *Conn) recvError(what string, err error) error {
 	var known *Error
 	if errors.As(err, &known) {
 		return err // the server's refusal of our hello (helloConn)
 	}
 	if protocol.CodeFor(err) != protocol.CodeInternal {
-		return newError(ProtocolFailed, c.target.String(), fmt.Errorf("%s: %w", what, err))
+		return newError(outcome.ProtocolError, c.target.String(), fmt.Errorf("%s: %w", what, err))
 	}
-	return newError(ConnectionLost, c.target.String(), fmt.Errorf("%s: %w", what, err))
+	return newError(outcome.ConnectionLost, c.target.String(), fmt.Errorf("%s: %w", what, err))
 }
 
 // Target returns the host this connection goes to.
@@ -450,7 +452,7 @@ func FetchHostKey(ctx context.Context, t Target, timeout time.Duration) (ed25519
 	}
 	nc, err := dialTCP(ctx, Config{}, t.Addr())
 	if err != nil {
-		return nil, newError(ConnectFailed, t.String(), err)
+		return nil, newError(outcome.ConnectFailed, t.String(), err)
 	}
 	defer nc.Close()
 	var key ed25519.PublicKey

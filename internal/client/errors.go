@@ -3,31 +3,17 @@ package client
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rexec-dev/rexec/internal/outcome"
 )
 
-// Outcome classifies how a host's run ended (docs/CLI.md §7); it is also the value
-// of the "outcome" field of fan-out JSON output.
-type Outcome string
-
-// Outcomes of a run. The first three come with an exit message; the others
-// are failures of rexec itself (exit status 255) or of policy.
-const (
-	Exited          Outcome = "exited"
-	Signaled        Outcome = "signaled"
-	TimedOut        Outcome = "timed_out"
-	ConnectFailed   Outcome = "connect_failed"
-	AuthFailed      Outcome = "auth_failed"
-	HostKeyUnknown  Outcome = "host_key_unknown"
-	HostKeyMismatch Outcome = "host_key_mismatch"
-	ConnectionLost  Outcome = "connection_lost"
-	ProtocolFailed  Outcome = "protocol_error"
-	Denied          Outcome = "denied"
-)
-
-// Error is every failure of this package: what went wrong (Outcome), with
-// which host, and the underlying cause. Use errors.As to get it.
+// Error is every failure of this package: what went wrong (an
+// outcome.Outcome of docs/CLI.md §7: connect_failed, auth_failed,
+// host_key_unknown, host_key_mismatch, connection_lost, protocol_error or
+// denied, all exit status outcome.ExitFailure), with which host, and the
+// underlying cause. Use errors.As to get it.
 type Error struct {
-	Outcome Outcome
+	Outcome outcome.Outcome
 	Host    string
 	Err     error
 }
@@ -40,14 +26,14 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // OutcomeOf returns the outcome carried by err, or ConnectionLost for an
 // error that does not carry one.
-func OutcomeOf(err error) Outcome {
+func OutcomeOf(err error) outcome.Outcome {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Outcome
 	}
-	return ConnectionLost
+	return outcome.ConnectionLost
 }
 
-func newError(o Outcome, host string, err error) *Error {
+func newError(o outcome.Outcome, host string, err error) *Error {
 	return &Error{Outcome: o, Host: host, Err: err}
 }

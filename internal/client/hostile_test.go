@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/protocol/frame"
 	"github.com/rexec-dev/rexec/internal/transfer"
@@ -45,11 +46,11 @@ var (
 )
 
 // hostileStreams are what a server may send after the client's exec, with
-// how Run must end: "" for a success, or the Outcome of its error.
+// how Run must end: "" for a success, or the outcome of its error.
 var hostileStreams = []struct {
 	name   string
 	stream []byte
-	want   Outcome
+	want   outcome.Outcome
 }{
 	{"exit", exit0, ""},
 	{"output then exit", cat(fr(`{"type":"stdout","size":3}`, "hi\n"), fr(`{"type":"stderr","size":2}`, "e\n"),
@@ -59,34 +60,34 @@ var hostileStreams = []struct {
 	{"ping ack pong", cat(fr(`{"type":"ping"}`, ""), fr(`{"type":"stdin_ack","count":5}`, ""), fr(`{"type":"pong"}`, ""), exit0), ""},
 	{"empty data frames", cat(fr(`{"type":"stdout","size":0}`, ""), fr(`{"type":"stdout"}`, ""), exit0), ""},
 	{"exit then garbage", cat(exit0, []byte("garbage")), ""},
-	{"nothing", nil, ConnectionLost},
-	{"output, no exit", fr(`{"type":"stdout","size":1}`, "x"), ConnectionLost},
-	{"truncated exit", exit0[:len(exit0)-1], ConnectionLost},
-	{"truncated body", fr(`{"type":"stdout","size":9}`, "abc")[:4+len(`{"type":"stdout","size":9}`)+3], ConnectionLost},
-	{"error denied", fr(`{"type":"error","code":"denied","message":"no-pty"}`, ""), Denied},
-	{"error unauthorized", fr(`{"type":"error","code":"unauthorized"}`, ""), AuthFailed},
-	{"error unavailable", fr(`{"type":"error","code":"unavailable"}`, ""), ConnectionLost},
-	{"error busy", fr(`{"type":"error","code":"busy"}`, ""), ProtocolFailed},
-	{"error unknown code", fr(`{"type":"error","code":"what"}`, ""), ProtocolFailed},
-	{"hello again", cat(hello1, exit0), ProtocolFailed},
-	{"exec from the server", fr(`{"type":"exec","command":"rm -rf /"}`, ""), ProtocolFailed},
-	{"stdin from the server", fr(`{"type":"stdin","size":1}`, "x"), ProtocolFailed},
-	{"unknown type", fr(`{"type":"exit2"}`, ""), ProtocolFailed},
-	{"exit with a body", fr(`{"type":"exit","code":0,"size":1}`, "x"), ProtocolFailed},
-	{"exit with null", fr(`{"type":"exit","code":null}`, ""), ProtocolFailed},
-	{"exit code as string", fr(`{"type":"exit","code":"0"}`, ""), ProtocolFailed},
-	{"exit Code", fr(`{"type":"exit","Code":0}`, ""), ProtocolFailed},
-	{"duplicate code", fr(`{"type":"exit","code":0,"code":1}`, ""), ProtocolFailed},
-	{"header too large", []byte{0, 1, 0, 1}, ProtocolFailed},
-	{"body too large", fr(`{"type":"stdout","size":1048577}`, ""), ProtocolFailed},
-	{"not json", fr(`HTTP/1.1 200 OK`, ""), ProtocolFailed},
+	{"nothing", nil, outcome.ConnectionLost},
+	{"output, no exit", fr(`{"type":"stdout","size":1}`, "x"), outcome.ConnectionLost},
+	{"truncated exit", exit0[:len(exit0)-1], outcome.ConnectionLost},
+	{"truncated body", fr(`{"type":"stdout","size":9}`, "abc")[:4+len(`{"type":"stdout","size":9}`)+3], outcome.ConnectionLost},
+	{"error denied", fr(`{"type":"error","code":"denied","message":"no-pty"}`, ""), outcome.Denied},
+	{"error unauthorized", fr(`{"type":"error","code":"unauthorized"}`, ""), outcome.AuthFailed},
+	{"error unavailable", fr(`{"type":"error","code":"unavailable"}`, ""), outcome.ConnectionLost},
+	{"error busy", fr(`{"type":"error","code":"busy"}`, ""), outcome.ProtocolError},
+	{"error unknown code", fr(`{"type":"error","code":"what"}`, ""), outcome.ProtocolError},
+	{"hello again", cat(hello1, exit0), outcome.ProtocolError},
+	{"exec from the server", fr(`{"type":"exec","command":"rm -rf /"}`, ""), outcome.ProtocolError},
+	{"stdin from the server", fr(`{"type":"stdin","size":1}`, "x"), outcome.ProtocolError},
+	{"unknown type", fr(`{"type":"exit2"}`, ""), outcome.ProtocolError},
+	{"exit with a body", fr(`{"type":"exit","code":0,"size":1}`, "x"), outcome.ProtocolError},
+	{"exit with null", fr(`{"type":"exit","code":null}`, ""), outcome.ProtocolError},
+	{"exit code as string", fr(`{"type":"exit","code":"0"}`, ""), outcome.ProtocolError},
+	{"exit Code", fr(`{"type":"exit","Code":0}`, ""), outcome.ProtocolError},
+	{"duplicate code", fr(`{"type":"exit","code":0,"code":1}`, ""), outcome.ProtocolError},
+	{"header too large", []byte{0, 1, 0, 1}, outcome.ProtocolError},
+	{"body too large", fr(`{"type":"stdout","size":1048577}`, ""), outcome.ProtocolError},
+	{"not json", fr(`HTTP/1.1 200 OK`, ""), outcome.ProtocolError},
 }
 
 // expectation is what Run must do with a stream, worked out by decoding
 // it independently of run.go.
 type expectation struct {
-	exit           *protocol.Exit // nil: Run fails
-	outcome        Outcome        // Run's error's outcome when exit is nil
+	exit           *protocol.Exit  // nil: Run fails
+	outcome        outcome.Outcome // Run's error's outcome when exit is nil
 	stdout, stderr []byte
 }
 
@@ -97,15 +98,15 @@ func expect(stream []byte) expectation {
 		f, err := r.Next()
 		switch {
 		case errors.Is(err, io.EOF) || errors.Is(err, frame.ErrTruncated):
-			e.outcome = ConnectionLost
+			e.outcome = outcome.ConnectionLost
 			return e
 		case err != nil:
-			e.outcome = ProtocolFailed
+			e.outcome = outcome.ProtocolError
 			return e
 		}
 		m, err := protocol.Decode(f)
 		if err != nil {
-			e.outcome = ProtocolFailed
+			e.outcome = outcome.ProtocolError
 			return e
 		}
 		switch m := m.(type) {
@@ -116,7 +117,7 @@ func expect(stream []byte) expectation {
 			case protocol.TypeStderr:
 				e.stderr = append(e.stderr, m.Body...)
 			default:
-				e.outcome = ProtocolFailed
+				e.outcome = outcome.ProtocolError
 				return e
 			}
 		case protocol.StdinAck, protocol.Ping, protocol.Pong:
@@ -124,14 +125,14 @@ func expect(stream []byte) expectation {
 			e.exit = &m
 			return e
 		case protocol.Error:
-			e.outcome = map[string]Outcome{protocol.CodeUnauthorized: AuthFailed, protocol.CodeDenied: Denied,
-				protocol.CodeUnavailable: ConnectionLost}[m.Code]
+			e.outcome = map[string]outcome.Outcome{protocol.CodeUnauthorized: outcome.AuthFailed, protocol.CodeDenied: outcome.Denied,
+				protocol.CodeUnavailable: outcome.ConnectionLost}[m.Code]
 			if e.outcome == "" {
-				e.outcome = ProtocolFailed
+				e.outcome = outcome.ProtocolError
 			}
 			return e
 		default:
-			e.outcome = ProtocolFailed
+			e.outcome = outcome.ProtocolError
 			return e
 		}
 	}
@@ -398,7 +399,7 @@ func TestGetHostileServer(t *testing.T) {
 			stream := cat(tt.stream(base), getEnd)
 			against(t, stream, func(c *Conn) { _, err = c.Get(context.Background(), "top", dst, "top", o) })
 			switch {
-			case tt.fail && OutcomeOf(err) != ProtocolFailed:
+			case tt.fail && OutcomeOf(err) != outcome.ProtocolError:
 				t.Errorf("Get = %v (outcome %s), want a protocol violation", err, OutcomeOf(err))
 			case !tt.fail && (err != nil || len(failures) > 0):
 				t.Errorf("Get = %v, failures %v; want success", err, failures)
@@ -436,7 +437,7 @@ func TestStatHostileName(t *testing.T) {
 		switch {
 		case tt.ok && err != nil:
 			t.Errorf("Stat(%q) answered %s = %v, want success", tt.path, tt.answer, err)
-		case !tt.ok && OutcomeOf(err) != ProtocolFailed:
+		case !tt.ok && OutcomeOf(err) != outcome.ProtocolError:
 			t.Errorf("Stat(%q) answered %s = %v, want a protocol violation", tt.path, tt.answer, err)
 		case !tt.ok && strings.ContainsAny(err.Error(), "\x1b\x07"):
 			t.Errorf("Stat's error %q holds a raw control character", err)

@@ -2,77 +2,36 @@ package client
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
-	"github.com/rexec-dev/rexec/internal/transport"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
-// fakeServer is a rexec server reduced to what the keepalive tests need,
-// on a real loopback socket: TLS with its own host key, hello, then a
-// script played for each connection.
-type fakeServer struct {
-	addr string
-	host *auth.Identity
-	wg   sync.WaitGroup
-}
-
-// startFakeServer serves one connection with script after hello; the
-// listener and the connection are closed, and the goroutine waited for, at
-// cleanup.
-func startFakeServer(t *testing.T, script func(*protocol.Conn)) *fakeServer {
+// startFakeServer is a rexec server reduced to what the keepalive tests
+// need (rexectest.FakeServer): script is played after hello.
+func startFakeServer(t *testing.T, script func(*protocol.Conn)) *rexectest.FakeServer {
 	t.Helper()
-	host, err := auth.GenerateIdentity("host")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := transport.ServerConfig(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := &fakeServer{addr: ln.Addr().String(), host: host}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close(); fs.wg.Wait() })
-	fs.wg.Go(func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		pc := protocol.NewConn(tls.Server(nc, cfg))
-		fs.wg.Go(func() { <-done; pc.Close() }) // a script blocked in Recv ends at cleanup
-		if m, err := pc.Recv(); err != nil || m.Type() != protocol.TypeHello {
-			return
-		}
-		if pc.Send(protocol.Hello{Version: protocol.Version, Software: "fake", Encoding: "utf-8"}) != nil {
-			return
-		}
-		script(pc)
-	})
-	return fs
+	return rexectest.StartFakeServer(t, protocol.Hello{Software: "fake", Encoding: "utf-8"}, script)
 }
 
-// dial connects to the fake server with a fresh identity, pinning its key.
-func (fs *fakeServer) dial(t *testing.T, keepalive time.Duration) *Conn {
+// dialFake connects to the fake server fs with a fresh identity, pinning
+// its key.
+func dialFake(t *testing.T, fs *rexectest.FakeServer, keepalive time.Duration) *Conn {
 	t.Helper()
 	id, err := auth.GenerateIdentity("client")
 	if err != nil {
 		t.Fatal(err)
 	}
 	kh := auth.KnownHosts{Path: filepath.Join(t.TempDir(), "known_hosts")}
-	tgt, err := ParseTarget(fs.addr, DefaultPort)
+	tgt, err := ParseTarget(fs.Addr, DefaultPort)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +87,7 @@ func TestRunKeepalive(t *testing.T) {
 					}
 				}
 			})
-			c := fs.dial(t, interval)
+			c := dialFake(t, fs, interval)
 			start := time.Now()
 			res, err := c.Run(context.Background(), protocol.Exec{Command: "sleep 2"}, IO{Stdout: io.Discard, Stderr: io.Discard})
 			took := time.Since(start)
@@ -142,7 +101,7 @@ func TestRunKeepalive(t *testing.T) {
 				return
 			}
 			bound := keepaliveMisses*interval + runBound/10
-			if OutcomeOf(err) != ConnectionLost || !errors.Is(err, errServerSilent) || took > bound {
+			if OutcomeOf(err) != outcome.ConnectionLost || !errors.Is(err, errServerSilent) || took > bound {
 				t.Fatalf("Run against a silent server = %v after %v; want ConnectionLost (%v) within %v", err, took, errServerSilent, bound)
 			}
 			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "outcome is unknown") {

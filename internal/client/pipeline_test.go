@@ -9,6 +9,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -32,13 +33,13 @@ func TestPipelinedRequestOfRefusedKey(t *testing.T) {
 			t.Fatalf("Dial: %v (the refusal belongs to the first request)", err)
 		}
 		if wait {
-			if err := c.Ready(); client.OutcomeOf(err) != client.AuthFailed {
+			if err := c.Ready(); client.OutcomeOf(err) != outcome.AuthFailed {
 				t.Errorf("Ready = %v, want auth_failed", err)
 			}
 		}
 		var out bytes.Buffer
 		_, err = c.Run(ctx, protocol.Exec{Command: "touch " + marker}, client.IO{Stdin: bytes.NewReader(nil), Stdout: &out, Stderr: &out})
-		if client.OutcomeOf(err) != client.AuthFailed {
+		if client.OutcomeOf(err) != outcome.AuthFailed {
 			t.Errorf("Run with a refused key (Ready first: %v) = %v, want auth_failed", wait, err)
 		}
 		c.Close()

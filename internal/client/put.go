@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
@@ -45,7 +46,7 @@ func (c *Conn) Put(ctx context.Context, dir string, items []PutItem, o CopyOptio
 	}
 	<-p.readerDone
 	if err != nil && ctx.Err() != nil {
-		err = newError(ConnectionLost, c.target.String(), context.Cause(ctx))
+		err = newError(outcome.ConnectionLost, c.target.String(), context.Cause(ctx))
 	}
 	if err != nil {
 		err = c.copyError(err)
@@ -102,18 +103,16 @@ func (p *putter) read() {
 				p.deliver(inbound{err: err})
 				return
 			}
-			switch mm := m.(type) {
-			case protocol.Ping:
-				if err := p.c.pc.Send(protocol.Pong{}); err != nil {
+			if ping, err := p.c.answerPing(m); ping {
+				if err != nil {
 					p.deliver(inbound{err: err})
 					return
 				}
 				continue
-			case protocol.Pong:
-				continue
-			case protocol.Data:
-				mm.Body = append([]byte(nil), mm.Body...) // valid past the next Recv
-				m = mm
+			}
+			if d, ok := m.(protocol.Data); ok {
+				d.Body = append([]byte(nil), d.Body...) // valid past the next Recv
+				m = d
 			}
 			if !p.deliver(inbound{m: m}) {
 				return

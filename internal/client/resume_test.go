@@ -14,6 +14,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/server"
 )
@@ -215,7 +216,7 @@ func TestResumptionRechecksBothKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := e.dial(t)
-		if client.OutcomeOf(err) != client.AuthFailed {
+		if client.OutcomeOf(err) != outcome.AuthFailed {
 			t.Fatalf("resumed dial with a revoked key: %v (outcome %v), want auth_failed", err, client.OutcomeOf(err))
 		}
 	})
@@ -234,7 +235,7 @@ func TestResumptionRechecksBothKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = e.dial(t)
-		if client.OutcomeOf(err) != client.HostKeyMismatch {
+		if client.OutcomeOf(err) != outcome.HostKeyMismatch {
 			t.Fatalf("resumed dial with another pinned key: %v (outcome %v), want host_key_mismatch", err, client.OutcomeOf(err))
 		}
 	})

@@ -5,27 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
-
-// Run's keepalive (PROTOCOL.md §4.5): while a command runs, the client
-// pings the server every keepaliveInterval and takes it for dead when
-// nothing at all (no output, no pong) has arrived for keepaliveMisses
-// intervals while Run waited for it, so that a vanished server ends the
-// run with ConnectionLost in bounded time instead of never. Time spent
-// writing output locally (a paused `| less`) does not count: the server
-// cannot be heard then, but it is not silent.
-const (
-	keepaliveInterval = 15 * time.Second
-	keepaliveMisses   = 3
-)
-
-// errServerSilent is the cause of a run given up by the keepalive.
-var errServerSilent = errors.New("no answer from the server")
 
 // stdinChunk is how much local stdin one read takes: large enough that bulk
 // input costs few frames, far below the stdin window so acknowledgements
@@ -52,19 +37,19 @@ type Result struct {
 }
 
 // Outcome classifies the exit: Exited, Signaled or TimedOut.
-func (r Result) Outcome() Outcome {
+func (r Result) Outcome() outcome.Outcome {
 	switch {
 	case r.Exit.TimedOut:
-		return TimedOut
+		return outcome.TimedOut
 	case r.Exit.Signal != "":
-		return Signaled
+		return outcome.Signaled
 	}
-	return Exited
+	return outcome.Exited
 }
 
 // Run executes req on the connection and streams its output to io as it
 // arrives. It returns when the server's exit message arrives, or with an
-// *Error (ConnectionLost, ProtocolFailed, Denied) when it cannot. When ctx
+// *Error (ConnectionLost, ProtocolError, Denied) when it cannot. When ctx
 // is cancelled the connection is closed, which makes the server kill the
 // remote process tree.
 //
@@ -102,7 +87,7 @@ func (c *Conn) Run(ctx context.Context, req protocol.Exec, sio IO) (Result, erro
 	r.finish()
 	wg.Wait()
 	if err != nil && ctx.Err() != nil {
-		err = newError(ConnectionLost, c.target.String(), context.Cause(ctx))
+		err = newError(outcome.ConnectionLost, c.target.String(), context.Cause(ctx))
 	}
 	return res, err
 }
@@ -139,17 +124,11 @@ func (r *run) finish() {
 
 // receive handles server messages until exit.
 func (r *run) receive(sio IO) (Result, error) {
-	host := r.c.target.String()
 	silence := keepaliveMisses * r.c.keepaliveInterval()
 	for {
-		r.c.setReadDeadline(time.Now().Add(silence))
-		m, err := r.c.pc.Recv()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return Result{}, newError(ConnectionLost, host, fmt.Errorf(
-				"%w for %v: the connection is presumed dead and the command's outcome is unknown", errServerSilent, silence))
-		}
+		m, err := r.c.recvFor("connection lost while the command ran", silence)
 		if err != nil {
-			return Result{}, r.c.recvError("connection lost while the command ran", err)
+			return Result{}, err
 		}
 		switch m := m.(type) {
 		case protocol.Data:
@@ -160,15 +139,10 @@ func (r *run) receive(sio IO) (Result, error) {
 			r.ack(m.Count)
 		case protocol.Exit:
 			return Result{Exit: m}, nil
-		case protocol.Ping:
-			if err := r.c.pc.Send(protocol.Pong{}); err != nil {
-				return Result{}, newError(ConnectionLost, host, err)
-			}
-		case protocol.Pong:
 		case protocol.Error:
 			return Result{}, r.c.remoteError(m)
 		default:
-			return Result{}, newError(ProtocolFailed, host, fmt.Errorf("unexpected %s from server", m.Type()))
+			return Result{}, r.c.unexpected(m)
 		}
 	}
 }
@@ -183,10 +157,10 @@ func (r *run) output(m protocol.Data, sio IO) error {
 		w = sio.Stderr
 	case protocol.TypeStdout:
 	default:
-		return newError(ProtocolFailed, r.c.target.String(), fmt.Errorf("unexpected %s from server", m.Stream))
+		return newError(outcome.ProtocolError, r.c.target.String(), fmt.Errorf("unexpected %s from server", m.Stream))
 	}
 	if _, err := w.Write(m.Body); err != nil {
-		return newError(ConnectionLost, r.c.target.String(), fmt.Errorf("writing local %s: %w", m.Stream, err))
+		return newError(outcome.ConnectionLost, r.c.target.String(), fmt.Errorf("writing local %s: %w", m.Stream, err))
 	}
 	return nil
 }
@@ -242,14 +216,6 @@ func (r *run) sendEOF() {
 	default:
 		_ = r.c.pc.Send(protocol.StdinEOF{})
 	}
-}
-
-// keepaliveInterval is how often Run pings the server.
-func (c *Conn) keepaliveInterval() time.Duration {
-	if c.keepalive > 0 {
-		return c.keepalive
-	}
-	return keepaliveInterval
 }
 
 // control forwards signals and window sizes, and sends the keepalive's

@@ -20,6 +20,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // testTimeout bounds every wait on an in-process daemon.
@@ -175,7 +176,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	lines  chan string // stderr, line by line
-	log    *syncBuffer
+	log    *rexectest.SyncBuffer
 }
 
 // start runs a daemon on home with Defaults() changed by set, and
@@ -186,7 +187,7 @@ func start(t *testing.T, home config.Home, set func(*config.ServerFile)) *runnin
 	set(&flags)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	r := &running{cancel: cancel, done: make(chan error, 1), lines: make(chan string, 64), log: &syncBuffer{}}
+	r := &running{cancel: cancel, done: make(chan error, 1), lines: make(chan string, 64), log: &rexectest.SyncBuffer{}}
 	var readers sync.WaitGroup
 	readers.Add(1)
 	go func() {
@@ -255,21 +256,3 @@ func netipAddrPort(t *testing.T, s string) netip.AddrPort {
 	return ap
 }
 
-// syncBuffer is the daemon's log, written by its goroutines and read by
-// the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

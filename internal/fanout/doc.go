@@ -15,7 +15,8 @@
 //     and the hosts of cp's many-host destinations (Destinations).
 //   - hostrange.go: the reverse, compressed host lists (web[01-03,07]).
 //   - budget.go: "N" or "P%" counts for --batch and --max-failures.
-//   - result.go: per-host Result, Outcome, the exit status and summary.
+//   - result.go: per-host Result (its outcome.Outcome), the exit status
+//     and summary.
 //   - runner.go: bounded concurrency, waves, failure budgets, cancellation,
 //     the Job done on each connected host.
 //   - lines.go: whole-line writers shared by many hosts.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/rexec-dev/rexec/internal/outcome"
 )
 
 // MaxBufferedOutput is how much of each stream of each host the group and
@@ -166,17 +168,17 @@ func (b *buffers) take(index int) *[2]cappedBuffer {
 // entries (files, directories, links) written, those that failed, and
 // the file bytes that crossed the wire.
 type Record struct {
-	Host       string  `json:"host"`
-	Outcome    Outcome `json:"outcome"`
-	ExitCode   *int    `json:"exit_code"`
-	Signal     *string `json:"signal"`
-	Stdout     *string `json:"stdout,omitempty"`
-	StdoutB64  []byte  `json:"stdout_b64,omitempty"`
-	Stderr     *string `json:"stderr,omitempty"`
-	StderrB64  []byte  `json:"stderr_b64,omitempty"`
-	DurationMS int64   `json:"duration_ms"`
-	Error      *string `json:"error"`
-	Truncated  bool    `json:"truncated,omitempty"`
+	Host       string          `json:"host"`
+	Outcome    outcome.Outcome `json:"outcome"`
+	ExitCode   *int            `json:"exit_code"`
+	Signal     *string         `json:"signal"`
+	Stdout     *string         `json:"stdout,omitempty"`
+	StdoutB64  []byte          `json:"stdout_b64,omitempty"`
+	Stderr     *string         `json:"stderr,omitempty"`
+	StderrB64  []byte          `json:"stderr_b64,omitempty"`
+	DurationMS int64           `json:"duration_ms"`
+	Error      *string         `json:"error"`
+	Truncated  bool            `json:"truncated,omitempty"`
 
 	Entries       *int   `json:"entries,omitempty"`
 	FailedEntries *int   `json:"failed_entries,omitempty"`

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/outcome"
 )
 
 // runPrinter drives a Printer as Run does, one host at a time.
 func runPrinter(p Printer, hosts []Result, out [][2]string) error {
 	for i, r := range hosts {
-		if r.Outcome != Skipped {
+		if r.Outcome != outcome.Skipped {
 			so, se := p.Begin(r.Index, r.Host)
 			io.WriteString(so, out[i][0])
 			io.WriteString(se, out[i][1])
@@ -30,10 +31,10 @@ func TestJSONRecord(t *testing.T) {
 	var buf bytes.Buffer
 	p := NewJSONPrinter(&buf)
 	results := []Result{
-		{Index: 0, Host: "a", Outcome: Exited, Duration: 1500 * time.Millisecond},
-		{Index: 1, Host: "b", Outcome: Signaled, ExitCode: 137, Signal: "KILL"},
-		{Index: 2, Host: "c", Outcome: ConnectFailed, Err: errors.New("refused")},
-		{Index: 3, Host: "d", Outcome: Skipped, Err: ErrFailFast},
+		{Index: 0, Host: "a", Outcome: outcome.Exited, Duration: 1500 * time.Millisecond},
+		{Index: 1, Host: "b", Outcome: outcome.Signaled, ExitCode: 137, Signal: "KILL"},
+		{Index: 2, Host: "c", Outcome: outcome.ConnectFailed, Err: errors.New("refused")},
+		{Index: 3, Host: "d", Outcome: outcome.Skipped, Err: ErrFailFast},
 	}
 	out := [][2]string{{"héllo <&>\n", ""}, {"\xff\xfe", "err\n"}, {"", ""}, {}}
 	if err := runPrinter(p, results, out); err != nil {
@@ -74,7 +75,7 @@ func TestCappedBuffer(t *testing.T) {
 	if len(c.buf) != MaxBufferedOutput || !c.truncated {
 		t.Errorf("after 17 MiB: kept %d bytes, truncated %v; want %d and true", len(c.buf), c.truncated, MaxBufferedOutput)
 	}
-	rec := NewRecord(Result{Host: "h", Outcome: Exited}, c.buf, nil, c.truncated)
+	rec := NewRecord(Result{Host: "h", Outcome: outcome.Exited}, c.buf, nil, c.truncated)
 	if !rec.Truncated || rec.Error == nil || *rec.Error != truncatedNote {
 		t.Errorf("record of truncated output: truncated %v error %v; want true and %q", rec.Truncated, rec.Error, truncatedNote)
 	}
@@ -84,12 +85,12 @@ func TestGroupPrinter(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	p := NewGroupPrinter(&stdout, &stderr)
 	results := []Result{
-		{Index: 0, Host: "web01", Outcome: Exited},
-		{Index: 1, Host: "web02", Outcome: Exited},
-		{Index: 2, Host: "web03", Outcome: Exited, ExitCode: 1},
-		{Index: 3, Host: "web07", Outcome: Exited},
-		{Index: 4, Host: "web08", Outcome: ConnectFailed, Err: errors.New("refused")},
-		{Index: 5, Host: "db1", Outcome: Exited},
+		{Index: 0, Host: "web01", Outcome: outcome.Exited},
+		{Index: 1, Host: "web02", Outcome: outcome.Exited},
+		{Index: 2, Host: "web03", Outcome: outcome.Exited, ExitCode: 1},
+		{Index: 3, Host: "web07", Outcome: outcome.Exited},
+		{Index: 4, Host: "web08", Outcome: outcome.ConnectFailed, Err: errors.New("refused")},
+		{Index: 5, Host: "db1", Outcome: outcome.Exited},
 	}
 	out := [][2]string{{"same\n", ""}, {"same\n", ""}, {"other", "oops\n"}, {"same\n", ""}, {"", ""}, {"", ""}}
 	if err := runPrinter(p, results, out); err != nil {
@@ -108,9 +109,9 @@ func TestPrefixPrinter(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	p := NewPrefixPrinter(&stdout, &stderr)
 	results := []Result{
-		{Index: 0, Host: "a", Outcome: Exited},
-		{Index: 1, Host: "b", Outcome: TimedOut, ExitCode: 124},
-		{Index: 2, Host: "c", Outcome: Skipped, Err: ErrTooManyFailures},
+		{Index: 0, Host: "a", Outcome: outcome.Exited},
+		{Index: 1, Host: "b", Outcome: outcome.TimedOut, ExitCode: 124},
+		{Index: 2, Host: "c", Outcome: outcome.Skipped, Err: ErrTooManyFailures},
 	}
 	out := [][2]string{{"1\n2", "e\n"}, {"x\n", ""}, {}}
 	if err := runPrinter(p, results, out); err != nil {
@@ -141,8 +142,8 @@ func TestJSONRecordCopy(t *testing.T) {
 	var buf bytes.Buffer
 	p := NewJSONPrinter(&buf)
 	results := []Result{
-		{Index: 0, Host: "a", Outcome: Copied, Copy: &client.CopySummary{Entries: 4, Bytes: 1024}},
-		{Index: 1, Host: "b", Outcome: CopyFailed, ExitCode: 1, Copy: &client.CopySummary{Entries: 1, Failed: 1},
+		{Index: 0, Host: "a", Outcome: outcome.Copied, Copy: &client.CopySummary{Entries: 4, Bytes: 1024}},
+		{Index: 1, Host: "b", Outcome: outcome.CopyFailed, ExitCode: 1, Copy: &client.CopySummary{Entries: 1, Failed: 1},
 			Err: errors.New("b:/ro/f: permission denied")},
 	}
 	if err := runPrinter(p, results, [][2]string{{}, {"", "b:/ro/f: permission denied\n"}}); err != nil {

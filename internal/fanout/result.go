@@ -7,63 +7,9 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
-
-// Outcome is how one host's run ended: the "outcome" field of json output.
-// docs/CLI.md §7 lists exited, signaled, timed_out, connect_failed, auth_failed,
-// host_key_mismatch, connection_lost and denied. Three more keep the
-// report exact instead of folding a case into a neighbour that would
-// mislead: host_key_unknown (nothing pinned and no --accept-new: the key
-// did not change, so it is no mismatch), protocol_error (the peer is not
-// a rexec server we understand) and skipped (never started: the rollout
-// stopped or was interrupted first). A copy (rexec cp to many hosts, a
-// Job) ends copied or copy_failed instead of exited: no command ran.
-type Outcome string
-
-// The outcomes; see Outcome.
-const (
-	Exited          Outcome = "exited"
-	Signaled        Outcome = "signaled"
-	TimedOut        Outcome = "timed_out"
-	ConnectFailed   Outcome = "connect_failed"
-	AuthFailed      Outcome = "auth_failed"
-	HostKeyMismatch Outcome = "host_key_mismatch"
-	HostKeyUnknown  Outcome = "host_key_unknown"
-	ConnectionLost  Outcome = "connection_lost"
-	ProtocolError   Outcome = "protocol_error"
-	Denied          Outcome = "denied"
-	Skipped         Outcome = "skipped"
-	Copied          Outcome = "copied"
-	CopyFailed      Outcome = "copy_failed"
-)
-
-// ExitFailure is the exit status for "rexec itself failed" (docs/CLI.md §4).
-const ExitFailure = 255
-
-// exitTimedOut is the exit status of a command killed by --timeout, as
-// coreutils timeout(1) reports it.
-const exitTimedOut = 124
-
-// outcomeOf maps the client's outcomes one to one; an error that carries
-// none is a lost connection, as client.OutcomeOf says.
-func outcomeOf(err error) Outcome {
-	switch client.OutcomeOf(err) {
-	case client.ConnectFailed:
-		return ConnectFailed
-	case client.AuthFailed:
-		return AuthFailed
-	case client.HostKeyMismatch:
-		return HostKeyMismatch
-	case client.HostKeyUnknown:
-		return HostKeyUnknown
-	case client.ProtocolFailed:
-		return ProtocolError
-	case client.Denied:
-		return Denied
-	}
-	return ConnectionLost
-}
 
 // Result is one host's run. Output is not kept here: it went to the
 // Printer as it arrived.
@@ -71,8 +17,9 @@ type Result struct {
 	// Index is the host's place in the list given to Run.
 	Index int
 	// Host is the host as the user wrote it (after range expansion).
-	Host    string
-	Outcome Outcome
+	Host string
+	// Outcome is how it ended: an outcome.Outcome of docs/CLI.md §7.
+	Outcome outcome.Outcome
 	// ExitCode is the remote status for Exited, 128+N for Signaled, 124
 	// for TimedOut, the status a Job chose for Copied (0) and CopyFailed;
 	// it means nothing for the other outcomes.
@@ -93,14 +40,14 @@ type Result struct {
 // OK reports whether the command ran and exited 0, or the copy was
 // complete.
 func (r Result) OK() bool {
-	return (r.Outcome == Exited || r.Outcome == Copied) && r.ExitCode == 0 && r.Err == nil
+	return (r.Outcome == outcome.Exited || r.Outcome == outcome.Copied) && r.ExitCode == 0 && r.Err == nil
 }
 
 // Ran reports whether the request ran to an end the server reported: a
 // command's exit, or a copy whose every entry was answered.
 func (r Result) Ran() bool {
 	switch r.Outcome {
-	case Exited, Signaled, TimedOut, Copied, CopyFailed:
+	case outcome.Exited, outcome.Signaled, outcome.TimedOut, outcome.Copied, outcome.CopyFailed:
 		return true
 	}
 	return false
@@ -109,7 +56,7 @@ func (r Result) Ran() bool {
 // Unreachable reports whether rexec could not get the request run and
 // report its end: every outcome but those of Ran, denied and skipped.
 func (r Result) Unreachable() bool {
-	return !r.Ran() && r.Outcome != Denied && r.Outcome != Skipped
+	return !r.Ran() && r.Outcome != outcome.Denied && r.Outcome != outcome.Skipped
 }
 
 // Status is this host's share of the exit status (docs/CLI.md §4): the remote
@@ -119,10 +66,10 @@ func (r Result) Status() int {
 	switch {
 	case r.Ran():
 		return r.ExitCode
-	case r.Outcome == Skipped:
+	case r.Outcome == outcome.Skipped:
 		return 0
 	}
-	return ExitFailure
+	return outcome.ExitFailure
 }
 
 // Describe is a one-line account of a result that is not OK, for the
@@ -130,11 +77,11 @@ func (r Result) Status() int {
 func (r Result) Describe() string {
 	var s string
 	switch r.Outcome {
-	case Exited:
+	case outcome.Exited:
 		s = fmt.Sprintf("exit status %d", r.ExitCode)
-	case Signaled:
+	case outcome.Signaled:
 		s = fmt.Sprintf("killed by signal %s (exit status %d)", r.Signal, r.ExitCode)
-	case TimedOut:
+	case outcome.TimedOut:
 		s = fmt.Sprintf("timed_out: killed by --timeout (exit status %d)", r.ExitCode)
 		if errors.Is(r.Err, ErrJobTimeout) {
 			s = fmt.Sprintf("timed_out (exit status %d)", r.ExitCode)
@@ -174,10 +121,10 @@ func ExitStatus(results []Result) int {
 	status, skipped := 0, false
 	for _, r := range results {
 		status = max(status, r.Status())
-		skipped = skipped || r.Outcome == Skipped
+		skipped = skipped || r.Outcome == outcome.Skipped
 	}
 	if status == 0 && skipped {
-		return ExitFailure
+		return outcome.ExitFailure
 	}
 	return status
 }
@@ -196,7 +143,7 @@ func Summary(results []Result) string {
 		switch {
 		case r.OK():
 			ok++
-		case r.Outcome == Skipped:
+		case r.Outcome == outcome.Skipped:
 			skipped = append(skipped, r.Host)
 		case r.Unreachable():
 			unreachable = append(unreachable, r.Host)

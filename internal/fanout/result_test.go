@@ -8,17 +8,18 @@ import (
 	"testing"
 
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
-func ok(host string) Result { return Result{Host: host, Outcome: Exited} }
+func ok(host string) Result { return Result{Host: host, Outcome: outcome.Exited} }
 
 func TestExitStatus(t *testing.T) {
-	exit := func(code int) Result { return Result{Host: "h", Outcome: Exited, ExitCode: code} }
-	timedOut := Result{Host: "t", Outcome: TimedOut, ExitCode: 124}
-	killed := Result{Host: "k", Outcome: Signaled, ExitCode: 137, Signal: "KILL"}
-	down := Result{Host: "d", Outcome: ConnectFailed, Err: errors.New("refused")}
-	skipped := Result{Host: "s", Outcome: Skipped, Err: ErrFailFast}
+	exit := func(code int) Result { return Result{Host: "h", Outcome: outcome.Exited, ExitCode: code} }
+	timedOut := Result{Host: "t", Outcome: outcome.TimedOut, ExitCode: 124}
+	killed := Result{Host: "k", Outcome: outcome.Signaled, ExitCode: 137, Signal: "KILL"}
+	down := Result{Host: "d", Outcome: outcome.ConnectFailed, Err: errors.New("refused")}
+	skipped := Result{Host: "s", Outcome: outcome.Skipped, Err: ErrFailFast}
 	tests := []struct {
 		name    string
 		results []Result
@@ -30,9 +31,9 @@ func TestExitStatus(t *testing.T) {
 		{"timeout is 124", []Result{exit(3), timedOut}, 124},
 		{"signal is 128+N", []Result{timedOut, killed}, 137},
 		{"unreachable wins", []Result{killed, down, exit(3)}, 255},
-		{"host key mismatch", []Result{ok("a"), {Outcome: HostKeyMismatch}}, 255},
-		{"connection lost", []Result{ok("a"), {Outcome: ConnectionLost}}, 255},
-		{"denied", []Result{ok("a"), {Outcome: Denied}}, 255},
+		{"host key mismatch", []Result{ok("a"), {Outcome: outcome.HostKeyMismatch}}, 255},
+		{"connection lost", []Result{ok("a"), {Outcome: outcome.ConnectionLost}}, 255},
+		{"denied", []Result{ok("a"), {Outcome: outcome.Denied}}, 255},
 		{"skipped keeps the code", []Result{exit(3), skipped}, 3},
 		{"skipped never ok", []Result{ok("a"), skipped}, 255},
 	}
@@ -48,21 +49,21 @@ func TestSummary(t *testing.T) {
 	for i := 1; i <= 9; i++ {
 		rs = append(rs, ok(fmt.Sprintf("web%02d", i)))
 	}
-	rs[6] = Result{Host: "web07", Outcome: Exited, ExitCode: 1}
-	rs[7] = Result{Host: "web08", Outcome: TimedOut, ExitCode: 124}
-	rs[8] = Result{Host: "web09", Outcome: ConnectFailed}
+	rs[6] = Result{Host: "web07", Outcome: outcome.Exited, ExitCode: 1}
+	rs[7] = Result{Host: "web08", Outcome: outcome.TimedOut, ExitCode: 124}
+	rs[8] = Result{Host: "web09", Outcome: outcome.ConnectFailed}
 	got := Summary(rs)
 	want := "6 ok, 2 failed (web[07-08]), 1 unreachable (web09)"
 	if got != want {
 		t.Errorf("Summary = %q, want %q", got, want)
 	}
-	rs = append(rs, Result{Host: "web10", Outcome: Skipped})
+	rs = append(rs, Result{Host: "web10", Outcome: outcome.Skipped})
 	if got := Summary(rs); !strings.HasSuffix(got, ", 1 skipped (web10)") {
 		t.Errorf("Summary with a skipped host = %q, want it counted", got)
 	}
 	var many []Result
 	for i := range 1000 {
-		many = append(many, Result{Host: fmt.Sprintf("h%d.x", i*2), Outcome: ConnectFailed})
+		many = append(many, Result{Host: fmt.Sprintf("h%d.x", i*2), Outcome: outcome.ConnectFailed})
 	}
 	if got := Summary(many); len(got) > 300 || !strings.Contains(got, "1000 unreachable (") || !strings.Contains(got, ",…)") {
 		t.Errorf("Summary of 1000 unreachable = %q (%d bytes); want a bounded list", got, len(got))
@@ -72,37 +73,16 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-func TestOutcomeOf(t *testing.T) {
-	tests := map[client.Outcome]Outcome{
-		client.ConnectFailed:   ConnectFailed,
-		client.AuthFailed:      AuthFailed,
-		client.HostKeyMismatch: HostKeyMismatch,
-		client.HostKeyUnknown:  HostKeyUnknown,
-		client.ConnectionLost:  ConnectionLost,
-		client.ProtocolFailed:  ProtocolError,
-		client.Denied:          Denied,
-	}
-	for in, want := range tests {
-		err := fmt.Errorf("wrapped: %w", &client.Error{Outcome: in, Host: "h", Err: errors.New("x")})
-		if got := outcomeOf(err); got != want {
-			t.Errorf("outcomeOf(%s) = %s, want %s", in, got, want)
-		}
-	}
-	if got := outcomeOf(errors.New("plain")); got != ConnectionLost {
-		t.Errorf("outcomeOf(plain error) = %s, want connection_lost", got)
-	}
-}
-
 func TestExitResult(t *testing.T) {
 	tests := []struct {
 		exit protocol.Exit
 		want Result
 	}{
-		{protocol.Exit{Code: 0}, Result{Outcome: Exited}},
-		{protocol.Exit{Code: 3}, Result{Outcome: Exited, ExitCode: 3}},
-		{protocol.Exit{Code: 137, Signal: "KILL", SignalNumber: 9}, Result{Outcome: Signaled, ExitCode: 137, Signal: "KILL"}},
-		{protocol.Exit{Signal: "TERM", SignalNumber: 15}, Result{Outcome: Signaled, ExitCode: 143, Signal: "TERM"}},
-		{protocol.Exit{Code: 124, TimedOut: true, Signal: "TERM"}, Result{Outcome: TimedOut, ExitCode: 124}},
+		{protocol.Exit{Code: 0}, Result{Outcome: outcome.Exited}},
+		{protocol.Exit{Code: 3}, Result{Outcome: outcome.Exited, ExitCode: 3}},
+		{protocol.Exit{Code: 137, Signal: "KILL", SignalNumber: 9}, Result{Outcome: outcome.Signaled, ExitCode: 137, Signal: "KILL"}},
+		{protocol.Exit{Signal: "TERM", SignalNumber: 15}, Result{Outcome: outcome.Signaled, ExitCode: 143, Signal: "TERM"}},
+		{protocol.Exit{Code: 124, TimedOut: true, Signal: "TERM"}, Result{Outcome: outcome.TimedOut, ExitCode: 124}},
 	}
 	for _, tt := range tests {
 		if got := exitResult(tt.exit); got != tt.want {
@@ -116,14 +96,14 @@ func TestExitResult(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	r := Result{Host: "h", Outcome: ConnectFailed,
-		Err: &client.Error{Outcome: client.ConnectFailed, Host: "h", Err: errors.New("dial: connection\nrefused")}}
+	r := Result{Host: "h", Outcome: outcome.ConnectFailed,
+		Err: &client.Error{Outcome: outcome.ConnectFailed, Host: "h", Err: errors.New("dial: connection\nrefused")}}
 	if got, want := r.Describe(), "connect_failed: dial: connection refused"; got != want {
 		t.Errorf("Describe = %q, want %q", got, want)
 	}
 	// A server's message or file name is shown with its controls escaped,
 	// in the text line and in the json record alike.
-	r = Result{Host: "h", Outcome: CopyFailed, ExitCode: 1,
+	r = Result{Host: "h", Outcome: outcome.CopyFailed, ExitCode: 1,
 		Err: errors.New("h:\x1b]0;owned\x07report\u009b2J: permission denied")}
 	want := `copy_failed: h:\x1b]0;owned\x07report\u009b2J: permission denied`
 	if got := r.Describe(); got != want {
@@ -138,10 +118,10 @@ func TestDescribe(t *testing.T) {
 // do; a Job's timeout is timed_out (124) and says so without claiming a
 // kill.
 func TestCopyOutcomes(t *testing.T) {
-	copied := Result{Host: "a", Outcome: Copied, Copy: &client.CopySummary{Entries: 3, Bytes: 10}}
-	failed := Result{Host: "b", Outcome: CopyFailed, ExitCode: 1, Err: errors.New("b:/x: permission denied")}
+	copied := Result{Host: "a", Outcome: outcome.Copied, Copy: &client.CopySummary{Entries: 3, Bytes: 10}}
+	failed := Result{Host: "b", Outcome: outcome.CopyFailed, ExitCode: 1, Err: errors.New("b:/x: permission denied")}
 	timedOut := failedResult(context.Background(), fmt.Errorf("lost: %w", ErrJobTimeout))
-	down := Result{Host: "d", Outcome: ConnectFailed, Err: errors.New("refused")}
+	down := Result{Host: "d", Outcome: outcome.ConnectFailed, Err: errors.New("refused")}
 	if !copied.OK() || !copied.Ran() || copied.Status() != 0 || copied.Unreachable() {
 		t.Errorf("copied: OK %v Ran %v Status %d Unreachable %v; want true true 0 false",
 			copied.OK(), copied.Ran(), copied.Status(), copied.Unreachable())
@@ -150,7 +130,7 @@ func TestCopyOutcomes(t *testing.T) {
 		t.Errorf("copy_failed: OK %v Ran %v Status %d Unreachable %v; want false true 1 false",
 			failed.OK(), failed.Ran(), failed.Status(), failed.Unreachable())
 	}
-	if timedOut.Outcome != TimedOut || timedOut.Status() != 124 {
+	if timedOut.Outcome != outcome.TimedOut || timedOut.Status() != 124 {
 		t.Errorf("failedResult(ErrJobTimeout) = %+v, want timed_out 124", timedOut)
 	}
 	if got, want := timedOut.Describe(), "timed_out (exit status 124): lost: "+ErrJobTimeout.Error(); got != want {
@@ -177,12 +157,12 @@ func TestCopyOutcomes(t *testing.T) {
 func TestFailedResultCause(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(ErrJobTimeout)
-	lost := &client.Error{Outcome: client.ConnectionLost, Host: "h", Err: errors.New("use of closed connection")}
-	if got := failedResult(ctx, lost); got.Outcome != TimedOut || !errors.Is(got.Err, ErrJobTimeout) {
+	lost := &client.Error{Outcome: outcome.ConnectionLost, Host: "h", Err: errors.New("use of closed connection")}
+	if got := failedResult(ctx, lost); got.Outcome != outcome.TimedOut || !errors.Is(got.Err, ErrJobTimeout) {
 		t.Errorf("failedResult after the job timeout = %+v, want timed_out", got)
 	}
-	mismatch := &client.Error{Outcome: client.HostKeyMismatch, Host: "h", Err: errors.New("changed")}
-	if got := failedResult(context.Background(), mismatch); got.Outcome != HostKeyMismatch || got.Err != error(mismatch) {
+	mismatch := &client.Error{Outcome: outcome.HostKeyMismatch, Host: "h", Err: errors.New("changed")}
+	if got := failedResult(context.Background(), mismatch); got.Outcome != outcome.HostKeyMismatch || got.Err != error(mismatch) {
 		t.Errorf("failedResult(mismatch) = %+v, want host_key_mismatch with its error", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
@@ -161,7 +162,7 @@ func (r *Runner) Run(ctx context.Context, hosts []string, p Printer) ([]Result, 
 	reason := s.stopReason(ctx)
 	for i, h := range hosts {
 		if !started[i] {
-			results[i] = Result{Index: i, Host: h, Outcome: Skipped, Err: reason}
+			results[i] = Result{Index: i, Host: h, Outcome: outcome.Skipped, Err: reason}
 			p.End(results[i])
 		}
 	}
@@ -247,7 +248,7 @@ func (r *Runner) connectAndRun(ctx context.Context, index int, host string, p Pr
 	}
 	t, err := client.ParseTarget(host, port)
 	if err != nil {
-		return Result{Outcome: ConnectFailed, Err: err}
+		return Result{Outcome: outcome.ConnectFailed, Err: err}
 	}
 	cfg := r.Config
 	cfg.Confirm = nil
@@ -255,9 +256,9 @@ func (r *Runner) connectAndRun(ctx context.Context, index int, host string, p Pr
 	c, err := client.Dial(ctx, cfg, t)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Result{Outcome: Skipped, Err: fmt.Errorf("%w (while connecting)", ErrInterrupted)}
+			return Result{Outcome: outcome.Skipped, Err: fmt.Errorf("%w (while connecting)", ErrInterrupted)}
 		}
-		return Result{Outcome: outcomeOf(err), Err: err}
+		return Result{Outcome: client.OutcomeOf(err), Err: err}
 	}
 	defer c.Close()
 	job, jobCtx := r.Job, ctx
@@ -283,9 +284,9 @@ func failedResult(ctx context.Context, err error) Result {
 		err = cause
 	}
 	if errors.Is(err, ErrJobTimeout) {
-		return Result{Outcome: TimedOut, ExitCode: exitTimedOut, Err: err}
+		return Result{Outcome: outcome.TimedOut, ExitCode: outcome.ExitTimedOut, Err: err}
 	}
-	return Result{Outcome: outcomeOf(err), Err: err}
+	return Result{Outcome: client.OutcomeOf(err), Err: err}
 }
 
 // runRequest is the Job of a command: run Request, and give up on a
@@ -307,14 +308,14 @@ func (r *Runner) runRequest(ctx context.Context, _ string, c *client.Conn, stdou
 
 // exitResult turns the server's exit message into a Result.
 func exitResult(e protocol.Exit) Result {
-	res := Result{Outcome: Exited, ExitCode: e.Code}
+	res := Result{Outcome: outcome.Exited, ExitCode: e.Code}
 	switch {
 	case e.TimedOut:
-		res.Outcome, res.ExitCode = TimedOut, exitTimedOut
+		res.Outcome, res.ExitCode = outcome.TimedOut, outcome.ExitTimedOut
 	case e.Signal != "":
-		res.Outcome, res.Signal = Signaled, e.Signal
+		res.Outcome, res.Signal = outcome.Signaled, e.Signal
 		if res.ExitCode == 0 {
-			res.ExitCode = 128 + e.SignalNumber
+			res.ExitCode = outcome.SignalStatus(e.SignalNumber)
 		}
 	}
 	if e.Error != "" {

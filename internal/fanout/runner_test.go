@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rexec-dev/rexec/internal/outcome"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -39,12 +41,12 @@ func (f *fakeHosts) run(ctx context.Context, index int, host string, p Printer) 
 	select {
 	case <-time.After(f.delay):
 	case <-ctx.Done():
-		return Result{Index: index, Host: host, Outcome: ConnectionLost, Err: context.Cause(ctx)}
+		return Result{Index: index, Host: host, Outcome: outcome.ConnectionLost, Err: context.Cause(ctx)}
 	}
 	if f.fail != nil && f.fail(host) {
-		return Result{Index: index, Host: host, Outcome: Exited, ExitCode: 1}
+		return Result{Index: index, Host: host, Outcome: outcome.Exited, ExitCode: 1}
 	}
-	return Result{Index: index, Host: host, Outcome: Exited}
+	return Result{Index: index, Host: host, Outcome: outcome.Exited}
 }
 
 func hostNames(n int) []string {
@@ -55,7 +57,7 @@ func hostNames(n int) []string {
 	return hs
 }
 
-func count(rs []Result, o Outcome) int {
+func count(rs []Result, o outcome.Outcome) int {
 	n := 0
 	for _, r := range rs {
 		if r.Outcome == o {
@@ -94,7 +96,7 @@ func TestRunBoundedConcurrency(t *testing.T) {
 		if f.peak > want || f.peak < min(want, 2) {
 			t.Errorf("-f %d: peak %d hosts at once; want at most %d (and some parallelism)", par, f.peak, want)
 		}
-		if c := count(rs, Exited); c != 200 {
+		if c := count(rs, outcome.Exited); c != 200 {
 			t.Errorf("-f %d: %d exited, want 200", par, c)
 		}
 	}
@@ -103,17 +105,17 @@ func TestRunBoundedConcurrency(t *testing.T) {
 func TestRunOneFailureNeverStopsOthers(t *testing.T) {
 	f := &fakeHosts{fail: func(h string) bool { return h == "h3" }}
 	rs := runFake(t, context.Background(), f, Options{Parallel: 4}, 50)
-	if ExitStatus(rs) != 1 || count(rs, Exited) != 50 || rs[3].OK() {
-		t.Errorf("one failing host: status %d, %d exited; want 1 and all 50 run", ExitStatus(rs), count(rs, Exited))
+	if ExitStatus(rs) != 1 || count(rs, outcome.Exited) != 50 || rs[3].OK() {
+		t.Errorf("one failing host: status %d, %d exited; want 1 and all 50 run", ExitStatus(rs), count(rs, outcome.Exited))
 	}
 }
 
 func TestRunFailFast(t *testing.T) {
 	f := &fakeHosts{fail: func(h string) bool { return h == "h2" }}
 	rs := runFake(t, context.Background(), f, Options{Parallel: 1, FailFast: true}, 10)
-	if count(rs, Exited) != 3 || count(rs, Skipped) != 7 || !errors.Is(rs[9].Err, ErrFailFast) {
+	if count(rs, outcome.Exited) != 3 || count(rs, outcome.Skipped) != 7 || !errors.Is(rs[9].Err, ErrFailFast) {
 		t.Errorf("--fail-fast -f 1 with h2 failing: %d run, %d skipped, last %v; want 3, 7, ErrFailFast",
-			count(rs, Exited), count(rs, Skipped), rs[9].Err)
+			count(rs, outcome.Exited), count(rs, outcome.Skipped), rs[9].Err)
 	}
 	if ExitStatus(rs) != 1 {
 		t.Errorf("status %d, want the failure's 1", ExitStatus(rs))
@@ -135,7 +137,7 @@ func TestRunMaxFailures(t *testing.T) {
 		b, _ := ParseBudget(tt.budget)
 		f := &fakeHosts{fail: odd}
 		rs := runFake(t, context.Background(), f, Options{Parallel: 1, MaxFailures: b}, 20)
-		if got := 20 - count(rs, Skipped); got != tt.started {
+		if got := 20 - count(rs, outcome.Skipped); got != tt.started {
 			t.Errorf("--max-failures %s: %d hosts started, want %d", tt.budget, got, tt.started)
 		}
 		if tt.started < 20 && !errors.Is(rs[19].Err, ErrTooManyFailures) {
@@ -161,11 +163,11 @@ func TestRunBatchWaves(t *testing.T) {
 		mu.Lock()
 		ended++
 		mu.Unlock()
-		return Result{Index: i, Host: h, Outcome: Exited}
+		return Result{Index: i, Host: h, Outcome: outcome.Exited}
 	}
 	rs, err := r.Run(context.Background(), hostNames(23), NewJSONPrinter(io.Discard))
-	if err != nil || count(rs, Exited) != 23 || violations.Load() != 0 {
-		t.Errorf("--batch 5: %d exited, %d hosts started before their wave, err %v", count(rs, Exited), violations.Load(), err)
+	if err != nil || count(rs, outcome.Exited) != 23 || violations.Load() != 0 {
+		t.Errorf("--batch 5: %d exited, %d hosts started before their wave, err %v", count(rs, outcome.Exited), violations.Load(), err)
 	}
 }
 
@@ -176,9 +178,9 @@ func TestRunBatchWithMaxFailures(t *testing.T) {
 	batch, _ := ParseBudget("25%")
 	maxf, _ := ParseBudget("1")
 	rs := runFake(t, context.Background(), f, Options{Parallel: 10, Batch: batch, MaxFailures: maxf}, 12)
-	if count(rs, Exited) != 3 || count(rs, Skipped) != 9 {
+	if count(rs, outcome.Exited) != 3 || count(rs, outcome.Skipped) != 9 {
 		t.Errorf("--batch 25%% --max-failures 1 with 2 failures in wave 1: %d ran, %d skipped; want 3, 9",
-			count(rs, Exited), count(rs, Skipped))
+			count(rs, outcome.Exited), count(rs, outcome.Skipped))
 	}
 }
 
@@ -193,9 +195,9 @@ func TestRunCancel(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("Run took %v after cancel", took)
 	}
-	if count(rs, ConnectionLost) != 4 || count(rs, Skipped) != 96 || ExitStatus(rs) != ExitFailure {
+	if count(rs, outcome.ConnectionLost) != 4 || count(rs, outcome.Skipped) != 96 || ExitStatus(rs) != outcome.ExitFailure {
 		t.Errorf("cancelled: %d lost, %d skipped, status %d; want 4, 96, 255",
-			count(rs, ConnectionLost), count(rs, Skipped), ExitStatus(rs))
+			count(rs, outcome.ConnectionLost), count(rs, outcome.Skipped), ExitStatus(rs))
 	}
 	if !errors.Is(rs[99].Err, ErrInterrupted) {
 		t.Errorf("skipped host says %v, want ErrInterrupted", rs[99].Err)

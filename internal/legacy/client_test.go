@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // headerLine is the line our client prints for a reply with body from a
@@ -128,7 +130,7 @@ func TestClientTimeout(t *testing.T) {
 }
 
 func TestClientDialError(t *testing.T) {
-	addr := net.JoinHostPort("127.0.0.1", freePort(t))
+	addr := net.JoinHostPort("127.0.0.1", rexectest.FreePort(t))
 	if _, err := (&Client{Addr: addr}).Run(context.Background(), "x"); err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("Run against a closed port = %v, want an error naming %s", err, addr)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/transform"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 var lessonGBKTests = []struct {
@@ -78,7 +80,7 @@ func FuzzToLessonGBK(f *testing.F) {
 // lesson's client uses, that each one kept decodes to itself.
 func TestLessonGBKDecodesInPython(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
-		skipOrFail(t, "python3 missing: %v", err)
+		rexectest.SkipOrFail(t, "python3 missing: %v", err)
 	}
 	var in strings.Builder
 	kept := 0

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/outcome"
 )
 
 // TestReplyCarriesExitStatus: the header's exit_code and signal, as our
@@ -20,7 +22,7 @@ func TestReplyCarriesExitStatus(t *testing.T) {
 		{"echo out; exit 255", 255, ""},
 		{"kill -KILL $$", 137, "KILL"},
 		{"kill -TERM $$", 143, "TERM"},
-		{"sleep 30", exitTimedOut, ""},
+		{"sleep 30", outcome.ExitTimedOut, ""},
 		{"/nonexistent/program", 127, ""},
 	}
 	for _, tt := range tests {
@@ -28,7 +30,7 @@ func TestReplyCarriesExitStatus(t *testing.T) {
 		if err != nil || rep.Header.ExitCode == nil || *rep.Header.ExitCode != tt.code || tt.signal != "" && rep.Header.Signal != tt.signal {
 			t.Errorf("%q: header %+v, %v; want exit_code %d signal %q", tt.cmd, rep.Header, err, tt.code, tt.signal)
 		}
-		if tt.signal == "" && tt.code != exitTimedOut && rep.Header.Signal != "" {
+		if tt.signal == "" && tt.code != outcome.ExitTimedOut && rep.Header.Signal != "" {
 			t.Errorf("%q: signal %q, want none", tt.cmd, rep.Header.Signal)
 		}
 	}

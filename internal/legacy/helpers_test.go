@@ -10,92 +10,22 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // testTimeout bounds every wait in these tests.
 const testTimeout = 30 * time.Second
 
-// skipOrFail skips when a peer is missing on a developer machine but fails
-// in CI (CI=true), where the peers must be there.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-// repoRoot walks up from the test's directory to the one holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 20 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("go.mod not found above the test directory")
-	return ""
-}
-
-// seedDir returns shared/peers/seed beside the repository, which holds the
-// lesson's Python programs, and checks that python3 is there to run them.
-func seedDir(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(repoRoot(t), "..", "shared", "peers", "seed")
-	if _, err := os.Stat(filepath.Join(dir, "server.py")); err != nil {
-		skipOrFail(t, "lesson programs missing: %v", err)
-	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		skipOrFail(t, "python3 missing: %v", err)
-	}
-	return dir
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is our Server on a loopback port, stopped at cleanup.
 type testServer struct {
 	addr string
 	port string
-	logs *syncBuffer
+	logs *rexectest.SyncBuffer
 	stop func() error // cancels Serve and returns its result
 }
 
@@ -105,7 +35,7 @@ func startServer(t *testing.T, srv *Server) *testServer {
 	if srv == nil {
 		srv = &Server{}
 	}
-	logs := &syncBuffer{}
+	logs := &rexectest.SyncBuffer{}
 	srv.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -158,7 +88,7 @@ func pythonCmd(t *testing.T, port string, args ...string) *exec.Cmd {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, "python3", args...)
-	cmd.Dir = seedDir(t)
+	cmd.Dir = rexectest.SeedDir(t)
 	cmd.Env = append(os.Environ(), "SEED_PORT="+port, "PYTHONIOENCODING=utf-8")
 	cmd.WaitDelay = time.Second
 	return cmd
@@ -168,9 +98,9 @@ func pythonCmd(t *testing.T, port string, args ...string) *exec.Cmd {
 // and returns its address and process.
 func startSeedServer(t *testing.T) (string, *exec.Cmd) {
 	t.Helper()
-	port := freePort(t)
+	port := rexectest.FreePort(t)
 	cmd := exec.Command("python3", "server.py")
-	cmd.Dir = seedDir(t)
+	cmd.Dir = rexectest.SeedDir(t)
 	cmd.Env = append(os.Environ(), "SEED_PORT="+port)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/text/transform"
 
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/session"
 )
 
@@ -23,21 +24,6 @@ const noteRoom = 4 << 10
 
 // logCommandMax is how much of a command goes into the log.
 const logCommandMax = 256
-
-// Exit codes of the reply header for ends that are not a plain exit, as
-// the rexec protocol's exit message has them (docs/PROTOCOL.md §4.4), so
-// `rexec legacy` and `rexec run` exit alike.
-const (
-	// exitSignalBase is added to the number of the signal that killed the
-	// command, as a shell's $? does.
-	exitSignalBase = 128
-	// exitTimedOut: CommandTimeout passed and the tree was killed.
-	exitTimedOut = 124
-	// exitCannotStart: the command could not be started.
-	exitCannotStart = 127
-	// exitWaitFailed: waiting for the command failed.
-	exitWaitFailed = 255
-)
 
 // execute runs one command and sends its reply. An error means the
 // connection must end: the client left or misbehaved, the command looked
@@ -244,20 +230,24 @@ func newResult() *result {
 }
 
 // exit is the exit code and signal name the reply header and the audit
-// record carry (see exitSignalBase and the others).
+// record carry. Ends that are not a plain exit have the codes of the
+// rexec protocol's exit message (docs/PROTOCOL.md §4.4), so that `rexec
+// legacy` and `rexec run` exit alike: a command that could not start,
+// one killed by CommandTimeout, a failed wait, and 128+N for signal N as
+// a shell's $? has it.
 func (r *result) exit() (code int, signal string) {
 	if r.status.Signal != 0 {
 		signal = signalName(r.status.Signal)
 	}
 	switch {
 	case r.startErr != nil:
-		return exitCannotStart, ""
+		return outcome.ExitCannotStart, ""
 	case r.timedOut:
-		return exitTimedOut, signal
+		return outcome.ExitTimedOut, signal
 	case r.status.Err != nil:
-		return exitWaitFailed, ""
+		return outcome.ExitFailure, ""
 	case r.status.Signal != 0:
-		return exitSignalBase + int(r.status.Signal), signal
+		return outcome.SignalStatus(int(r.status.Signal)), signal
 	}
 	return r.status.Code, ""
 }

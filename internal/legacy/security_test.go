@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/audit"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // auditedServer serves srv (a new one when nil) with an audit log in a
@@ -153,7 +154,7 @@ func TestRefusesOtherProtocols(t *testing.T) {
 		{"curl", func(t *testing.T, addr, sentinel string) {
 			touchPayload(t, sentinel)
 			if _, err := exec.LookPath("curl"); err != nil {
-				skipOrFail(t, "curl missing: %v", err)
+				rexectest.SkipOrFail(t, "curl missing: %v", err)
 			}
 			out, err := exec.Command("curl", "-sS", "--max-time", "20", "http://"+addr+"/;touch$IFS"+sentinel+";").CombinedOutput()
 			if err == nil {
@@ -201,17 +202,17 @@ func TestRefusesOtherProtocols(t *testing.T) {
 // nobody, gets nothing; the same client run as the daemon's user runs the
 // same command (so the sentinel's absence means the refusal worked).
 func TestLessonClientAsOtherUser(t *testing.T) {
-	seed := seedDir(t)
+	seed := rexectest.SeedDir(t)
 	if os.Getuid() != 0 {
 		t.Skip("running a client as another user needs root")
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		skipOrFail(t, "setpriv missing: %v", err)
+		rexectest.SkipOrFail(t, "setpriv missing: %v", err)
 	}
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
-		skipOrFail(t, "no user nobody: %v", err)
+		rexectest.SkipOrFail(t, "no user nobody: %v", err)
 	}
 	// A directory nobody can read, for the script and as its cwd.
 	dir, err := os.MkdirTemp("", "legacy-nobody-*")
@@ -277,7 +278,7 @@ func pythonFor(t *testing.T, prefix []string) string {
 			return py
 		}
 	}
-	skipOrFail(t, "no python3 that %v can run among %v", prefix, candidates)
+	rexectest.SkipOrFail(t, "no python3 that %v can run among %v", prefix, candidates)
 	return ""
 }
 

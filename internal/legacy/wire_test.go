@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // frame builds a reply from a raw header and body.
@@ -87,7 +89,7 @@ func TestReadReplyLeavesNextReply(t *testing.T) {
 // what the lesson's server would send (struct.pack + json.dumps), with
 // and without the fields ours adds.
 func TestEncodeHeaderMatchesPython(t *testing.T) {
-	seedDir(t) // python3 must be there
+	rexectest.SeedDir(t) // python3 must be there
 	const sum = "0123456789abcdef0123456789abcdef"
 	py := `import json,struct,sys
 d={"filename":"a.txt","md5":sys.argv[1],"total_size":int(sys.argv[2])}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
 )
 
@@ -69,7 +70,7 @@ func TestCuts(t *testing.T) {
 	outcomes := map[string]int{}
 	var fired int
 	sessionsBefore := len(e.ids.list())
-	parallel(n, cutWorkers, func(i int) {
+	rexectest.Parallel(n, cutWorkers, func(i int) {
 		c := cuts[i]
 		plan := faultproxy.Plan{Faults: []faultproxy.Fault{{Kind: faultproxy.Cut, Dir: c.dir, At: c.at}}}
 		r, err := e.session(plan, spawner, cancelOnNewline)

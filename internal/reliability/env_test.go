@@ -3,11 +3,9 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -25,8 +23,8 @@ import (
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
-	"github.com/rexec-dev/rexec/internal/session"
 )
 
 // Bounds of one damaged connection: a flip in a TLS length field makes a
@@ -159,21 +157,8 @@ func startEnv(t *testing.T, cfg server.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("server Close() = %v", err)
-		}
-		if err := <-served; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve() = %v, want ErrServerClosed", err)
-		}
-	})
-	return &env{srv: srv, addr: ln.Addr().String(), dir: dir, ids: ids, client: client.Config{
+	served := rexectest.ServeLoopback(t, srv.Serve, srv.Close, server.ErrServerClosed)
+	return &env{srv: srv, addr: served.Addr, dir: dir, ids: ids, client: client.Config{
 		Identity: id, KnownHosts: known, ConnectTimeout: connectTimeout, Software: "rexec-reliability"}}
 }
 
@@ -372,26 +357,6 @@ func (m markers) exists(i int) bool {
 	return err == nil
 }
 
-// parallel runs f(i) for i in [0, n) on workers goroutines.
-func parallel(n, workers int, f func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-}
-
 // --- leaks: goroutines, file descriptors, processes, cgroups ---
 
 // snapshot is what must come back to its level once every connection is
@@ -412,7 +377,7 @@ func quiet(t *testing.T) snapshot {
 	t.Helper()
 	prev := takeSnapshot()
 	var now snapshot
-	if !eventually(settle, func() bool {
+	if !rexectest.Eventually(settle, func() bool {
 		time.Sleep(100 * time.Millisecond)
 		now = takeSnapshot()
 		same := now.goroutines == prev.goroutines && slices.Equal(now.fds, prev.fds)
@@ -476,12 +441,12 @@ func cgroupDirs() []string {
 // is left, and fails the test with what is left otherwise.
 func (e *env) checkSettled(t *testing.T, before snapshot) {
 	t.Helper()
-	if left := waitNoSessionProcs(settle); len(left) > 0 {
-		t.Errorf("session processes left: %v", describe(left))
+	if left := rexectest.WaitNoSessionProcs(settle); len(left) > 0 {
+		t.Errorf("session processes left: %v", rexectest.Describe(left))
 	}
 	var now snapshot
 	var cgroups []string
-	ok := eventually(settle, func() bool {
+	ok := rexectest.Eventually(settle, func() bool {
 		now, cgroups = takeSnapshot(), leftCgroups(e.ids.list())
 		return now.goroutines <= before.goroutines && slices.Equal(now.fds, before.fds) && len(cgroups) == 0
 	})
@@ -498,107 +463,4 @@ func (e *env) checkSettled(t *testing.T, before snapshot) {
 	if len(cgroups) > 0 {
 		t.Errorf("session cgroups left: %v", cgroups)
 	}
-}
-
-// eventually polls cond every 10 ms until it holds or d has passed.
-func eventually(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
-
-// sessionProcs returns the live descendants of this process that carry a
-// session marker (REXEC_SESSION): processes started by the in-process
-// server. TestMain makes this process a subreaper, so orphans stay its
-// descendants.
-func sessionProcs() []int {
-	prefix := []byte(session.MarkerVar + "=")
-	own := session.MarkerVar + "=" + os.Getenv(session.MarkerVar)
-	self := os.Getpid()
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			parent[pid] = ppid(pid)
-		}
-	}
-	var pids []int
-	for pid := range parent {
-		if pid == self || !descends(parent, pid, self) || !alive(pid) {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.HasPrefix(kv, prefix) && string(kv) != own {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
-
-func waitNoSessionProcs(d time.Duration) []int {
-	var left []int
-	eventually(d, func() bool { left = sessionProcs(); return len(left) == 0 })
-	return left
-}
-
-func describe(pids []int) []string {
-	var s []string
-	for _, pid := range pids {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		s = append(s, fmt.Sprintf("%d %q", pid, strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")))
-	}
-	return s
-}
-
-// stat returns the fields of /proc/pid/stat after the command name.
-func stat(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(b[i+1:]))
-}
-
-func ppid(pid int) int {
-	f := stat(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[1])
-	return n
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	f := stat(pid)
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X" && f[0] != "x"
-}
-
-// descends reports whether pid has ancestor in the parent map.
-func descends(parent map[int]int, pid, ancestor int) bool {
-	for range len(parent) { // bounded: a snapshot may hold a cycle
-		pid = parent[pid]
-		switch pid {
-		case ancestor:
-			return true
-		case 0, 1:
-			return false
-		}
-	}
-	return false
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
 )
 
@@ -78,7 +79,7 @@ func TestBitFlips(t *testing.T) {
 	}
 	start := time.Now()
 	results := make([]*proxied, n)
-	parallel(n, flipWorkers, func(i int) {
+	rexectest.Parallel(n, flipWorkers, func(i int) {
 		f := flips[i]
 		plan := faultproxy.Plan{Record: true, Faults: []faultproxy.Fault{{Kind: faultproxy.Flip, Dir: f.dir, At: f.at, Bit: f.bit}}}
 		r, err := e.session(plan, m.cmd(i), nil)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
@@ -106,7 +107,7 @@ func testGetFaults(t *testing.T, kind faultproxy.Kind) {
 	results := make([]*proxied, n)
 	var mu sync.Mutex // guards fired
 	fired := 0
-	parallel(n, flipWorkers, func(i int) {
+	rexectest.Parallel(n, flipWorkers, func(i int) {
 		plan := faultproxy.Plan{Faults: []faultproxy.Fault{faults[i]}}
 		r, err := e.through(plan, d.get(i, false))
 		if err != nil {
@@ -137,7 +138,7 @@ func testGetFaults(t *testing.T, kind faultproxy.Kind) {
 	// Every partial file kept must resume into exactly the file.
 	e.limit = 0
 	var resumed, fromOffset int
-	parallel(len(partials), flipWorkers, func(k int) {
+	rexectest.Parallel(len(partials), flipWorkers, func(k int) {
 		i := partials[k]
 		var res transfer.Result
 		r, err := e.through(faultproxy.Plan{}, d.getResult(i, true, &res))

@@ -13,6 +13,8 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
+	"github.com/rexec-dev/rexec/internal/outcome"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
 )
 
@@ -71,7 +73,7 @@ func TestBlackHole(t *testing.T) {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	if client.OutcomeOf(r.err) != client.ConnectionLost {
+	if client.OutcomeOf(r.err) != outcome.ConnectionLost {
 		t.Errorf("Run through a black hole = %v (%s), want connection_lost", r.err, client.OutcomeOf(r.err))
 	}
 	if elapsed < e.limit-interval {
@@ -83,7 +85,7 @@ func TestBlackHole(t *testing.T) {
 	if perr != nil {
 		t.Fatalf("stdout %q is not the pid of the sleep", out.String())
 	}
-	if !eventually(settle, func() bool { return !alive(pid) }) {
+	if !rexectest.Eventually(settle, func() bool { return !rexectest.Alive(pid) }) {
 		t.Errorf("the session's sleep (pid %d) outlived the connection", pid)
 	}
 	// The truncation fires only if the client sends anything after what a

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
@@ -78,7 +79,7 @@ func TestBitFlipsPut(t *testing.T) {
 	start := time.Now()
 	results := make([]*proxied, n)
 	var fired atomic.Int64
-	parallel(n, flipWorkers, func(i int) {
+	rexectest.Parallel(n, flipWorkers, func(i int) {
 		f := flips[i]
 		plan := faultproxy.Plan{Faults: []faultproxy.Fault{{Kind: faultproxy.Flip, Dir: f.dir, At: f.at, Bit: f.bit}}}
 		r, err := e.through(plan, put(i))

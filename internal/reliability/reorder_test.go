@@ -13,6 +13,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/faultproxy"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
 )
 
@@ -94,7 +95,7 @@ func TestReorder(t *testing.T) {
 	}
 	start := time.Now()
 	results := make([]*proxied, n)
-	parallel(n, flipWorkers, func(i int) {
+	rexectest.Parallel(n, flipWorkers, func(i int) {
 		r := reorders[i]
 		plan := faultproxy.Plan{Record: true, Faults: []faultproxy.Fault{{Kind: faultproxy.Reorder, Dir: r.dir, At: r.at, Len: r.len}}}
 		p, err := e.session(plan, m.cmd(i), nil)

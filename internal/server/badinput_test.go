@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // badInput is one hostile or broken client input.
@@ -147,7 +148,7 @@ func TestBadInputDuringSession(t *testing.T) {
 			if tt.wantCode != "" && !contains(codes, tt.wantCode) {
 				t.Errorf("%s during a session: error codes %q, want %q", tt.name, codes, tt.wantCode)
 			}
-			checkGone(t, killWait, pids...)
+			rexectest.CheckGone(t, killWait, pids...)
 		})
 	}
 	ts.checkOK(t)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // The dead-peer test (docs/CLI.md §8: after auth, a dead peer is dropped within
@@ -128,7 +129,7 @@ func TestDeadPeerNetns(t *testing.T) {
 	}
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFailCI(t, "%s not found (apt-get install iproute2 nftables)", tool)
+			rexectest.SkipOrFail(t, "%s not found (apt-get install iproute2 nftables)", tool)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -140,7 +141,7 @@ func TestDeadPeerNetns(t *testing.T) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		skipOrFailCI(t, "cannot create a network namespace: %v", err)
+		rexectest.SkipOrFail(t, "cannot create a network namespace: %v", err)
 	}
 	// TestMain's subreaper reaps any zombie child that is not a session's,
 	// and may take the helper's exit status first (ECHILD): its output,
@@ -168,14 +169,6 @@ func netnsAttr() *syscall.SysProcAttr {
 	}
 }
 
-func skipOrFailCI(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
 // deadPeerCase is one way a client vanishes: the command it runs ("" for
 // none: it vanishes between sessions) and what it does just before, its
 // last sign of life. before returns a function that releases what it
@@ -197,7 +190,7 @@ var deadPeerCases = []deadPeerCase{
 	// its kernel's answers to window probes said it was alive.
 	{"window closed", "echo $$; sleep 0.5; exec yes", "yes", func(t *testing.T, ts *testServer, _ *testClient, interval time.Duration) func() {
 		rc := serverConnOf(t, ts)
-		if !eventually(testTimeout, func() bool { st, err := readTCPState(rc); return err == nil && st.windowClosed() }) {
+		if !rexectest.Eventually(testTimeout, func() bool { st, err := readTCPState(rc); return err == nil && st.windowClosed() }) {
 			t.Fatal("the client's receive window did not close")
 		}
 		time.Sleep(2 * interval) // the window probes back off to their cap
@@ -274,7 +267,7 @@ func testDeadPeer(t *testing.T, tc deadPeerCase, interval time.Duration) {
 
 	vanished := blackhole(t, c.nc.LocalAddr().(*net.TCPAddr).Port)
 	bound := deadPeerBound(interval) + deadPeerSlack
-	if !eventually(bound+testTimeout, func() bool { return ts.connCount() == 0 }) { // generous here; the bound is checked below
+	if !rexectest.Eventually(bound+testTimeout, func() bool { return ts.connCount() == 0 }) { // generous here; the bound is checked below
 		t.Fatalf("the server still holds %d connections", ts.connCount())
 	}
 	dropped := time.Since(vanished)
@@ -286,7 +279,7 @@ func testDeadPeer(t *testing.T, tc deadPeerCase, interval time.Duration) {
 	if pid == 0 {
 		return
 	}
-	checkGone(t, testTimeout, pid)
+	rexectest.CheckGone(t, testTimeout, pid)
 	end := waitEndRecord(t, auditPath, testTimeout)
 	ended := end.Time.Sub(vanished)
 	t.Logf("session's end record after %v", ended.Round(time.Millisecond))
@@ -302,7 +295,7 @@ func testDeadPeer(t *testing.T, tc deadPeerCase, interval time.Duration) {
 func serverConnOf(t *testing.T, ts *testServer) syscall.RawConn {
 	t.Helper()
 	var rc syscall.RawConn
-	if !eventually(testTimeout, func() bool { rc = serverRawConn(ts); return rc != nil }) {
+	if !rexectest.Eventually(testTimeout, func() bool { rc = serverRawConn(ts); return rc != nil }) {
 		t.Fatal("the server holds no TCP connection")
 	}
 	return rc
@@ -365,7 +358,7 @@ func runTool(t *testing.T, stdin, name string, args ...string) {
 func waitEndRecord(t *testing.T, path string, d time.Duration) audit.Record {
 	t.Helper()
 	var end *audit.Record
-	eventually(d, func() bool {
+	rexectest.Eventually(d, func() bool {
 		for _, r := range readAudit(t, path) {
 			if r.Event == audit.EventEnd {
 				end = &r

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
 )
@@ -18,7 +19,6 @@ import (
 var (
 	errClientGone = errors.New("client disconnected")
 	errAborted    = errors.New("server shut down")
-	errBusy       = errors.New("request while a session is running")
 	errRevoked    = errors.New("key revoked: removed from authorized_keys, or its line changed")
 )
 
@@ -47,31 +47,41 @@ type execSession struct {
 	audit    *sessionAudit
 }
 
+// startExec starts the session of an exec request, or refuses it. Only
+// a refusal that ends the connection is returned: a denial by the key's
+// options is not fatal, the connection stays (PROTOCOL.md §6).
 func (c *serverConn) startExec(req protocol.Exec) error {
-	draining := c.s.isClosing() // before c.mu: closeIdle locks s.mu, then c.mu
-	c.mu.Lock()
-	busy, closed := c.active != nil, draining || c.closed
-	c.mu.Unlock()
-	switch {
-	case busy:
-		c.sendError(protocol.CodeBusy, "a session is already running on this connection")
-		return errBusy
-	case closed:
-		c.sendError(protocol.CodeUnavailable, "the server is shutting down")
-		return errAborted
+	if err := c.claim(execRequest); err != nil {
+		return err
 	}
+	s, err := c.newSession(req)
+	if s == nil {
+		c.release()
+		return err
+	}
+	c.log.Info("session started", "id", s.p.ID(), "command", s.req.Command, "argv", s.req.Argv, "pty", s.req.PTY)
+	go s.run()
+	return nil
+}
+
+// newSession applies the key's options to req, takes a session slot,
+// writes the start record and starts the command. It returns nil with
+// the error that ends the connection, or with none when req was denied
+// or could not start (the client was told, with error denied or an exit
+// of 127).
+func (c *serverConn) newSession(req protocol.Exec) (*execSession, error) {
 	kind := kindOf(req)
 	req, denied := applyPolicy(&c.key.Options, req, c.s.cfg.AcceptEnv)
 	if denied != "" {
 		c.log.Info("exec denied", "rule", denied, "command", req.Command, "argv", req.Argv, "pty", req.PTY)
 		c.auditDenied(kind, req, denied)
 		c.sendError(protocol.CodeDenied, denied)
-		return nil // denied is not fatal: the connection stays (PROTOCOL.md §6)
+		return nil, nil
 	}
 	slot := auth.Fingerprint(c.key.Key)
 	if reason, ok := c.s.running.acquire(slot); !ok {
 		c.sendError(protocol.CodeUnavailable, reason)
-		return errors.New(reason)
+		return nil, errors.New(reason)
 	}
 	spec := specFor(req)
 	spec.ID = session.NewID()
@@ -79,15 +89,21 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 	if err != nil {
 		c.s.running.release(slot)
 		c.sendError(protocol.CodeUnavailable, err.Error())
-		return err
+		return nil, err
 	}
+	return c.launch(req, spec, slot, aud)
+}
+
+// launch starts the command of spec and makes it the connection's
+// session, giving the slot back when it cannot.
+func (c *serverConn) launch(req protocol.Exec, spec session.Spec, slot string, aud *sessionAudit) (*execSession, error) {
 	start := time.Now()
 	p, err := session.Start(spec)
 	if err != nil {
 		c.s.running.release(slot)
-		aud.end(audit.Record{Outcome: "failed", ExitCode: audit.Code(127), Reason: err.Error()}, c)
+		aud.end(audit.Record{Outcome: "failed", ExitCode: audit.Code(outcome.ExitCannotStart), Reason: err.Error()}, c)
 		c.log.Info("exec failed to start", "err", err)
-		return c.pc.Send(protocol.Exit{Code: 127, Error: err.Error(),
+		return nil, c.pc.Send(protocol.Exit{Code: outcome.ExitCannotStart, Error: err.Error(),
 			DurationMS: time.Since(start).Milliseconds()})
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -97,11 +113,9 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 		p.Close()
 		c.s.running.release(slot)
 		aud.end(audit.Record{Outcome: "connection_lost", Reason: errAborted.Error()}, c)
-		return errAborted
+		return nil, errAborted
 	}
-	c.log.Info("session started", "id", p.ID(), "command", req.Command, "argv", req.Argv, "pty", req.PTY)
-	go s.run()
-	return nil
+	return s, nil
 }
 
 // activate makes s the connection's session unless the connection was
@@ -258,13 +272,14 @@ func (s *execSession) resize(rows, cols int) {
 	}
 }
 
-// clearActive lets the next exec start before s has sent its exit (the
-// client may send it as soon as it sees the exit); exitSent then marks the
-// connection idle for Shutdown.
+// clearActive gives back the claim of s's exec, so that the next request
+// may start before s has sent its exit (the client may send it as soon as
+// it sees the exit); exitSent then marks the connection idle for Shutdown.
 func (c *serverConn) clearActive(s *execSession) {
 	c.mu.Lock()
 	if c.active == s {
 		c.active = nil
+		c.req = noRequest
 		c.exiting++
 	}
 	c.mu.Unlock()
@@ -283,14 +298,14 @@ func exitFor(st session.Status, timedOut bool, d time.Duration) protocol.Exit {
 	case st.Signal != 0:
 		e.SignalNumber = int(st.Signal)
 		e.Signal = signalName(st.Signal)
-		e.Code = 128 + int(st.Signal)
+		e.Code = outcome.SignalStatus(int(st.Signal))
 	case st.Err != nil:
-		e.Code = 255
+		e.Code = outcome.ExitFailure
 		e.Error = st.Err.Error()
 	}
 	if timedOut {
 		e.TimedOut = true
-		e.Code = 124
+		e.Code = outcome.ExitTimedOut
 	}
 	return e
 }

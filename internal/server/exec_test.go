@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // TestExec runs one command per case on its own connection and checks the
@@ -87,7 +88,7 @@ func TestExec(t *testing.T) {
 				if _, err := fmt.Sscan(r.stdout, &pid); err != nil {
 					t.Fatalf("stdout %q holds no pid", r.stdout)
 				}
-				checkGone(t, killWait, pid)
+				rexectest.CheckGone(t, killWait, pid)
 			}},
 	}
 	for _, tt := range tests {
@@ -246,7 +247,7 @@ func TestBusy(t *testing.T) {
 	if _, err := readUntilClosed(c.tc, testTimeout); err != nil {
 		t.Errorf("after busy: %v, want the connection closed", err)
 	}
-	checkGone(t, killWait, pids...)
+	rexectest.CheckGone(t, killWait, pids...)
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the refused exec ran: %s exists", marker)
 	}
@@ -268,7 +269,7 @@ func TestClientVanishes(t *testing.T) {
 	pids := c.readPIDs(t, 4)
 	waitAlive(t, "sleep", pids[1:]...)
 	c.nc.Close() // no close_notify, no goodbye: the client is just gone
-	checkGone(t, killWait, pids...)
+	rexectest.CheckGone(t, killWait, pids...)
 	ts.checkOK(t)
 }
 
@@ -297,7 +298,7 @@ func TestStdinWindowEnforced(t *testing.T) {
 	if !contains(codes, protocol.CodeProtocol) {
 		t.Errorf("overrunning the stdin window: error codes %q, want %q", codes, protocol.CodeProtocol)
 	}
-	checkGone(t, killWait, pids...)
+	rexectest.CheckGone(t, killWait, pids...)
 	ts.checkOK(t)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/protocol/frame"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // FuzzServerConn feeds arbitrary bytes to an authenticated connection's
@@ -94,7 +95,7 @@ func serveBytes(t *testing.T, s *Server, data []byte, execs bool) {
 	}
 	<-written
 	<-read
-	if left := waitNoSessionProcs(killWait); len(left) > 0 {
+	if left := rexectest.WaitNoSessionProcs(killWait); len(left) > 0 {
 		t.Fatalf("session processes %v left after input %q", left, data)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 func TestParseStartups(t *testing.T) {
@@ -158,13 +159,13 @@ func TestPenaltyOnRealSockets(t *testing.T) {
 		}
 	}
 	// The server penalises after sending its refusal: wait for it to count.
-	if !eventually(5*time.Second, func() bool { return ts.gate.penalised() > 0 }) {
+	if !rexectest.Eventually(5*time.Second, func() bool { return ts.gate.penalised() > 0 }) {
 		t.Fatal("three auth failures did not penalise the source")
 	}
 	if _, err := ts.connect(ts.client); err == nil {
 		t.Fatal("a penalised source was admitted")
 	}
-	if !eventually(5*time.Second, func() bool {
+	if !rexectest.Eventually(5*time.Second, func() bool {
 		c, err := ts.connect(ts.client)
 		if err == nil {
 			c.close()

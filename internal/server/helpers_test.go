@@ -19,13 +19,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
-	"github.com/rexec-dev/rexec/internal/session"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
 
@@ -50,8 +49,7 @@ type testServer struct {
 	keysPath string
 	dir      string // scratch directory of the test
 
-	serveDone chan struct{} // closed when Serve has returned
-	serveErr  error         // Serve's result, valid after serveDone
+	served *rexectest.Served // Serve's end
 }
 
 // startServer starts a server with cfg (HostKey and AuthorizedKeysPath are
@@ -59,7 +57,7 @@ type testServer struct {
 func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
 	ts := &testServer{host: newIdentity(t, "host"), client: newIdentity(t, "client@test"),
-		dir: t.TempDir(), serveDone: make(chan struct{})}
+		dir: t.TempDir()}
 	ts.keysPath = filepath.Join(ts.dir, "authorized_keys")
 	if _, err := auth.AppendAuthorizedKey(ts.keysPath, ts.client.Public, ts.client.Comment); err != nil {
 		t.Fatalf("AppendAuthorizedKey = %v", err)
@@ -77,28 +75,9 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	if err != nil {
 		t.Fatalf("New = %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	ts.Server, ts.addr = s, ln.Addr().String()
-	go func() {
-		ts.serveErr = s.Serve(ln)
-		close(ts.serveDone)
-	}()
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close() = %v, want nil", err)
-		}
-		select {
-		case <-ts.serveDone:
-			if !errors.Is(ts.serveErr, ErrServerClosed) {
-				t.Errorf("Serve() = %v, want ErrServerClosed", ts.serveErr)
-			}
-		case <-time.After(testTimeout):
-			t.Errorf("Serve did not return within %v of Close", testTimeout)
-		}
-	})
+	ts.Server = s
+	ts.served = rexectest.ServeLoopback(t, s.Serve, s.Close, ErrServerClosed)
+	ts.addr = ts.served.Addr
 	return ts
 }
 
@@ -393,143 +372,12 @@ func (ts *testServer) checkOK(t testing.TB) {
 	}
 }
 
-// alive reports whether pid is a live process (not a zombie).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	switch b[i+2] {
-	case 'Z', 'X', 'x':
-		return false
-	}
-	return true
-}
-
-// comm returns the command name of pid ("" when it is gone).
-func comm(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	return strings.TrimSpace(string(b))
-}
-
-// eventually polls cond every 10 ms until it holds or d has passed.
-func eventually(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
-
-// checkGone fails unless every pid is gone within d; survivors are killed
-// so they do not outlive the test.
-func checkGone(t testing.TB, d time.Duration, pids ...int) {
-	t.Helper()
-	var left []int
-	eventually(d, func() bool {
-		left = left[:0]
-		for _, pid := range pids {
-			if alive(pid) {
-				left = append(left, pid)
-			}
-		}
-		return len(left) == 0
-	})
-	for _, pid := range left {
-		t.Errorf("process %d (%s) still alive %v after the session ended", pid, comm(pid), d)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
-
 // waitAlive fails unless every pid runs the command name want within d.
 func waitAlive(t testing.TB, want string, pids ...int) {
 	t.Helper()
 	for _, pid := range pids {
-		if !eventually(testTimeout, func() bool { return comm(pid) == want && alive(pid) }) {
-			t.Fatalf("process %d is %q, want a live %q", pid, comm(pid), want)
+		if !rexectest.Eventually(testTimeout, func() bool { return rexectest.Comm(pid) == want && rexectest.Alive(pid) }) {
+			t.Fatalf("process %d is %q, want a live %q", pid, rexectest.Comm(pid), want)
 		}
 	}
-}
-
-// sessionProcs returns the live descendants of this process that carry a
-// session marker (REXEC_SESSION) other than this process's own: processes
-// started by a server of these tests. TestMain makes this process a child
-// subreaper, so setsid and double-forked orphans stay its descendants,
-// while other test binaries' sessions (go test runs packages in parallel)
-// are not counted.
-func sessionProcs() []int {
-	own := session.MarkerVar + "=" + os.Getenv(session.MarkerVar)
-	prefix := []byte(session.MarkerVar + "=")
-	self := os.Getpid()
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			parent[pid] = ppid(pid)
-		}
-	}
-	var pids []int
-	for pid := range parent {
-		if pid == self || !descends(parent, pid, self) || !alive(pid) {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.HasPrefix(kv, prefix) && string(kv) != own {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
-
-// ppid returns the parent of pid from /proc, or 0.
-func ppid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[1])
-	return n
-}
-
-// descends reports whether pid has ancestor in the parent map.
-func descends(parent map[int]int, pid, ancestor int) bool {
-	for range len(parent) { // bounded: a snapshot may hold a cycle
-		pid = parent[pid]
-		switch pid {
-		case ancestor:
-			return true
-		case 0, 1:
-			return false
-		}
-	}
-	return false
-}
-
-// waitNoSessionProcs waits up to d for sessionProcs to be empty and returns
-// what is left.
-func waitNoSessionProcs(d time.Duration) []int {
-	var left []int
-	eventually(d, func() bool { left = sessionProcs(); return len(left) == 0 })
-	return left
 }

@@ -92,15 +92,10 @@ func (c *serverConn) auditDenied(kind string, req protocol.Exec, rule string) {
 // auditFileDenied records a file request (stat, put, get) refused by the
 // key's no-file-transfer option as a start and an end record naming the
 // rule, as auditDenied does for exec; the refusal itself is sent by the
-// transfer code. A request that will be refused as busy is not recorded.
+// transfer code. It runs once the request holds the claim, so a request
+// refused as busy is not recorded.
 func (c *serverConn) auditFileDenied(m protocol.Message) {
 	if !c.key.Options.NoFileTransfer {
-		return
-	}
-	c.mu.Lock()
-	busy := c.active != nil
-	c.mu.Unlock()
-	if busy {
 		return
 	}
 	reason := errNoFileTransfer.Err.Error()

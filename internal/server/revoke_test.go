@@ -11,6 +11,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // revokeWait is the bound of the issue: the next request after a
@@ -124,14 +125,14 @@ func TestRevokedKeyLosesRunningSession(t *testing.T) {
 	kept := survivor.readPIDs(t, 1)
 
 	writeKeys(t, ts.keysPath, auth.AuthorizedLine(other.Public, "other"))
-	checkGone(t, keysWatchInterval+killWait, pids...)
+	rexectest.CheckGone(t, keysWatchInterval+killWait, pids...)
 	if r, err := victim.collect(); err == nil && (r.err == nil || r.err.Code != protocol.CodeRevoked) {
 		t.Errorf("the revoked key's connection got %v, want the error revoked", r)
 	}
 	if _, err := victim.recv(); err == nil {
 		t.Error("the revoked key's connection is still open")
 	}
-	if !alive(kept[0]) {
+	if !rexectest.Alive(kept[0]) {
 		t.Error("the other key's session was killed too")
 	}
 }

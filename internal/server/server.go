@@ -4,6 +4,27 @@
 // commands through package session. Serve and Shutdown follow net/http.
 //
 // It sits above session, transport, auth and protocol; the CLI wires it.
+//
+// The pieces, one concern a file:
+//   - server.go: Server, New, the accept loop, Serve, Shutdown and Close.
+//   - config.go: Config, its defaults, Reconfigure.
+//   - keys.go: authorized_keys as the server holds it: reloads, the
+//     watcher, and ending the connections of removed keys.
+//   - gate.go: the pre-auth gate (MaxStartups, per-source caps, penalties).
+//   - conn.go: one connection from accept to close, and how it ends.
+//   - login.go: TLS handshake, authorization, hello, the gate's penalty
+//     for a failed login, and the re-authorization of every request.
+//   - keepalive.go: pings, the idle timeout, the silence deadline, who owns
+//     the connection's deadlines, and the one answer to a ping.
+//   - deadpeer*.go: the watchdog that finds a vanished peer from TCP_INFO.
+//   - dispatch.go: the reader's loop, and the claim by which one request
+//     at a time holds the connection (busy and shutting-down refusals).
+//   - exec.go, stdin.go, signals*.go, environ.go, policy.go: exec
+//     sessions and what the key's options allow them.
+//   - transfer.go: file requests (stat, put, get).
+//   - observe.go, auditfile.go: audit records and metrics of sessions and
+//     refusals.
+//   - limits.go: the count of running sessions.
 package server
 
 import (
@@ -21,99 +42,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
-	"github.com/rexec-dev/rexec/internal/metrics"
-	"github.com/rexec-dev/rexec/internal/protocol"
-	"github.com/rexec-dev/rexec/internal/session"
 	"github.com/rexec-dev/rexec/internal/transport"
-)
-
-// Defaults for Config's zero values (docs/CLI.md §8).
-const (
-	// DefaultLoginGrace is the absolute time from accept to authenticated
-	// (TLS handshake and hello), like OpenSSH's LoginGraceTime.
-	DefaultLoginGrace = 20 * time.Second
-	// DefaultKillGrace is how long a session's tree gets between SIGTERM
-	// and SIGKILL when the server ends it.
-	DefaultKillGrace = session.DefaultGrace
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("server: closed")
-
-// Config configures a Server. HostKey is required; every other zero value
-// means the documented default.
-type Config struct {
-	HostKey *auth.Identity
-	// AuthorizedKeysPath is read at New and by Reload, and again whenever
-	// it or a directory above it changes; a missing file authorizes
-	// nobody, and so does a file that fails StrictModes (fail closed).
-	AuthorizedKeysPath string
-	// AcceptEnv lists the client environment variables (patterns with '*'
-	// and '?', as sshd's AcceptEnv) that a restricted key may set; nil
-	// means DefaultAcceptEnv. Variables in docs/SECURITY.md's never list
-	// are refused for such keys whatever this says; an unrestricted key
-	// may set any variable. See CheckAcceptEnv.
-	AcceptEnv  []string
-	Logger     *slog.Logger
-	LoginGrace time.Duration
-	KillGrace  time.Duration
-	// Software is sent in hello, e.g. "rexec/1.0".
-	Software string
-
-	// Pre-authentication defences (docs/CLI.md §8). Zero values mean the
-	// defaults: DefaultStartups, DefaultPerSourceMax (negative: no
-	// per-source cap), and Penalties' documented defaults.
-	MaxStartups  Startups
-	PerSourceMax int
-	Penalties    Penalties
-
-	// KeepaliveInterval is how often an authenticated connection with no
-	// session is pinged; a peer that vanished is dropped within 3
-	// intervals of its last sign of life, during a session too (default
-	// 15 s, so within 45 s; see deadpeer.go). A peer that is alive but
-	// does not read keeps its session.
-	KeepaliveInterval time.Duration
-	// IdleTimeout closes an authenticated connection with no session for
-	// this long (default DefaultIdleTimeout).
-	IdleTimeout time.Duration
-	// MaxSessions bounds sessions running at once on the server (default
-	// DefaultMaxSessions); MaxSessionsPerKey per client key (0: no bound).
-	MaxSessions       int
-	MaxSessionsPerKey int
-	// NoResumption stops the server issuing TLS session tickets, so that
-	// every connection is a full handshake in which the client signs
-	// (PROTOCOL.md §1.2). Resumed connections are authorized against the
-	// current authorized_keys all the same; this is for operators who
-	// want each connection to prove possession of the key itself.
-	NoResumption bool
-
-	// Audit, when non-nil, gets a start and an end record of every session
-	// and refusal; a session whose start record cannot be written is
-	// refused (fail closed). The caller opens and closes it.
-	Audit *audit.Log
-	// AuditRedact are the environment names (globs, '*' any run, any
-	// case) whose values the audit log holds only as a SHA-256
-	// (audit.RedactEnv); empty means audit.DefaultRedact.
-	AuditRedact []string
-	// Metrics, when non-nil, is updated as connections and sessions come
-	// and go; nil costs nothing.
-	Metrics *metrics.Metrics
-
-	// uncappedProbes (tests) leaves the kernel's window-probe backoff
-	// uncapped, as on Linux before 6.15 (deadpeer.go).
-	uncappedProbes bool
-}
-
-// Defaults for the after-authentication limits of Config.
-const (
-	DefaultKeepaliveInterval = 15 * time.Second
-	DefaultIdleTimeout       = 30 * time.Minute
-	DefaultMaxSessions       = 8192
-	// keepaliveMisses is how many intervals of silence drop a peer.
-	keepaliveMisses = 3
-)
 
 // Server serves rexec connections. Create it with New.
 type Server struct {
@@ -144,35 +78,9 @@ type Server struct {
 
 // New validates cfg, loads authorized_keys and builds the TLS config.
 func New(cfg Config) (*Server, error) {
-	if cfg.HostKey == nil {
-		return nil, errors.New("server: no host key")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.LoginGrace <= 0 {
-		cfg.LoginGrace = DefaultLoginGrace
-	}
-	if cfg.KillGrace <= 0 {
-		cfg.KillGrace = DefaultKillGrace
-	}
-	if cfg.Software == "" {
-		cfg.Software = "rexec"
-	}
-	if cfg.KeepaliveInterval <= 0 {
-		cfg.KeepaliveInterval = DefaultKeepaliveInterval
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.AcceptEnv == nil {
-		cfg.AcceptEnv = DefaultAcceptEnv
-	}
-	if err := CheckAcceptEnv(cfg.AcceptEnv); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	tc, err := transport.ServerConfig(cfg.HostKey)
 	if err != nil {
@@ -187,185 +95,6 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{},
 		done: make(chan struct{})}
 	return s, s.reload()
-}
-
-// Reload re-reads authorized_keys (SIGHUP) and ends the connections of
-// keys it no longer lists, killing their sessions (docs/SECURITY.md,
-// "Revocation and StrictModes"). Between reloads the file is also re-read
-// whenever it, or a directory StrictModes checks above it, changes: every
-// request is authorized against the file as it is, and a watcher ends the
-// connections of removed keys within keysWatchInterval of the change.
-//
-// A file that fails StrictModes or cannot be read fails closed: no key is
-// authorized until it is fixed, which is logged once; the server notices
-// the fix by itself. Connections already open stay, but their next
-// request is refused.
-func (s *Server) Reload() error {
-	err := s.reload()
-	s.endRevoked()
-	return err
-}
-
-// reload reads authorized_keys into s.keys, or records why it could not.
-func (s *Server) reload() error {
-	m := s.strictModes()
-	version := m.Version(s.cfg.AuthorizedKeysPath)
-	keys, warnings, err := auth.LoadAuthorizedKeys(s.cfg.AuthorizedKeysPath, m)
-	s.mu.Lock()
-	prevErr := s.keysErr
-	s.keys, s.keysVersion, s.keysErr = keys, version, err
-	s.keysGen++
-	s.mu.Unlock()
-	if err != nil {
-		if prevErr == nil || prevErr.Error() != err.Error() {
-			s.log.Error("authorized_keys is unsafe or unreadable: no key is authorized until it is fixed",
-				"path", s.cfg.AuthorizedKeysPath, "err", err)
-		}
-		return fmt.Errorf("server: %w", err)
-	}
-	if prevErr != nil {
-		s.log.Info("authorized_keys is readable and safe again: its keys are authorized", "path", s.cfg.AuthorizedKeysPath)
-	}
-	for _, w := range warnings {
-		s.log.Warn("authorized_keys", "path", s.cfg.AuthorizedKeysPath, "problem", w)
-	}
-	return nil
-}
-
-// strictModes is the permission rule for the daemon's own authorized_keys:
-// its account, its home directory.
-func (s *Server) strictModes() auth.StrictModes {
-	return auth.StrictModes{UID: -1, Home: homeDir()}
-}
-
-// keysWatchInterval is how often, while connections are open, the watcher
-// looks for a changed authorized_keys: a removed key loses its
-// connections within this time even without a SIGHUP.
-const keysWatchInterval = time.Second
-
-// watchKeys runs while the server has connections (newConn starts it): it
-// re-reads authorized_keys when it changed and ends the connections of
-// keys no longer listed.
-func (s *Server) watchKeys() {
-	defer s.wg.Done()
-	t := time.NewTicker(keysWatchInterval)
-	defer t.Stop()
-	swept := s.generation()
-	for {
-		select {
-		case <-s.done:
-			s.stopWatching()
-			return
-		case <-t.C:
-		}
-		if s.stopIfIdle() {
-			return
-		}
-		s.authorizedKeys()
-		if g := s.generation(); g != swept {
-			swept = g
-			s.endRevoked()
-		}
-	}
-}
-
-// stopIfIdle ends the watcher when no connection is left (the next one
-// starts it again), and reports whether it did.
-func (s *Server) stopIfIdle() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.conns) > 0 && !s.closing {
-		return false
-	}
-	s.watching = false
-	return true
-}
-
-func (s *Server) stopWatching() {
-	s.mu.Lock()
-	s.watching = false
-	s.mu.Unlock()
-}
-
-// startWatchingLocked starts watchKeys unless it runs. s.mu is held.
-func (s *Server) startWatchingLocked() {
-	if s.watching {
-		return
-	}
-	s.watching = true
-	s.wg.Add(1)
-	go s.watchKeys()
-}
-
-func (s *Server) generation() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keysGen
-}
-
-// endRevoked ends the connections whose key the current authorized_keys
-// no longer lists (or no longer admits from the connection's address).
-// While the file fails closed nothing is ended: the keys are unknown, not
-// removed, and requests are refused meanwhile.
-func (s *Server) endRevoked() {
-	s.mu.Lock()
-	keys, failed := s.keys, s.keysErr != nil
-	conns := make([]*serverConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	if failed {
-		return
-	}
-	for _, c := range conns {
-		k := c.authKey.Load()
-		if k == nil {
-			continue // not authenticated yet: its authorization reads the new file
-		}
-		if _, err := keys.Lookup(k.Key, c.ip); err != nil {
-			fp := auth.Fingerprint(k.Key)
-			c.log.Info("key removed from authorized_keys: ending its connection", "key", fp)
-			c.sendError(protocol.CodeRevoked, fmt.Sprintf(
-				"key %s is no longer authorized on this server (removed from authorized_keys)", fp))
-			c.abortWith(errRevoked)
-		}
-	}
-}
-
-// Reconfigure applies the limits of cfg that can change while the server
-// runs (SIGHUP): MaxStartups, PerSourceMax, Penalties, MaxSessions and
-// MaxSessionsPerKey, with the zero values meaning the defaults, as in New.
-// Everything else in cfg is ignored: it takes effect only in New.
-func (s *Server) Reconfigure(cfg Config) {
-	s.gate.reconfigure(cfg.MaxStartups, cfg.PerSourceMax, cfg.Penalties)
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	s.running.setLimits(cfg.MaxSessions, cfg.MaxSessionsPerKey)
-}
-
-// authorizedKeys returns the current authorized keys, re-reading the file
-// first if it or a directory above it changed; nil (nobody) while the
-// file fails closed.
-func (s *Server) authorizedKeys() *auth.AuthorizedKeys {
-	version := s.strictModes().Version(s.cfg.AuthorizedKeysPath)
-	s.mu.Lock()
-	changed := version != s.keysVersion
-	s.mu.Unlock()
-	if changed {
-		_ = s.reload() // logged there
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys
-}
-
-// keysFailed reports whether authorized_keys currently fails closed.
-func (s *Server) keysFailed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keysErr != nil
 }
 
 // Serve accepts connections on ln until Shutdown or Close, serving each in

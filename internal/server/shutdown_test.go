@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // shutdownAsync calls Shutdown(ctx) in a goroutine; the channel gets its
@@ -37,9 +38,9 @@ func waitShutdown(t *testing.T, errc <-chan error) error {
 func checkServeReturned(t *testing.T, ts *testServer) {
 	t.Helper()
 	select {
-	case <-ts.serveDone:
-		if !errors.Is(ts.serveErr, ErrServerClosed) {
-			t.Errorf("Serve() = %v, want ErrServerClosed", ts.serveErr)
+	case <-ts.served.Done():
+		if !errors.Is(ts.served.Err(), ErrServerClosed) {
+			t.Errorf("Serve() = %v, want ErrServerClosed", ts.served.Err())
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("Serve did not return after Shutdown")
@@ -47,7 +48,8 @@ func checkServeReturned(t *testing.T, ts *testServer) {
 }
 
 // TestShutdownKillsSessions: a short ctx expires under a running session;
-// Shutdown kills its tree, closes every connection and returns ctx's error.
+// Shutdown kills its tree, tells its client so, closes every connection
+// and returns ctx's error.
 func TestShutdownKillsSessions(t *testing.T) {
 	ts := startServer(t, Config{})
 	c := ts.dial(t)
@@ -61,10 +63,16 @@ func TestShutdownKillsSessions(t *testing.T) {
 	if err := waitShutdown(t, shutdownAsync(ts, ctx)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown(short ctx) = %v, want context.DeadlineExceeded", err)
 	}
-	checkGone(t, killWait, pids...)
+	rexectest.CheckGone(t, killWait, pids...)
+	// The session's client is told why (error unavailable), then closed.
 	r, err := c.collect()
+	if err == nil && (r.err == nil || r.err.Code != protocol.CodeUnavailable) {
+		t.Errorf("session connection after Shutdown: %v, want error unavailable, then closed", r)
+	}
 	if err == nil {
-		t.Errorf("session connection after Shutdown: %v, want it closed", r)
+		if r, err := c.collect(); err == nil {
+			t.Errorf("session connection after its unavailable error: %v, want it closed", r)
+		}
 	}
 	if _, err := readUntilClosed(idle.tc, testTimeout); err != nil {
 		t.Errorf("idle connection after Shutdown: %v", err)
@@ -95,7 +103,7 @@ func TestShutdownDrains(t *testing.T) {
 	if _, err := readUntilClosed(idle.tc, testTimeout); err != nil {
 		t.Errorf("idle connection during the drain: %v", err)
 	}
-	refused := eventually(testTimeout, func() bool {
+	refused := rexectest.Eventually(testTimeout, func() bool {
 		nc, err := net.DialTimeout("tcp", ts.addr, time.Second)
 		if err == nil {
 			nc.Close()
@@ -147,7 +155,7 @@ func TestShutdownRefusesNewSessions(t *testing.T) {
 	if err := waitShutdown(t, errc); err != nil {
 		t.Errorf("Shutdown = %v, want nil (the drain must not wait for a session started during it)", err)
 	}
-	if left := waitNoSessionProcs(killWait); len(left) > 0 {
+	if left := rexectest.WaitNoSessionProcs(killWait); len(left) > 0 {
 		t.Errorf("session processes alive after Shutdown: %v", left)
 	}
 }

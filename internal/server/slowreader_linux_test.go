@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // slowReaderInterval is the keepalive interval of the slow-reader tests:
@@ -85,7 +86,7 @@ func testSlowReader(t *testing.T, uncapped bool) {
 func watchServerSide(t *testing.T, ts *testServer, d time.Duration) (closed bool, silence time.Duration) {
 	t.Helper()
 	var rc syscall.RawConn
-	if !eventually(testTimeout, func() bool { rc = serverRawConn(ts); return rc != nil }) {
+	if !rexectest.Eventually(testTimeout, func() bool { rc = serverRawConn(ts); return rc != nil }) {
 		t.Fatal("the server holds no TCP connection")
 	}
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {

@@ -23,8 +23,6 @@ import (
 // thus strictly sequential (a client may pipeline puts), and a request
 // that arrives inside a file's stream is the busy violation of §7.4.
 
-var errTransferBusy = errors.New("request while a file transfer is in progress")
-
 // errNoFileTransfer is the per-key refusal (authorized_keys
 // no-file-transfer, or restrict).
 var errNoFileTransfer = &transfer.FileError{Code: protocol.CodeDenied,
@@ -39,11 +37,14 @@ var homeDir = sync.OnceValue(session.Home)
 // first file request after the daemon starts (transfer.SweepStale).
 var sweepOnce sync.Once
 
+// serveTransfer serves one file request from its claim to its last
+// reply; an error ends the connection.
 func (c *serverConn) serveTransfer(m protocol.Message) error {
-	if err := c.beginTransfer(); err != nil {
+	if err := c.claim(fileRequest); err != nil {
 		return err
 	}
-	defer c.endTransfer()
+	defer c.release()
+	c.auditFileDenied(m)
 	sweepOnce.Do(c.sweepStale)
 	a, err := c.beginFileAudit(m)
 	if err != nil {
@@ -65,47 +66,6 @@ func (c *serverConn) serveTransfer(m protocol.Message) error {
 	return ferr
 }
 
-// beginTransfer marks the connection busy, or refuses the request as
-// startExec would: busy while a session runs, unavailable when closing.
-func (c *serverConn) beginTransfer() error {
-	draining := c.s.isClosing() // before c.mu: closeIdle locks s.mu, then c.mu
-	c.mu.Lock()
-	busy, closed := c.active != nil, draining || c.closed
-	c.xfer = !busy && !closed
-	c.mu.Unlock()
-	switch {
-	case busy:
-		c.sendError(protocol.CodeBusy, "a session is already running on this connection")
-		return errBusy
-	case closed:
-		c.sendError(protocol.CodeUnavailable, "the server is shutting down")
-		return errAborted
-	}
-	c.lastRequest.Store(time.Now().UnixNano())
-	return nil
-}
-
-func (c *serverConn) endTransfer() {
-	c.lastRequest.Store(time.Now().UnixNano())
-	c.mu.Lock()
-	c.xfer = false
-	c.setSilenceDeadline(false) // back to the keepalive's, from now
-	c.mu.Unlock()
-	_ = c.nc.SetWriteDeadline(time.Time{})
-}
-
-// tickDeadline is the keepalive's setSilenceDeadline, except while a
-// transfer runs: the transfer owns the read deadline then (xferWire), since
-// unlike an exec session, during which the client may rightly say nothing,
-// a transfer keeps frames flowing. c.mu orders it with begin/endTransfer.
-func (c *serverConn) tickDeadline(busy bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.xfer {
-		c.setSilenceDeadline(busy)
-	}
-}
-
 // withSlot counts a put or get as a session against the server's limits.
 func (c *serverConn) withSlot(f func() error) error {
 	slot := auth.Fingerprint(c.key.Key)
@@ -123,7 +83,7 @@ func (c *serverConn) transferFailure(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, errTransferBusy):
-		c.sendError(protocol.CodeBusy, "a request arrived while a file transfer was in progress")
+		return c.refuse(err)
 	case errors.Is(err, transfer.ErrProtocol):
 		c.sendError(protocol.CodeProtocol, err.Error())
 	default:
@@ -141,36 +101,28 @@ func (c *serverConn) sweepStale() {
 
 // xferWire is the connection as one file's stream sees it: pings are
 // answered and pongs dropped on the way, a new request is a violation,
-// and a peer that neither reads nor writes for keepaliveMisses intervals
-// is dropped (each read and write has that deadline; see tickDeadline).
+// and each read and write has the stream's deadline (keepalive.go).
 type xferWire struct{ c *serverConn }
 
-func (w xferWire) silence() time.Time {
-	return time.Now().Add(keepaliveMisses * w.c.s.cfg.KeepaliveInterval)
-}
-
 func (w xferWire) Send(m protocol.Message) error {
-	_ = w.c.nc.SetWriteDeadline(w.silence())
+	_ = w.c.nc.SetWriteDeadline(w.c.streamDeadline())
 	return w.c.pc.Send(m)
 }
 
 func (w xferWire) Recv() (protocol.Message, error) {
 	for {
-		_ = w.c.nc.SetReadDeadline(w.silence())
-		m, err := w.c.pc.Recv()
-		w.c.lastFrame.Store(time.Now().UnixNano())
+		_ = w.c.nc.SetReadDeadline(w.c.streamDeadline())
+		m, err := w.c.recv()
 		if err != nil {
 			return nil, err
 		}
-		switch m.(type) {
-		case protocol.Ping:
-			if err := w.Send(protocol.Pong{}); err != nil {
+		if ping, err := answerPing(m, w.Send); ping {
+			if err != nil {
 				return nil, err
 			}
 			continue
-		case protocol.Pong:
-			continue
-		case protocol.Exec, protocol.Stat, protocol.Put, protocol.Get:
+		}
+		if isRequest(m) {
 			return nil, errTransferBusy
 		}
 		return m, nil

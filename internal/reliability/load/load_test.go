@@ -14,6 +14,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // Targets of issue 8.
@@ -48,7 +49,7 @@ func TestLoadConcurrentSessions(t *testing.T) {
 	var runs sync.WaitGroup
 	var failed atomic.Int64
 	start := time.Now()
-	parallelN(n, dialers, func(i int) {
+	rexectest.Parallel(n, dialers, func(i int) {
 		c, err := d.dial(ctx)
 		if err != nil {
 			t.Errorf("session %d: dial: %v", i, err)
@@ -65,7 +66,7 @@ func TestLoadConcurrentSessions(t *testing.T) {
 			}
 		}()
 	})
-	if !eventually(2*time.Minute, func() bool { return d.stats().children >= n-int(failed.Load()) }) {
+	if !rexectest.Eventually(2*time.Minute, func() bool { return d.stats().children >= n-int(failed.Load()) }) {
 		t.Fatalf("only %d of %d sessions running after 2 minutes: %v", d.stats().children, n, d.stats())
 	}
 	ramp := time.Since(start)
@@ -109,7 +110,7 @@ func TestLoadSessionRate(t *testing.T) {
 		var lat []time.Duration
 		deadline := time.Now().Add(dur)
 		start := time.Now()
-		parallelN(16, 16, func(int) {
+		rexectest.Parallel(16, 16, func(int) {
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
@@ -163,24 +164,4 @@ func session(d *daemon, execTrue bool) error {
 		err = fmt.Errorf("true exited with %+v", res.Exit)
 	}
 	return err
-}
-
-// parallelN runs f(i) for i in [0, n) on workers goroutines.
-func parallelN(n, workers int, f func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }

@@ -4,9 +4,7 @@ package load
 
 import (
 	"context"
-	"errors"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,6 +16,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/rexectest"
 	"github.com/rexec-dev/rexec/internal/server"
 )
 
@@ -36,12 +35,11 @@ func TestProfileConcurrentSessions(t *testing.T) {
 	// buffers exactly rather than one in 512 KiB.
 	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
 	runtime.MemProfileRate = 1
-	cfg, target, stop := inProcessServer(t)
-	defer stop()
+	cfg, target := inProcessServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var runs sync.WaitGroup
-	parallelN(n, dialers, func(i int) {
+	rexectest.Parallel(n, dialers, func(i int) {
 		c, err := client.Dial(ctx, cfg, target)
 		if err != nil {
 			t.Errorf("dial %d: %v", i, err)
@@ -55,7 +53,7 @@ func TestProfileConcurrentSessions(t *testing.T) {
 		}()
 	})
 	self := os.Getpid()
-	if !eventually(2*time.Minute, func() bool { return statsOf(self).children >= n }) {
+	if !rexectest.Eventually(2*time.Minute, func() bool { return statsOf(self).children >= n }) {
 		t.Fatalf("sessions not all running: %v", statsOf(self))
 	}
 	time.Sleep(2 * time.Second)
@@ -76,7 +74,7 @@ func TestProfileConcurrentSessions(t *testing.T) {
 	start := time.Now()
 	cancel()
 	runs.Wait()
-	eventually(2*time.Minute, func() bool { return statsOf(self).children == 0 })
+	rexectest.Eventually(2*time.Minute, func() bool { return statsOf(self).children == 0 })
 	pprof.StopCPUProfile()
 	t.Logf("teardown of %d sessions: %v; %v", n, time.Since(start).Round(time.Millisecond), statsOf(self))
 }
@@ -92,9 +90,9 @@ func writeProfile(t *testing.T, path, name string) {
 	}
 }
 
-// inProcessServer serves on 127.0.0.1 from this process and returns a
-// client configuration for it.
-func inProcessServer(t *testing.T) (client.Config, client.Target, func()) {
+// inProcessServer serves on 127.0.0.1 from this process, until the test's
+// cleanup, and returns a client configuration for it.
+func inProcessServer(t *testing.T) (client.Config, client.Target) {
 	dir := t.TempDir()
 	host, _ := auth.GenerateIdentity("host")
 	id, _ := auth.GenerateIdentity("client")
@@ -106,22 +104,11 @@ func inProcessServer(t *testing.T) (client.Config, client.Target, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	port := ln.Addr().(*net.TCPAddr).Port
-	target := client.Target{Host: "127.0.0.1", Port: port}
+	served := rexectest.ServeLoopback(t, srv.Serve, srv.Close, server.ErrServerClosed)
+	target := client.Target{Host: "127.0.0.1", Port: served.Port()}
 	known := auth.KnownHosts{Path: filepath.Join(dir, "known_hosts")}
 	if err := known.Add([]string{target.Addr()}, host.Public); err != nil {
 		t.Fatal(err)
 	}
-	return client.Config{Identity: id, KnownHosts: known}, target, func() {
-		srv.Close()
-		if err := <-served; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve = %v", err)
-		}
-	}
+	return client.Config{Identity: id, KnownHosts: known}, target
 }

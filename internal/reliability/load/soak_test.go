@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/client"
+	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
@@ -76,7 +77,7 @@ var scenarios = []scenario{
 		defer cancel()
 		out := lineCanceller{cancel: cancel}
 		_, err := d.run(ctx, protocol.Exec{Command: "sleep 30 & echo $!; wait"}, client.IO{Stdout: &out})
-		if client.OutcomeOf(err) != client.ConnectionLost {
+		if client.OutcomeOf(err) != outcome.ConnectionLost {
 			return fmt.Errorf("cancelled run: %v, want connection_lost", err)
 		}
 		return nil

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/rexec-dev/rexec/internal/audit"
+	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/metrics"
+	"github.com/rexec-dev/rexec/internal/session"
+)
+
+// Defaults for Config's zero values (docs/CLI.md §8).
+const (
+	// DefaultLoginGrace is the absolute time from accept to authenticated
+	// (TLS handshake and hello), like OpenSSH's LoginGraceTime.
+	DefaultLoginGrace = 20 * time.Second
+	// DefaultKillGrace is how long a session's tree gets between SIGTERM
+	// and SIGKILL when the server ends it.
+	DefaultKillGrace = session.DefaultGrace
+)
+
+// Config configures a Server. HostKey is required; every other zero value
+// means the documented default.
+type Config struct {
+	HostKey *auth.Identity
+	// AuthorizedKeysPath is read at New and by Reload, and again whenever
+	// it or a directory above it changes; a missing file authorizes
+	// nobody, and so does a file that fails StrictModes (fail closed).
+	AuthorizedKeysPath string
+	// AcceptEnv lists the client environment variables (patterns with '*'
+	// and '?', as sshd's AcceptEnv) that a restricted key may set; nil
+	// means DefaultAcceptEnv. Variables in docs/SECURITY.md's never list
+	// are refused for such keys whatever this says; an unrestricted key
+	// may set any variable. See CheckAcceptEnv.
+	AcceptEnv  []string
+	Logger     *slog.Logger
+	LoginGrace time.Duration
+	KillGrace  time.Duration
+	// Software is sent in hello, e.g. "rexec/1.0".
+	Software string
+
+	// Pre-authentication defences (docs/CLI.md §8). Zero values mean the
+	// defaults: DefaultStartups, DefaultPerSourceMax (negative: no
+	// per-source cap), and Penalties' documented defaults.
+	MaxStartups  Startups
+	PerSourceMax int
+	Penalties    Penalties
+
+	// KeepaliveInterval is how often an authenticated connection with no
+	// session is pinged; a peer that vanished is dropped within 3
+	// intervals of its last sign of life, during a session too (default
+	// 15 s, so within 45 s; see deadpeer.go). A peer that is alive but
+	// does not read keeps its session.
+	KeepaliveInterval time.Duration
+	// IdleTimeout closes an authenticated connection with no session for
+	// this long (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxSessions bounds sessions running at once on the server (default
+	// DefaultMaxSessions); MaxSessionsPerKey per client key (0: no bound).
+	MaxSessions       int
+	MaxSessionsPerKey int
+	// NoResumption stops the server issuing TLS session tickets, so that
+	// every connection is a full handshake in which the client signs
+	// (PROTOCOL.md §1.2). Resumed connections are authorized against the
+	// current authorized_keys all the same; this is for operators who
+	// want each connection to prove possession of the key itself.
+	NoResumption bool
+
+	// Audit, when non-nil, gets a start and an end record of every session
+	// and refusal; a session whose start record cannot be written is
+	// refused (fail closed). The caller opens and closes it.
+	Audit *audit.Log
+	// AuditRedact are the environment names (globs, '*' any run, any
+	// case) whose values the audit log holds only as a SHA-256
+	// (audit.RedactEnv); empty means audit.DefaultRedact.
+	AuditRedact []string
+	// Metrics, when non-nil, is updated as connections and sessions come
+	// and go; nil costs nothing.
+	Metrics *metrics.Metrics
+
+	// uncappedProbes (tests) leaves the kernel's window-probe backoff
+	// uncapped, as on Linux before 6.15 (deadpeer.go).
+	uncappedProbes bool
+}
+
+// Defaults for the after-authentication limits of Config.
+const (
+	DefaultKeepaliveInterval = 15 * time.Second
+	DefaultIdleTimeout       = 30 * time.Minute
+	DefaultMaxSessions       = 8192
+	// keepaliveMisses is how many intervals of silence drop a peer.
+	keepaliveMisses = 3
+)
+
+// withDefaults checks cfg and fills its zero values with the documented
+// defaults, as New uses it.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.HostKey == nil {
+		return cfg, errors.New("server: no host key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LoginGrace <= 0 {
+		cfg.LoginGrace = DefaultLoginGrace
+	}
+	if cfg.KillGrace <= 0 {
+		cfg.KillGrace = DefaultKillGrace
+	}
+	if cfg.Software == "" {
+		cfg.Software = "rexec"
+	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = DefaultKeepaliveInterval
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.AcceptEnv == nil {
+		cfg.AcceptEnv = DefaultAcceptEnv
+	}
+	if err := CheckAcceptEnv(cfg.AcceptEnv); err != nil {
+		return cfg, fmt.Errorf("server: %w", err)
+	}
+	return cfg, nil
+}
+
+// Reconfigure applies the limits of cfg that can change while the server
+// runs (SIGHUP): MaxStartups, PerSourceMax, Penalties, MaxSessions and
+// MaxSessionsPerKey, with the zero values meaning the defaults, as in New.
+// Everything else in cfg is ignored: it takes effect only in New.
+func (s *Server) Reconfigure(cfg Config) {
+	s.gate.reconfigure(cfg.MaxStartups, cfg.PerSourceMax, cfg.Penalties)
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	s.running.setLimits(cfg.MaxSessions, cfg.MaxSessionsPerKey)
+}
