@@ -22,7 +22,6 @@ import (
 // errCpTimeout ends a single-host copy that --timeout cut short.
 var errCpTimeout = errors.New("--timeout expired")
 
-
 // runFanout uploads srcs to every host of dsts (and --hosts, less -x)
 // and exits as a fan-out does (docs/CLI.md §4): 0 when every host has every
 // file, 255 when a host could not be reached, else the highest status

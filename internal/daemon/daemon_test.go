@@ -255,4 +255,3 @@ func netipAddrPort(t *testing.T, s string) netip.AddrPort {
 	}
 	return ap
 }
-
