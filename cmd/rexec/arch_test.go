@@ -30,6 +30,7 @@ var allowedImports = map[string][]string{
 	"internal/protocol":       {"internal/protocol/frame"},
 	"internal/transport":      {"internal/auth"},
 	"internal/legacy":         {"internal/session", "internal/audit", "internal/procnet"},
+	"internal/synwatch":       {"internal/metrics", "internal/procnet"},
 	"internal/transfer":       {"internal/protocol", "internal/protocol/frame"},
 	"internal/client": {"internal/auth", "internal/protocol", "internal/protocol/frame", "internal/transfer",
 		"internal/transport"},
@@ -38,7 +39,7 @@ var allowedImports = map[string][]string{
 	"internal/fanout": {"internal/client", "internal/protocol"},
 	"internal/cli": {"internal/auth", "internal/client", "internal/config", "internal/fanout", "internal/legacy",
 		"internal/protocol", "internal/server", "internal/session", "internal/transfer", "internal/transport",
-		"internal/audit", "internal/metrics", "internal/sdnotify"},
+		"internal/audit", "internal/metrics", "internal/sdnotify", "internal/synwatch"},
 	"cmd/rexec": {"internal/cli"},
 
 	// The pre-auth load generator: a command of its own, knowing nothing

@@ -1,13 +1,11 @@
-// Package metrics provides the daemon's Prometheus metrics (docs/CLI.md §8) and
-// the SYN-flood watch: half-open connections on the listen ports from
-// /proc/net/tcp and tcp6, and the rise of the TcpExt counters in
-// /proc/net/netstat that count what SYN_RECV alone misses once the kernel
-// falls back to SYN cookies.
+// Package metrics provides the daemon's Prometheus metrics (docs/CLI.md
+// §8): rexec's own families, the Go runtime's and the process's, in the
+// Prometheus text format, served on /metrics.
 //
-// The server calls the update methods of a *Metrics as things happen; a nil
-// *Metrics makes every one of them a no-op, so the server runs the same
-// without --metrics. Serve exposes /metrics over HTTP; a Watcher samples
-// /proc, feeds the SYN gauges and logs "possible SYN flood".
+// The server calls the update methods of a *Metrics as things happen, and
+// the SYN-flood watch (internal/synwatch) reports its samples with SetSYN;
+// a nil *Metrics makes every one of them a no-op, so the server runs the
+// same without --metrics. Serve exposes /metrics over HTTP.
 //
 // metrics is linked into every rexec binary, so it keeps what it links
 // small for the one-shot `rexec run`, which pays the start-up of every
@@ -66,11 +64,11 @@ type Metrics struct {
 	all          []collector // every family above, for a scrape
 }
 
-// New returns a Metrics with every family at its start. Connection states,
-// byte directions and the watched TcpExt counters start at 0 so their
-// series exist from the first scrape; sessions and drops appear with their
-// first event. The Go runtime and process families are read at each
-// scrape.
+// New returns a Metrics with every family at its start. Connection states
+// and byte directions start at 0 so their series exist from the first
+// scrape; sessions and drops appear with their first event, the TcpExt
+// counters with the SYN watch's first report (synwatch.New makes one).
+// The Go runtime and process families are read at each scrape.
 func New() *Metrics {
 	m := &Metrics{
 		conns: newVec("rexec_connections", "Open connections by state: preauth (accepted, not yet authenticated) or authenticated.",
@@ -99,9 +97,6 @@ func New() *Metrics {
 	}
 	for _, d := range []string{DirIn, DirOut} {
 		m.bytes.with(d)
-	}
-	for _, c := range watchedCounters {
-		m.tcpExtRise.with(c)
 	}
 	return m
 }
@@ -165,19 +160,30 @@ func (m *Metrics) SetPenalised(n int) {
 	}
 }
 
-// setSYN records one SYN-watch sample; onset is true when this sample
-// started an alarm.
-func (m *Metrics) setSYN(s synSample, alarm, onset bool) {
+// SYN is one sample of the SYN-flood watch (internal/synwatch) as the
+// metrics show it.
+type SYN struct {
+	HalfOpen int              // half-open (SYN_RECV) connections on the listen ports
+	Sources  int              // their distinct source addresses
+	Rise     map[string]int64 // rise of each watched TcpExt counter over the interval, by counter name
+	Alarm    bool             // the sample is past a threshold
+	Onset    bool             // and the one before was not: an alarm began
+}
+
+// SetSYN records a sample of the SYN-flood watch. A counter's series in
+// rexec_tcpext_rise appears with the first sample that names it, so the
+// watch names every counter it follows in each sample.
+func (m *Metrics) SetSYN(s SYN) {
 	if m == nil {
 		return
 	}
 	m.synRecv.v.Store(int64(s.HalfOpen))
 	m.synSources.v.Store(int64(s.Sources))
-	for _, c := range watchedCounters {
-		m.tcpExtRise.with(c).Store(s.Rise[c])
+	for c, v := range s.Rise {
+		m.tcpExtRise.with(c).Store(v)
 	}
-	m.synAlarm.v.Store(b2i(alarm))
-	if onset {
+	m.synAlarm.v.Store(b2i(s.Alarm))
+	if s.Onset {
 		m.synAlarms.v.Add(1)
 	}
 }

@@ -2,9 +2,14 @@ package metrics
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 )
+
+// ErrProcFormat is wrapped by the errors of the /proc/PID/stat and
+// /proc/stat parsers.
+var ErrProcFormat = errors.New("metrics: unexpected /proc format")
 
 // The process families, under the names Prometheus's clients use. Which of
 // them a scrape has depends on the OS (process_linux.go, process_bsd.go,
