@@ -1,6 +1,8 @@
 // Package metrics provides the daemon's Prometheus metrics (docs/CLI.md
-// §8): rexec's own families, the Go runtime's and the process's, in the
-// Prometheus text format, served on /metrics.
+// §8): rexec's own families, and the Go runtime's and the process's under
+// the names, types and help texts of Prometheus' client library, so that
+// dashboards made for any Go program work; all in the Prometheus text
+// format, served on /metrics.
 //
 // The server calls the update methods of a *Metrics as things happen, and
 // the SYN-flood watch (internal/synwatch) reports its samples with SetSYN;
@@ -23,7 +25,7 @@
 //
 // The /proc parsers and the request-head parser are pure functions over
 // io.Readers or bytes with golden or table tests and fuzz targets. metrics
-// imports nothing internal.
+// imports only internal/procnet, for the network byte counters.
 package metrics
 
 import "context"
