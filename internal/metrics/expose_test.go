@@ -138,7 +138,7 @@ func TestExpositionParses(t *testing.T) {
 		"rexec_tcpext_rise": dto.MetricType_GAUGE, "rexec_syn_flood_alarm": dto.MetricType_GAUGE,
 		"rexec_syn_flood_alarms_total": dto.MetricType_COUNTER,
 	}
-	for _, name := range []string{"go_goroutines", "go_threads", "go_info", "go_gc_gogc_percent", "go_gc_gomemlimit_bytes",
+	for _, name := range []string{"go_goroutines", "go_threads", "go_info", "go_gc_gomemlimit_bytes",
 		"go_sched_gomaxprocs_threads", "go_memstats_last_gc_time_seconds", "go_memstats_sys_bytes",
 		"go_memstats_alloc_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_heap_sys_bytes", "go_memstats_heap_idle_bytes",
 		"go_memstats_heap_inuse_bytes", "go_memstats_heap_released_bytes", "go_memstats_heap_objects",

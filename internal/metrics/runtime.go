@@ -3,17 +3,18 @@ package metrics
 import (
 	"runtime"
 	"runtime/debug"
-	rtmetrics "runtime/metrics"
-	"sync"
 	"time"
 )
 
 // The Go runtime families, under the names, types and help texts of
 // Prometheus' Go client (its default Go collector), so that dashboards
 // made for any Go program work with rexec's: go_gc_duration_seconds,
-// go_info, go_goroutines, go_threads, the go_memstats_* set, and the
-// three runtime/metrics gauges it exports by default. go_gc_cycles_total
-// is rexec's own and older than the rest.
+// go_info, go_goroutines, go_threads, the go_memstats_* set, and two of
+// the three gauges it takes from runtime/metrics, read here without that
+// package, whose initialisation every rexec process would pay for
+// (docs/BENCHMARKS.md, "Start-up cost of net/http"): the third,
+// go_gc_gogc_percent, has no other source. go_gc_cycles_total is rexec's
+// own and older than the rest.
 var (
 	goGCDuration = desc{name: "go_gc_duration_seconds", typ: summary, labels: []string{"quantile"},
 		help: "A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles."}
@@ -27,6 +28,13 @@ var (
 		help: "Completed garbage collection cycles (runtime.MemStats.NumGC)."}
 	goLastGC = desc{name: "go_memstats_last_gc_time_seconds", typ: gauge,
 		help: "Number of seconds since 1970 of last garbage collection."}
+	// The client's help text of a runtime/metrics gauge is the runtime's
+	// description of the sample and where it comes from;
+	// TestRuntimeMetricsHelp holds these to the running Go's.
+	goMemLimit = desc{name: "go_gc_gomemlimit_bytes", typ: gauge,
+		help: "Go runtime memory limit configured by the user, otherwise math.MaxInt64. This value is set by the GOMEMLIMIT environment variable, and the runtime/debug.SetMemoryLimit function. Sourced from /gc/gomemlimit:bytes."}
+	goMaxProcs = desc{name: "go_sched_gomaxprocs_threads", typ: gauge,
+		help: "The current runtime.GOMAXPROCS setting, or the number of operating system threads that can execute user-level Go code simultaneously. Sourced from /sched/gomaxprocs:threads."}
 )
 
 // gcQuantiles are the quantiles of go_gc_duration_seconds: the minimum,
@@ -108,31 +116,6 @@ var memStats = []memStat{
 		func(m *runtime.MemStats) uint64 { return m.NextGC }},
 }
 
-// runtimeMetrics are the runtime/metrics samples Prometheus' Go client
-// exports by default, by family name. Their help texts are the runtime's
-// own descriptions, as that client shows them (runtimeDescs).
-var runtimeMetrics = []struct{ family, sample string }{
-	{"go_gc_gogc_percent", "/gc/gogc:percent"},
-	{"go_gc_gomemlimit_bytes", "/gc/gomemlimit:bytes"},
-	{"go_sched_gomaxprocs_threads", "/sched/gomaxprocs:threads"},
-}
-
-// runtimeDescs returns the descs of runtimeMetrics, index for index, built
-// at the first scrape rather than at start-up: every rexec process
-// initialises this package. A sample the running Go does not describe has
-// a nil desc and is left out, as Prometheus' client leaves it out.
-var runtimeDescs = sync.OnceValue(func() []*desc {
-	out := make([]*desc, len(runtimeMetrics))
-	for _, d := range rtmetrics.All() {
-		for i, rm := range runtimeMetrics {
-			if d.Name == rm.sample {
-				out[i] = &desc{name: rm.family, typ: gauge, help: d.Description + " Sourced from " + d.Name + "."}
-			}
-		}
-	}
-	return out
-})
-
 // appendRuntime adds the Go runtime families, read now. ReadMemStats stops
 // the world for a few microseconds, which a scrape every few seconds can
 // afford.
@@ -156,19 +139,11 @@ func appendRuntime(fams []family) []family {
 		single(&goThreads, float64(threads)),
 		single(&goGCCycles, float64(ms.NumGC)),
 		single(&goLastGC, float64(ms.LastGC)/1e9),
+		single(&goMemLimit, float64(debug.SetMemoryLimit(-1))), // a negative limit only reads it
+		single(&goMaxProcs, float64(runtime.GOMAXPROCS(0))),    // 0 only reads it
 	)
 	for i := range memStats {
 		fams = append(fams, single(&memStats[i].desc, float64(memStats[i].value(&ms))))
-	}
-	rs := make([]rtmetrics.Sample, len(runtimeMetrics))
-	for i, rm := range runtimeMetrics {
-		rs[i].Name = rm.sample
-	}
-	rtmetrics.Read(rs)
-	for i, d := range runtimeDescs() {
-		if d != nil && rs[i].Value.Kind() == rtmetrics.KindUint64 {
-			fams = append(fams, single(d, float64(rs[i].Value.Uint64())))
-		}
 	}
 	return fams
 }
