@@ -9,23 +9,23 @@
 // a nil *Metrics makes every one of them a no-op, so the server runs the
 // same without --metrics. Serve exposes /metrics over HTTP.
 //
-// metrics is linked into every rexec binary, so it keeps what it links
-// small for the one-shot `rexec run`, which pays the start-up of every
-// package in the binary for an endpoint only the daemon serves, and only
-// with --metrics:
+// metrics is linked into every rexec binary, so every rexec process, the
+// one-shot `rexec run` too, pays the start-up of every package it links,
+// for an endpoint only the daemon serves, and only with --metrics. So it
+// writes the Prometheus text format itself (expose.go) and reads its own
+// Go runtime and process figures at scrape time (runtime.go, process*.go)
+// instead of using the Prometheus client library, whose package
+// initialisation cost each `rexec run` about 1 ms of its 6. It serves
+// /metrics with net/http (serve.go, handler.go), whose initialisation
+// costs each process about 0.1 ms (docs/BENCHMARKS.md, "Start-up cost of
+// net/http"): a price paid so that the daemon's only HTTP endpoint faces
+// the network with the standard library's server rather than one of its
+// own, behind its own limits (timeouts, header size, connections,
+// scrapes in flight).
 //
-//   - it writes the Prometheus text format itself (expose.go) and reads
-//     its own Go runtime and process figures at scrape time (runtime.go,
-//     process*.go) instead of using the Prometheus client library, whose
-//     package initialisation cost each `rexec run` about 1 ms of its 6;
-//   - it answers scrapes with a minimal HTTP/1.x responder of its own
-//     over a net.Listener (httphead.go, handler.go, serve.go) instead of
-//     net/http, which with its dependencies cost each `rexec run` about
-//     0.1 ms: one GET or HEAD per connection, then close.
-//
-// The /proc parsers and the request-head parser are pure functions over
-// io.Readers or bytes with golden or table tests and fuzz targets. metrics
-// imports only internal/procnet, for the network byte counters.
+// The /proc parsers are pure functions over bytes with golden or table
+// tests and fuzz targets; /proc/net is read through internal/procnet,
+// the only package metrics imports.
 package metrics
 
 import "context"
