@@ -15,13 +15,13 @@
 // writes the Prometheus text format itself (expose.go) and reads its own
 // Go runtime and process figures at scrape time (runtime.go, process*.go)
 // instead of using the Prometheus client library, whose package
-// initialisation cost each `rexec run` about 1 ms of its 6. It serves
-// /metrics with net/http (serve.go, handler.go), whose initialisation
-// costs each process about 0.1 ms (docs/BENCHMARKS.md, "Start-up cost of
-// net/http"): a price paid so that the daemon's only HTTP endpoint faces
-// the network with the standard library's server rather than one of its
-// own, behind its own limits (timeouts, header size, connections,
-// scrapes in flight).
+// initialisation was the largest single cost of a `rexec run`
+// (docs/BENCHMARKS.md, Results). It serves /metrics with
+// net/http (serve.go, handler.go), whose initialisation every process
+// pays too (docs/BENCHMARKS.md, "Start-up cost of net/http"): a price
+// paid so that the daemon's only HTTP endpoint faces the network with the
+// standard library's server rather than one of its own, behind its own
+// limits (timeouts, header size, connections, scrapes in flight).
 //
 // The /proc parsers are pure functions over bytes with golden or table
 // tests and fuzz targets; /proc/net is read through internal/procnet,
