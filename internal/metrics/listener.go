@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// limitListener accepts at most max connections open at once and closes
+// limitListener accepts at most limit connections open at once and closes
 // each one past that as soon as it is accepted. Unlike
 // golang.org/x/net/netutil's LimitListener, which stops accepting at the
 // limit and leaves the rest in the kernel's backlog, it keeps the backlog
@@ -13,14 +13,14 @@ import (
 // and retries, rather than waiting as long as the flood lasts.
 type limitListener struct {
 	*net.TCPListener
-	max int
+	limit int
 
 	mu   sync.Mutex
 	open int // mu guards: connections returned by Accept and not closed yet
 }
 
-func newLimitListener(ln *net.TCPListener, max int) *limitListener {
-	return &limitListener{TCPListener: ln, max: max}
+func newLimitListener(ln *net.TCPListener, limit int) *limitListener {
+	return &limitListener{TCPListener: ln, limit: limit}
 }
 
 // Accept returns the next connection under the limit, closing those past
@@ -42,7 +42,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 func (l *limitListener) acquire() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open >= l.max {
+	if l.open >= l.limit {
 		return false
 	}
 	l.open++

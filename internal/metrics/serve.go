@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -116,11 +114,9 @@ func serve(ctx context.Context, addr string, render renderFunc, lim limits) (*Se
 		MaxHeaderBytes:    maxHeaderBytes,
 		ConnState:         s.connState,
 		BaseContext:       func(net.Listener) context.Context { return s.renderCtx },
-		// What net/http would log is the scrapers' doing (a bad TLS
-		// hello, a query with a semicolon) or a retried accept error:
-		// not worth a line of the daemon's log each, at a stranger's
-		// pace.
-		ErrorLog: log.New(io.Discard, "", 0),
+		// ErrorLog is left nil: what net/http logs over plain HTTP/1.x
+		// (a handler's panic, an accept error it retries) is never a
+		// client's doing, so it goes to the standard logger, stderr.
 	}
 	s.wg.Add(2)
 	go func() {

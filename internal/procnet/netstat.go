@@ -19,10 +19,6 @@ const (
 	GroupIPExt = "IpExt"
 )
 
-// NetstatFile is the counters' file: /proc/net is the calling process's
-// network namespace.
-const NetstatFile = "/proc/net/netstat"
-
 // ParseNetstat reads /proc/net/netstat (or /proc/net/snmp): pairs of lines
 // "Group: name name ..." and "Group: value value ...". It returns the
 // counters of group (GroupTCPExt, GroupIPExt, ...) by name. Every pair must match
