@@ -11,9 +11,10 @@ import (
 // parts used them: a one-shot `rexec run` has a latency budget of a few
 // milliseconds (docs/BENCHMARKS.md), and each of these cost 0.1 to 0.8 ms
 // of it. Tests may use them (as references for our own code); the binary
-// must not link them.
+// must not link them. net/http is linked, for /metrics alone, at a cost
+// docs/BENCHMARKS.md measures ("Start-up cost of net/http"); the reason is
+// in docs/ARCHITECTURE.md, "Rules behind the table".
 var heavyAtStart = []string{
-	"net/http",                       // the /metrics responder is internal/metrics' own
 	"github.com/prometheus/",         // the text exposition is internal/metrics' own
 	"golang.org/x/crypto/ssh",        // key files and known_hosts are internal/auth's own
 	"google.golang.org/protobuf/",    // came with the Prometheus client

@@ -20,6 +20,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/sdnotify"
 	"github.com/rexec-dev/rexec/internal/server"
 	"github.com/rexec-dev/rexec/internal/session"
+	"github.com/rexec-dev/rexec/internal/synwatch"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
 
@@ -158,7 +159,7 @@ func (d *daemon) startMetrics(ctx context.Context, m *metrics.Metrics, lns []net
 		go func() { defer d.wg.Done(); <-ctx.Done(); ms.Close() }()
 	}
 	sw := d.settings.SYNWatch
-	w := metrics.NewWatcher(metrics.WatchConfig{Ports: listenPorts(lns), Interval: sw.Interval,
+	w := synwatch.New(synwatch.Config{Ports: listenPorts(lns), Interval: sw.Interval,
 		HalfOpenThreshold: sw.HalfOpenThreshold, CounterRise: int64(sw.CounterRise), Logger: d.log, Metrics: m})
 	d.wg.Add(1)
 	go func() {

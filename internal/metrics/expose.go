@@ -27,6 +27,11 @@ type metricType string
 const (
 	counter metricType = "counter"
 	gauge   metricType = "gauge"
+	// summary: quantile samples, labelled quantile="q", then the
+	// samples with the suffixes _sum and _count, which carry no labels
+	// (the package's one summary, go_gc_duration_seconds, has no label
+	// but quantile).
+	summary metricType = "summary"
 )
 
 // desc describes a metric family: its name, its # HELP text, its type and
@@ -44,6 +49,7 @@ type labelKey [maxLabels]string
 
 // sample is the value of one series at scrape time.
 type sample struct {
+	suffix string // after the family's name: "" but for a summary's _sum and _count
 	values labelKey
 	value  float64
 }
@@ -182,7 +188,8 @@ func appendFamily(b []byte, f family) []byte {
 	b = append(b, '\n')
 	for _, s := range f.samples {
 		b = append(b, f.name...)
-		if len(f.labels) > 0 {
+		b = append(b, s.suffix...)
+		if len(f.labels) > 0 && s.suffix == "" {
 			b = append(b, '{')
 			for i, l := range f.labels {
 				if i > 0 {

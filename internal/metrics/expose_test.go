@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +21,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
+
+var update = flag.Bool("update", false, "rewrite the .golden files in testdata")
 
 // parseExposition parses body with Prometheus's own text parser, which is
 // what a real scraper runs; any error fails the test.
@@ -92,7 +95,8 @@ func knownSequence(m *Metrics) {
 	m.Dropped("penalty")
 	m.Dropped("max_startups")
 	m.SetPenalised(3)
-	m.setSYN(synSample{HalfOpen: 70, Sources: 12, Rise: map[string]int64{SyncookiesSent: 9, ListenDrops: 2}}, true, true)
+	m.SetSYN(SYN{HalfOpen: 70, Sources: 12, Alarm: true, Onset: true,
+		Rise: map[string]int64{"SyncookiesSent": 9, "ListenDrops": 2, "ListenOverflows": 0, "TCPReqQFullDoCookies": 0}})
 }
 
 func httpGet(t *testing.T, url string) (*http.Response, []byte) {
@@ -133,15 +137,28 @@ func TestExpositionParses(t *testing.T) {
 		"rexec_syn_recv": dto.MetricType_GAUGE, "rexec_syn_recv_sources": dto.MetricType_GAUGE,
 		"rexec_tcpext_rise": dto.MetricType_GAUGE, "rexec_syn_flood_alarm": dto.MetricType_GAUGE,
 		"rexec_syn_flood_alarms_total": dto.MetricType_COUNTER,
-		"go_goroutines":                dto.MetricType_GAUGE, "go_threads": dto.MetricType_GAUGE,
-		"go_memstats_alloc_bytes": dto.MetricType_GAUGE, "go_memstats_sys_bytes": dto.MetricType_GAUGE,
-		"go_memstats_heap_inuse_bytes": dto.MetricType_GAUGE, "go_gc_cycles_total": dto.MetricType_COUNTER,
 	}
+	for _, name := range []string{"go_goroutines", "go_threads", "go_info", "go_gc_gomemlimit_bytes",
+		"go_sched_gomaxprocs_threads", "go_memstats_last_gc_time_seconds", "go_memstats_sys_bytes",
+		"go_memstats_alloc_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_heap_sys_bytes", "go_memstats_heap_idle_bytes",
+		"go_memstats_heap_inuse_bytes", "go_memstats_heap_released_bytes", "go_memstats_heap_objects",
+		"go_memstats_stack_inuse_bytes", "go_memstats_stack_sys_bytes", "go_memstats_mspan_inuse_bytes",
+		"go_memstats_mspan_sys_bytes", "go_memstats_mcache_inuse_bytes", "go_memstats_mcache_sys_bytes",
+		"go_memstats_buck_hash_sys_bytes", "go_memstats_gc_sys_bytes", "go_memstats_other_sys_bytes", "go_memstats_next_gc_bytes"} {
+		types[name] = dto.MetricType_GAUGE
+	}
+	for _, name := range []string{"go_gc_cycles_total", "go_memstats_alloc_bytes_total", "go_memstats_mallocs_total",
+		"go_memstats_frees_total"} {
+		types[name] = dto.MetricType_COUNTER
+	}
+	types["go_gc_duration_seconds"] = dto.MetricType_SUMMARY
 	if runtime.GOOS == "linux" {
 		for name, typ := range map[string]dto.MetricType{
 			"process_cpu_seconds_total": dto.MetricType_COUNTER, "process_resident_memory_bytes": dto.MetricType_GAUGE,
 			"process_virtual_memory_bytes": dto.MetricType_GAUGE, "process_open_fds": dto.MetricType_GAUGE,
 			"process_max_fds": dto.MetricType_GAUGE, "process_start_time_seconds": dto.MetricType_GAUGE,
+			"process_virtual_memory_max_bytes":    dto.MetricType_GAUGE,
+			"process_network_receive_bytes_total": dto.MetricType_COUNTER, "process_network_transmit_bytes_total": dto.MetricType_COUNTER,
 		} {
 			types[name] = typ
 		}
@@ -174,10 +191,10 @@ func TestExpositionParses(t *testing.T) {
 		{"rexec_penalised_sources", nil, 3},
 		{"rexec_syn_recv", nil, 70},
 		{"rexec_syn_recv_sources", nil, 12},
-		{"rexec_tcpext_rise", []string{"counter", SyncookiesSent}, 9},
-		{"rexec_tcpext_rise", []string{"counter", ListenDrops}, 2},
-		{"rexec_tcpext_rise", []string{"counter", ListenOverflows}, 0},
-		{"rexec_tcpext_rise", []string{"counter", TCPReqQFullDoCookies}, 0},
+		{"rexec_tcpext_rise", []string{"counter", "SyncookiesSent"}, 9},
+		{"rexec_tcpext_rise", []string{"counter", "ListenDrops"}, 2},
+		{"rexec_tcpext_rise", []string{"counter", "ListenOverflows"}, 0},
+		{"rexec_tcpext_rise", []string{"counter", "TCPReqQFullDoCookies"}, 0},
 		{"rexec_syn_flood_alarm", nil, 1},
 		{"rexec_syn_flood_alarms_total", nil, 1},
 	})

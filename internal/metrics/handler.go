@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"context"
+	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -15,72 +17,77 @@ const (
 )
 
 // renderFunc returns the text exposition, or an error once ctx has ended
-// (the scrape timed out or the server is going away).
+// (the scrape timed out, its client went away or the server is closing).
 type renderFunc func(context.Context) ([]byte, error)
 
-// rendered is what a render goroutine hands back to its connection.
+// rendered is what a render goroutine hands back to its request.
 type rendered struct {
 	body []byte
 	err  error
 }
 
-// respond answers a parsed request: 404 for any path but /metrics, 405
-// for any method but GET and HEAD, else a scrape. The caller leaves out
-// the body for HEAD.
-func (s *Server) respond(req requestHead) response {
+// serveHTTP answers a request: 404 for any path but /metrics, 405 for
+// any method but GET and HEAD, else a scrape. net/http leaves out the
+// body for HEAD.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case req.path != "/metrics":
-		return textResponse(404, "metrics: not found; try /metrics")
-	case req.method != "GET" && req.method != "HEAD":
-		r := textResponse(405, "metrics: only GET and HEAD")
-		r.allow = true
-		return r
+	case r.URL.Path != "/metrics":
+		http.Error(w, "metrics: not found; try /metrics", http.StatusNotFound)
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "metrics: only GET and HEAD", http.StatusMethodNotAllowed)
+	default:
+		s.scrape(w, r)
 	}
-	return s.scrape()
 }
 
 // scrape renders the exposition in a goroutine of its own holding one of
-// the lim.scrapes slots, and waits for it at most lim.scrapeTimeout. No
+// the lim.scrapes slots, and waits for it at most lim.scrapeTimeout, or
+// until the client goes away or the server gives up on its scrapes. No
 // free slot is 503 at once rather than a queue behind a stuck render.
 //
 // A render that outlives its timeout keeps its slot until it returns, so
 // however slow /proc gets, no more than lim.scrapes of them ever run; the
 // scraper is answered 503 at the timeout all the same. The render
 // goroutine belongs to the Server, whose Close waits for it.
-func (s *Server) scrape() response {
+func (s *Server) scrape(w http.ResponseWriter, r *http.Request) {
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		return textResponse(503, "metrics: too many scrapes in flight")
+		http.Error(w, "metrics: too many scrapes in flight", http.StatusServiceUnavailable)
+		return
 	}
-	ctx, cancel := context.WithTimeout(s.renderCtx, s.lim.scrapeTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), s.lim.scrapeTimeout)
 	done := make(chan rendered, 1)
-	s.wg.Add(1) // the caller's own goroutine is counted, so wg is not at zero
+	// Added while this request's connection is counted in connWG, which
+	// shutdown waits for before renders: no Add can race that Wait.
+	s.renders.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.renders.Done()
 		defer func() { <-s.slots }()
 		defer cancel()
 		body, err := s.render(ctx)
 		done <- rendered{body, err}
 	}()
+	var res rendered
 	select {
-	case r := <-done:
-		return r.response()
+	case res = <-done:
 	case <-ctx.Done():
 		// The render cancels ctx itself once it has sent its result.
 		select {
-		case r := <-done:
-			return r.response()
+		case res = <-done:
 		default:
-			return textResponse(503, "metrics: scrape timed out")
+			http.Error(w, "metrics: scrape timed out", http.StatusServiceUnavailable)
+			return
 		}
 	}
-}
-
-// response is the answer to a scrape whose render has returned.
-func (r rendered) response() response {
-	if r.err != nil {
-		return textResponse(503, "metrics: scrape abandoned")
+	if res.err != nil {
+		http.Error(w, "metrics: scrape abandoned", http.StatusServiceUnavailable)
+		return
 	}
-	return response{status: 200, ctype: contentType, body: r.body}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(res.body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(res.body) // a HEAD's body is dropped by net/http; a write error is the client's
 }

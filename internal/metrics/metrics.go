@@ -1,31 +1,31 @@
-// Package metrics provides the daemon's Prometheus metrics (docs/CLI.md §8) and
-// the SYN-flood watch: half-open connections on the listen ports from
-// /proc/net/tcp and tcp6, and the rise of the TcpExt counters in
-// /proc/net/netstat that count what SYN_RECV alone misses once the kernel
-// falls back to SYN cookies.
+// Package metrics provides the daemon's Prometheus metrics (docs/CLI.md
+// §8): rexec's own families, and the Go runtime's and the process's under
+// the names, types and help texts of Prometheus' client library, so that
+// dashboards made for any Go program work; all in the Prometheus text
+// format, served on /metrics.
 //
-// The server calls the update methods of a *Metrics as things happen; a nil
-// *Metrics makes every one of them a no-op, so the server runs the same
-// without --metrics. Serve exposes /metrics over HTTP; a Watcher samples
-// /proc, feeds the SYN gauges and logs "possible SYN flood".
+// The server calls the update methods of a *Metrics as things happen, and
+// the SYN-flood watch (internal/synwatch) reports its samples with SetSYN;
+// a nil *Metrics makes every one of them a no-op, so the server runs the
+// same without --metrics. Serve exposes /metrics over HTTP.
 //
-// metrics is linked into every rexec binary, so it keeps what it links
-// small for the one-shot `rexec run`, which pays the start-up of every
-// package in the binary for an endpoint only the daemon serves, and only
-// with --metrics:
+// metrics is linked into every rexec binary, so every rexec process, the
+// one-shot `rexec run` too, pays the start-up of every package it links,
+// for an endpoint only the daemon serves, and only with --metrics. So it
+// writes the Prometheus text format itself (expose.go) and reads its own
+// Go runtime and process figures at scrape time (runtime.go, process*.go)
+// instead of using the Prometheus client library, whose package
+// initialisation was the largest single cost of a `rexec run`
+// (docs/BENCHMARKS.md, Results). It serves /metrics with
+// net/http (serve.go, handler.go), whose initialisation every process
+// pays too (docs/BENCHMARKS.md, "Start-up cost of net/http"): a price
+// paid so that the daemon's only HTTP endpoint faces the network with the
+// standard library's server rather than one of its own, behind its own
+// limits (timeouts, header size, connections, scrapes in flight).
 //
-//   - it writes the Prometheus text format itself (expose.go) and reads
-//     its own Go runtime and process figures at scrape time (runtime.go,
-//     process*.go) instead of using the Prometheus client library, whose
-//     package initialisation cost each `rexec run` about 1 ms of its 6;
-//   - it answers scrapes with a minimal HTTP/1.x responder of its own
-//     over a net.Listener (httphead.go, handler.go, serve.go) instead of
-//     net/http, which with its dependencies cost each `rexec run` about
-//     0.1 ms: one GET or HEAD per connection, then close.
-//
-// The /proc parsers and the request-head parser are pure functions over
-// io.Readers or bytes with golden or table tests and fuzz targets. metrics
-// imports nothing internal.
+// The /proc parsers are pure functions over bytes with golden or table
+// tests and fuzz targets; /proc/net is read through internal/procnet,
+// the only package metrics imports.
 package metrics
 
 import "context"
@@ -66,11 +66,11 @@ type Metrics struct {
 	all          []collector // every family above, for a scrape
 }
 
-// New returns a Metrics with every family at its start. Connection states,
-// byte directions and the watched TcpExt counters start at 0 so their
-// series exist from the first scrape; sessions and drops appear with their
-// first event. The Go runtime and process families are read at each
-// scrape.
+// New returns a Metrics with every family at its start. Connection states
+// and byte directions start at 0 so their series exist from the first
+// scrape; sessions and drops appear with their first event, the TcpExt
+// counters with the SYN watch's first report (synwatch.New makes one).
+// The Go runtime and process families are read at each scrape.
 func New() *Metrics {
 	m := &Metrics{
 		conns: newVec("rexec_connections", "Open connections by state: preauth (accepted, not yet authenticated) or authenticated.",
@@ -99,9 +99,6 @@ func New() *Metrics {
 	}
 	for _, d := range []string{DirIn, DirOut} {
 		m.bytes.with(d)
-	}
-	for _, c := range watchedCounters {
-		m.tcpExtRise.with(c)
 	}
 	return m
 }
@@ -165,19 +162,30 @@ func (m *Metrics) SetPenalised(n int) {
 	}
 }
 
-// setSYN records one SYN-watch sample; onset is true when this sample
-// started an alarm.
-func (m *Metrics) setSYN(s synSample, alarm, onset bool) {
+// SYN is one sample of the SYN-flood watch (internal/synwatch) as the
+// metrics show it.
+type SYN struct {
+	HalfOpen int              // half-open (SYN_RECV) connections on the listen ports
+	Sources  int              // their distinct source addresses
+	Rise     map[string]int64 // rise of each watched TcpExt counter over the interval, by counter name
+	Alarm    bool             // the sample is past a threshold
+	Onset    bool             // and the one before was not: an alarm began
+}
+
+// SetSYN records a sample of the SYN-flood watch. A counter's series in
+// rexec_tcpext_rise appears with the first sample that names it, so the
+// watch names every counter it follows in each sample.
+func (m *Metrics) SetSYN(s SYN) {
 	if m == nil {
 		return
 	}
 	m.synRecv.v.Store(int64(s.HalfOpen))
 	m.synSources.v.Store(int64(s.Sources))
-	for _, c := range watchedCounters {
-		m.tcpExtRise.with(c).Store(s.Rise[c])
+	for c, v := range s.Rise {
+		m.tcpExtRise.with(c).Store(v)
 	}
-	m.synAlarm.v.Store(b2i(alarm))
-	if onset {
+	m.synAlarm.v.Store(b2i(s.Alarm))
+	if s.Onset {
 		m.synAlarms.v.Add(1)
 	}
 }

@@ -52,7 +52,8 @@ func TestFamilies(t *testing.T) {
 	m.AuthFailed()
 	m.Dropped("max_startups")
 	m.SetPenalised(3)
-	m.setSYN(synSample{HalfOpen: 70, Sources: 12, Rise: map[string]int64{SyncookiesSent: 9}}, true, true)
+	m.SetSYN(SYN{HalfOpen: 70, Sources: 12, Alarm: true, Onset: true,
+		Rise: map[string]int64{"SyncookiesSent": 9, "ListenOverflows": 0, "ListenDrops": 0, "TCPReqQFullDoCookies": 0}})
 	want := map[string]string{
 		`rexec_connections{state="preauth"}`:                 "1",
 		`rexec_connections{state="authenticated"}`:           "1",
@@ -119,7 +120,7 @@ func TestNilMetrics(t *testing.T) {
 	m.AuthFailed()
 	m.Dropped("x")
 	m.SetPenalised(1)
-	m.setSYN(synSample{}, true, true)
+	m.SetSYN(SYN{Alarm: true, Onset: true})
 	if s, err := m.Serve(context.Background(), "127.0.0.1:0"); err == nil {
 		s.Close()
 		t.Error("Serve on nil Metrics = nil error")

@@ -2,27 +2,39 @@ package metrics
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 )
 
-// The process families, under the names Prometheus's clients use. Which of
-// them a scrape has depends on the OS (process_linux.go, process_bsd.go,
+// ErrProcFormat is wrapped by the errors of the /proc/PID/stat and
+// /proc/stat parsers.
+var ErrProcFormat = errors.New("metrics: unexpected /proc format")
+
+// The process families, under the names, types and help texts of
+// Prometheus' clients (their default process collector). Which of them a
+// scrape has depends on the OS (process_linux.go, process_bsd.go,
 // process_other.go): one whose source cannot be read is left out rather
 // than reported as 0.
 var (
 	processCPUSeconds = desc{name: "process_cpu_seconds_total", typ: counter,
-		help: "CPU time the process has used, user and system, in seconds."}
-	processResidentBytes = desc{name: "process_resident_memory_bytes", typ: gauge,
-		help: "Resident set size of the process in bytes."}
-	processVirtualBytes = desc{name: "process_virtual_memory_bytes", typ: gauge,
-		help: "Virtual memory size of the process in bytes."}
+		help: "Total user and system CPU time spent in seconds."}
 	processOpenFDs = desc{name: "process_open_fds", typ: gauge,
-		help: "Open file descriptors of the process, the one used to count them included."}
+		help: "Number of open file descriptors."}
 	processMaxFDs = desc{name: "process_max_fds", typ: gauge,
-		help: "Soft limit on the process's open file descriptors (RLIMIT_NOFILE)."}
+		help: "Maximum number of open file descriptors."}
+	processVirtualBytes = desc{name: "process_virtual_memory_bytes", typ: gauge,
+		help: "Virtual memory size in bytes."}
+	processVirtualMaxBytes = desc{name: "process_virtual_memory_max_bytes", typ: gauge,
+		help: "Maximum amount of virtual memory available in bytes."}
+	processResidentBytes = desc{name: "process_resident_memory_bytes", typ: gauge,
+		help: "Resident memory size in bytes."}
 	processStartTime = desc{name: "process_start_time_seconds", typ: gauge,
-		help: "Start time of the process in seconds since the Unix epoch."}
+		help: "Start time of the process since unix epoch in seconds."}
+	processNetReceive = desc{name: "process_network_receive_bytes_total", typ: counter,
+		help: "Number of bytes received by the process over the network."}
+	processNetTransmit = desc{name: "process_network_transmit_bytes_total", typ: counter,
+		help: "Number of bytes sent by the process over the network."}
 )
 
 // userHZ is USER_HZ, the unit of the tick counts in /proc/PID/stat: 100 on

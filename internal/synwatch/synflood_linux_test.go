@@ -1,6 +1,6 @@
 //go:build linux
 
-package metrics
+package synwatch
 
 import (
 	"bufio"
@@ -126,8 +126,8 @@ func TestSYNFloodHelper(t *testing.T) {
 	wg.Go(func() { serveOK(ln) })
 
 	logs := newLogCapture()
-	m := New()
-	w := NewWatcher(WatchConfig{Ports: []uint16{port}, Interval: helperInterval, Logger: slog.New(logs), Metrics: m})
+	m := serveMetrics(t)
+	w := New(Config{Ports: []uint16{port}, Interval: helperInterval, Logger: slog.New(logs), Metrics: m.Metrics})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wg.Go(func() {
@@ -190,7 +190,7 @@ func legitConnect(port uint16) error {
 	return nil
 }
 
-func runFlood(t *testing.T, port uint16, logs *logCapture, m *Metrics) {
+func runFlood(t *testing.T, port uint16, logs *logCapture, m *servedMetrics) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW)
 	if err != nil {
 		t.Fatalf("raw socket: %v", err)
@@ -242,7 +242,7 @@ func runFlood(t *testing.T, port uint16, logs *logCapture, m *Metrics) {
 	if alarm.attrs["sources"] == "" || alarm.attrs["sources"] == "0" {
 		t.Errorf("alarm does not count the sources: %s", alarm)
 	}
-	if got := scrape(t, m, "rexec_syn_flood_alarm"); got != "1" {
+	if got := m.value(t, "rexec_syn_flood_alarm"); got != "1" {
 		t.Errorf("rexec_syn_flood_alarm = %s, want 1", got)
 	}
 	if len(legitErrs) > 0 || legitOK < legitAfter {
@@ -342,7 +342,8 @@ func TestSYNPacketChecksums(t *testing.T) {
 }
 
 // captureProc copies the namespace's /proc/net files, for refreshing
-// testdata by hand (REXEC_SYN_CAPTURE=dir go test -run TestSYNFloodNetns).
+// internal/procnet/testdata by hand (REXEC_SYN_CAPTURE=dir go test -run
+// TestSYNFloodNetns).
 func captureProc(t *testing.T, dir string) {
 	for _, name := range []string{"tcp", "tcp6", "netstat"} {
 		b, err := os.ReadFile(filepath.Join("/proc/net", name))

@@ -1,4 +1,4 @@
-package metrics
+package synwatch
 
 import (
 	"context"
@@ -69,11 +69,11 @@ func (p *fakeProc) setCounters(cookies, drops int64) {
 		"TcpExt: %d 0 0 %d %d\nIpExt: InNoRoutes\nIpExt: 0\n", cookies, drops, cookies))
 }
 
-func startWatcher(t *testing.T, cfg WatchConfig) (*logCapture, func()) {
+func startWatcher(t *testing.T, cfg Config) (*logCapture, func()) {
 	t.Helper()
 	logs := newLogCapture()
 	cfg.Logger = slog.New(logs)
-	w := NewWatcher(cfg)
+	w := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -88,8 +88,8 @@ func startWatcher(t *testing.T, cfg WatchConfig) (*logCapture, func()) {
 // flood, its end, and a SYN-cookie flood, checking logs and gauges.
 func TestWatcherFakeProc(t *testing.T) {
 	p := newFakeProc(t)
-	m := New()
-	logs, stop := startWatcher(t, WatchConfig{ProcRoot: p.root, Ports: []uint16{7022}, Interval: 10 * time.Millisecond, Metrics: m})
+	m := serveMetrics(t)
+	logs, stop := startWatcher(t, Config{ProcRoot: p.root, Ports: []uint16{7022}, Interval: 10 * time.Millisecond, Metrics: m.Metrics})
 	defer stop()
 
 	p.setTCP(5, 200) // a few half-open on our port, many on another
@@ -97,7 +97,7 @@ func TestWatcherFakeProc(t *testing.T) {
 	if r, ok := logs.wait("possible SYN flood", 0); ok {
 		t.Fatalf("alarm in a normal period: %s", r)
 	}
-	if got := scrape(t, m, "rexec_syn_recv"); got != "5" {
+	if got := m.value(t, "rexec_syn_recv"); got != "5" {
 		t.Errorf("rexec_syn_recv = %s, want 5", got)
 	}
 
@@ -109,7 +109,7 @@ func TestWatcherFakeProc(t *testing.T) {
 	if r.level != slog.LevelWarn || r.attrs["half_open"] != "300" || r.attrs["sources"] != "300" {
 		t.Errorf("alarm = %s, want WARN with half_open=300 sources=300", r)
 	}
-	if got := scrape(t, m, "rexec_syn_flood_alarm"); got != "1" {
+	if got := m.value(t, "rexec_syn_flood_alarm"); got != "1" {
 		t.Errorf("rexec_syn_flood_alarm = %s during the flood, want 1", got)
 	}
 
@@ -127,7 +127,7 @@ func TestWatcherFakeProc(t *testing.T) {
 	if len(alarms) != 2 || alarms[1].attrs[SyncookiesSent] != "1000" || alarms[1].attrs[TCPReqQFullDoCookies] != "1000" {
 		t.Fatalf("after a SYN-cookie burst: alarms %v, want a second one with the counters' rise", alarms)
 	}
-	if got := scrape(t, m, "rexec_syn_flood_alarms_total"); got != "2" {
+	if got := m.value(t, "rexec_syn_flood_alarms_total"); got != "2" {
 		t.Errorf("rexec_syn_flood_alarms_total = %s, want 2", got)
 	}
 }
@@ -137,7 +137,7 @@ func TestWatcherFakeProc(t *testing.T) {
 func TestWatcherNormalNoAlarm(t *testing.T) {
 	p := newFakeProc(t)
 	p.setCounters(500, 500)
-	logs, stop := startWatcher(t, WatchConfig{ProcRoot: p.root, Interval: 5 * time.Millisecond})
+	logs, stop := startWatcher(t, Config{ProcRoot: p.root, Interval: 5 * time.Millisecond})
 	for i := range 10 {
 		p.setTCP(i%3, 0)
 		p.setCounters(500+int64(i), 500-int64(i)) // small rise; a fall is not a rise
@@ -152,7 +152,7 @@ func TestWatcherNormalNoAlarm(t *testing.T) {
 func TestWatcherAlarmOnFirstSample(t *testing.T) {
 	p := newFakeProc(t)
 	p.setTCP(64, 0)
-	logs, stop := startWatcher(t, WatchConfig{ProcRoot: p.root, Interval: time.Hour})
+	logs, stop := startWatcher(t, Config{ProcRoot: p.root, Interval: time.Hour})
 	defer stop()
 	if _, ok := logs.wait("possible SYN flood", 2*time.Second); !ok {
 		t.Fatalf("no alarm at the threshold on the first sample; logs:\n%s", logs)
@@ -160,7 +160,7 @@ func TestWatcherAlarmOnFirstSample(t *testing.T) {
 }
 
 func TestWatcherRunWithoutProc(t *testing.T) {
-	w := NewWatcher(WatchConfig{ProcRoot: filepath.Join(t.TempDir(), "missing")})
+	w := New(Config{ProcRoot: filepath.Join(t.TempDir(), "missing")})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := w.Run(ctx); err == nil {
@@ -173,10 +173,10 @@ func TestWatcherRunWithoutProc(t *testing.T) {
 func TestWatcherBadFileLogged(t *testing.T) {
 	p := newFakeProc(t)
 	p.setTCP(7, 0)
-	m := New()
-	logs, stop := startWatcher(t, WatchConfig{ProcRoot: p.root, Interval: 5 * time.Millisecond, Metrics: m})
+	m := serveMetrics(t)
+	logs, stop := startWatcher(t, Config{ProcRoot: p.root, Interval: 5 * time.Millisecond, Metrics: m.Metrics})
 	defer stop()
-	for deadline := time.Now().Add(2 * time.Second); scrape(t, m, "rexec_syn_recv") != "7"; {
+	for deadline := time.Now().Add(2 * time.Second); m.value(t, "rexec_syn_recv") != "7"; {
 		if time.Now().After(deadline) {
 			t.Fatal("no sample within 2 s")
 		}
@@ -201,15 +201,15 @@ func TestWatcherBadFileLogged(t *testing.T) {
 // the onset, then at most one per WarnEvery, then one "cleared".
 func TestJudgeRateLimit(t *testing.T) {
 	logs := newLogCapture()
-	w := NewWatcher(WatchConfig{Logger: slog.New(logs), WarnEvery: 10 * time.Second})
+	w := New(Config{Logger: slog.New(logs), WarnEvery: 10 * time.Second})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	w.now = func() time.Time { return now }
-	flood := synSample{HalfOpen: 1000, Sources: 900, Rise: map[string]int64{}}
+	flood := sample{halfOpen: 1000, sources: 900, rise: map[string]int64{}}
 	for range 25 { // 25 samples, one a second
 		w.judge(flood)
 		now = now.Add(time.Second)
 	}
-	w.judge(synSample{Rise: map[string]int64{}})
+	w.judge(sample{rise: map[string]int64{}})
 	warns := logs.find("possible SYN flood")
 	if len(warns) != 3 {
 		t.Fatalf("%d warnings over 25 s of flood with WarnEvery 10 s, want 3 (at 0, 10, 20 s)", len(warns))
@@ -222,11 +222,28 @@ func TestJudgeRateLimit(t *testing.T) {
 	}
 }
 
-func TestNewWatcherDefaults(t *testing.T) {
-	w := NewWatcher(WatchConfig{})
+func TestNewDefaults(t *testing.T) {
+	w := New(Config{})
 	c := w.cfg
-	if c.Interval != DefaultWatchInterval || c.HalfOpenThreshold != DefaultHalfOpenThreshold ||
+	if c.Interval != DefaultInterval || c.HalfOpenThreshold != DefaultHalfOpenThreshold ||
 		c.CounterRise != DefaultCounterRise || c.WarnEvery != DefaultWarnEvery || c.ProcRoot != "/proc" || c.Logger == nil || w.ports != nil {
 		t.Errorf("defaults = %+v", c)
+	}
+}
+
+// TestNewReportsSeries: the watch's series exist at 0 from New on, every
+// followed TcpExt counter included, before the first sample.
+func TestNewReportsSeries(t *testing.T) {
+	m := serveMetrics(t)
+	if got := m.value(t, `rexec_tcpext_rise{counter="SyncookiesSent"}`); got != "" {
+		t.Fatalf("rexec_tcpext_rise before New = %q, want absent", got)
+	}
+	New(Config{Metrics: m.Metrics})
+	for _, s := range []string{`rexec_syn_recv`, `rexec_syn_recv_sources`, `rexec_syn_flood_alarm`, `rexec_syn_flood_alarms_total`,
+		`rexec_tcpext_rise{counter="SyncookiesSent"}`, `rexec_tcpext_rise{counter="ListenOverflows"}`,
+		`rexec_tcpext_rise{counter="ListenDrops"}`, `rexec_tcpext_rise{counter="TCPReqQFullDoCookies"}`} {
+		if got := m.value(t, s); got != "0" {
+			t.Errorf("%s = %q after New, want 0", s, got)
+		}
 	}
 }

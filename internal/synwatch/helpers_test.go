@@ -1,14 +1,17 @@
-package metrics
+package synwatch
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/metrics"
 	"go.uber.org/goleak"
 )
 
@@ -91,4 +94,48 @@ func (c *logCapture) String() string {
 		b.WriteString(r.String() + "\n")
 	}
 	return b.String()
+}
+
+// servedMetrics is a *metrics.Metrics served on a loopback port until the
+// test ends, so that tests read the watch's series as a scraper does.
+type servedMetrics struct {
+	*metrics.Metrics
+	url string
+}
+
+func serveMetrics(t *testing.T) *servedMetrics {
+	t.Helper()
+	m := metrics.New()
+	s, err := m.Serve(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("closing the metrics server: %v", err)
+		}
+	})
+	return &servedMetrics{Metrics: m, url: "http://" + s.Addr().String() + "/metrics"}
+}
+
+// value scrapes /metrics and returns the value of the series named
+// exactly series (name plus labels), or "" if it is absent.
+func (s *servedMetrics) value(t *testing.T, series string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d, %v", resp.StatusCode, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
