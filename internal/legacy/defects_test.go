@@ -1,7 +1,7 @@
 package legacy
 
 // One test per defect of the lesson's programs listed in
-// shared/peers/seed/README.md, proving ours do not have it.
+// testdata/lesson/README.md, proving ours do not have it.
 
 import (
 	"bytes"

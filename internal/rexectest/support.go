@@ -41,12 +41,12 @@ func RepoRoot(t testing.TB) string {
 	return ""
 }
 
-// SeedDir returns shared/peers/seed beside the repository, which holds the
-// lesson's Python programs, after checking that python3 is there to run
-// them (SkipOrFail).
+// SeedDir returns testdata/lesson at the repository's root, which holds
+// the lesson's Python programs (its README says what they are), after
+// checking that python3 is there to run them (SkipOrFail).
 func SeedDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(RepoRoot(t), "..", "shared", "peers", "seed")
+	dir := filepath.Join(RepoRoot(t), "testdata", "lesson")
 	if _, err := os.Stat(filepath.Join(dir, "server.py")); err != nil {
 		SkipOrFail(t, "lesson programs missing: %v", err)
 	}
