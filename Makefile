@@ -78,6 +78,12 @@ load:
 soak:
 	REXEC_SOAK=$(SOAKTIME) $(GO) test -tags load -count 1 -v -timeout 0 -run '^TestSoak$$' ./internal/reliability/load/
 
+# The README check alone (internal/readme, docs/TESTING.md): every line of
+# README.md's sh blocks run on a fresh home in network namespaces, as root.
+.PHONY: readme
+readme:
+	$(GO) test -count=1 -v -run '^TestTour$$' ./internal/readme
+
 # The pre-auth flood must-holds of issue 7 (idle, drip, past the fd limit),
 # printing the figures docs/TESTING.md quotes; REXEC_FLOOD_HELD=1 adds the
 # case where the daemon holds all 10,000 idle connections.
