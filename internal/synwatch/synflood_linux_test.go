@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // The real SYN flood runs in a private network namespace: the test binary
@@ -65,7 +67,7 @@ func TestSYNFloodNetns(t *testing.T) {
 	}
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, "%s not found (apt-get install iproute2 nftables)", tool)
+			rexectest.SkipOrFail(t, "%s not found (apt-get install iproute2 nftables)", tool)
 		}
 	}
 	for _, mode := range []string{"flood", "normal"} {
@@ -82,13 +84,6 @@ func TestSYNFloodNetns(t *testing.T) {
 	}
 }
 
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
 
 // runSYNHelper re-executes the test binary in a new network namespace.
 func runSYNHelper(t *testing.T, mode string) (string, error) {
@@ -101,7 +96,7 @@ func runSYNHelper(t *testing.T, mode string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Start()
 	if err != nil {
-		skipOrFail(t, "cannot create a network namespace: %v", err)
+		rexectest.SkipOrFail(t, "cannot create a network namespace: %v", err)
 	}
 	err = cmd.Wait()
 	return out.String(), err
