@@ -31,9 +31,9 @@ type SyncPolicy int
 
 const (
 	// SyncEvery fsyncs after every record, so a record Append accepted
-	// survives a crash. The zero value and the default: it costs about
-	// 0.4 ms per record on the CI machine's disk against 4 µs without
-	// (BenchmarkAppend), and a session writes two records.
+	// survives a crash. The zero value and the default: an fsync per
+	// record is most of a record's cost on a disk (BenchmarkAppend;
+	// docs/BENCHMARKS.md), and a session writes two records.
 	SyncEvery SyncPolicy = iota
 	// SyncEnd fsyncs after "end" and "checkpoint" records only; each one
 	// also makes the records before it durable. A crash can lose the start records of

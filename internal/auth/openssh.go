@@ -122,8 +122,8 @@ func parsePrivateSection(b []byte) (ed25519.PrivateKey, string, error) {
 		return nil, "", fmt.Errorf("%w: bad padding in private section", ErrMalformedKey)
 	}
 	// The seed is not expanded here: that is the process's first use of
-	// the ed25519 base-point tables (~0.7 ms), which a resumed connection
-	// never needs. Identity.Verify checks the seed before any signature.
+	// the ed25519 base-point tables, costly to build and never needed by
+	// a resumed connection (docs/BENCHMARKS.md). Identity.Verify checks the seed before any signature.
 	return ed25519.PrivateKey(bytes.Clone(priv)), string(comment), nil
 }
 

@@ -127,3 +127,20 @@ func TestTimeoutAndShutdownMessages(t *testing.T) {
 		t.Errorf("during shutdown: %v %q; want 255 and a line saying the server is shutting down", err, stderr.String())
 	}
 }
+
+// TestRemoteDirectoryMissing: an upload into a remote directory that does
+// not exist says so, naming the directory.
+func TestRemoteDirectoryMissing(t *testing.T) {
+	home := t.TempDir()
+	d := startDaemon(t, home)
+	src := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(src, []byte("x"), 0o644)
+	missing := filepath.Join(t.TempDir(), "no", "such")
+	for _, dst := range []string{missing + "/", missing + "/f"} {
+		r := rexec(t, home, nil, "cp", "-P", d.Port(), src, "localhost:"+dst)
+		if r.code != 1 || !strings.Contains(r.stderr, missing) || !strings.Contains(r.stderr, "does not exist") &&
+			!strings.Contains(r.stderr, "no such directory") {
+			t.Errorf("cp into %s = %d %q; want 1 and the missing directory named", dst, r.code, r.stderr)
+		}
+	}
+}

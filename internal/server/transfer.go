@@ -229,7 +229,11 @@ func (c *serverConn) openReceiver(path string) (*transfer.Receiver, error) {
 		return nil, err
 	}
 	r, err := transfer.OpenReceiver(p, "")
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &transfer.FileError{Name: path, Code: transfer.CodeOf(err),
+			Err: fmt.Errorf("the directory %s does not exist on this host", shown(path))}
+	case err != nil:
 		return nil, &transfer.FileError{Name: path, Code: transfer.CodeOf(err), Err: errors.New(transfer.Reason(err))}
 	}
 	return r, nil

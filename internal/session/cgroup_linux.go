@@ -210,7 +210,8 @@ func removeTree(dir string, depth int) error {
 }
 
 // ownCgroup caches ownCgroupDir: reading /proc/self/cgroup and
-// mountinfo for every session cost about 25 µs of its start.
+// mountinfo for every session was a measurable part of its start
+// (docs/BENCHMARKS.md).
 var ownCgroup struct {
 	sync.Mutex
 	dir string

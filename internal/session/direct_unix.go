@@ -16,8 +16,8 @@ import (
 // restart nginx`, `true`), bash and dash do nothing but look the program up
 // in PATH and exec it in place of themselves, so running the program
 // directly gives the same process, arguments, environment and exit status,
-// and saves the shell's start-up (about 1 ms of CPU per command here,
-// most of the server's cost of a short command). directCommand decides
+// and saves the shell's start-up, most of the server's cost of a short
+// command (docs/BENCHMARKS.md). directCommand decides
 // when that holds; anything it is not sure of goes to the shell.
 
 // shellOnly lists bash's (and so dash's) builtins and reserved words: as a

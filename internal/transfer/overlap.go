@@ -4,10 +4,10 @@ import "hash"
 
 // overlapMin is the smallest block hashed on a second goroutine while the
 // caller moves the same bytes (Source.Read's caller sends them, Part.Write
-// writes them). Hashing a 1 MiB frame takes ≈ 0.6 ms with SHA-NI, the
-// file or socket I/O of the same bytes about as long, so on two cores
-// running them side by side takes about half the wall time; below 64 KiB
-// the goroutine hand-off costs more than it saves.
+// writes them). Hashing a frame and the file or socket I/O of the same
+// bytes take about as long, so on two cores running them side by side
+// takes about half the wall time; below 64 KiB the goroutine hand-off
+// costs more than it saves (docs/BENCHMARKS.md).
 const overlapMin = 64 << 10
 
 // hashWhile feeds b to h and runs io, side by side when b is large

@@ -155,7 +155,8 @@ func ClientConfig(user *auth.Identity, verify func(ed25519.PublicKey) error) (*t
 // fresh X25519 exchange together (psk_dhe_ke), and that key was derived in
 // the full handshake, whose ML-KEM share already protects it against a
 // future quantum attacker recording today's traffic. Skipping ML-KEM there
-// saves about 0.2 ms of CPU per connection, 4% of a one-shot `rexec run`.
+// saves a noticeable part of a one-shot `rexec run`'s CPU
+// (docs/BENCHMARKS.md).
 // A handshake that offered this and was not resumed is a full handshake
 // without ML-KEM, so the client discards it and connects again with the
 // defaults (internal/client).
