@@ -84,7 +84,6 @@ func TestSYNFloodNetns(t *testing.T) {
 	}
 }
 
-
 // runSYNHelper re-executes the test binary in a new network namespace.
 func runSYNHelper(t *testing.T, mode string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
