@@ -440,22 +440,3 @@ func TestRefusalLogIsRateLimited(t *testing.T) {
 		t.Errorf("%d refusal lines for %d refusals in %d windows; want %d..%d", got, n, windows, refusalLogsPerSecond, windows*refusalLogsPerSecond)
 	}
 }
-
-func TestLogLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := &logLimiter{perInterval: 2, interval: time.Second, now: func() time.Time { return now }}
-	steps := []struct {
-		advance    time.Duration
-		ok         bool
-		suppressed int
-	}{
-		{0, true, 0}, {0, true, 0}, {0, false, 0}, {500 * time.Millisecond, false, 0},
-		{600 * time.Millisecond, true, 2}, {0, true, 0}, {0, false, 0}, {2 * time.Second, true, 1},
-	}
-	for i, s := range steps {
-		now = now.Add(s.advance)
-		if ok, sup := l.allow(); ok != s.ok || sup != s.suppressed {
-			t.Errorf("step %d: allow() = %v, %d; want %v, %d", i, ok, sup, s.ok, s.suppressed)
-		}
-	}
-}

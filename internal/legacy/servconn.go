@@ -103,7 +103,7 @@ func (c *serverConn) peerUIDAttr() any {
 // connection or command; what is the start of the refused bytes, when
 // they are worth keeping. The caller then closes the connection.
 func (c *serverConn) refuse(rule, reason, what string) {
-	if ok, suppressed := c.st.prelog.allow(); ok {
+	if ok, suppressed := c.st.prelog.Allow(); ok {
 		attrs := []any{"rule", rule, "reason", reason, "peer_uid", c.peerUIDAttr()}
 		if what != "" {
 			attrs = append(attrs, "command", what)

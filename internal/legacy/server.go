@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/audit"
+	"github.com/rexec-dev/rexec/internal/loglimit"
 )
 
 // Limits and timeouts of Server. Each bounds something a client controls.
@@ -124,8 +125,8 @@ type Server struct {
 // serving is what one Serve call derives from the Server's fields.
 type serving struct {
 	policy   policy
-	encoding string      // EncodingUTF8 or EncodingGBK
-	prelog   *logLimiter // refusals' log lines
+	encoding string            // EncodingUTF8 or EncodingGBK
+	prelog   *loglimit.Limiter // refusals' log lines
 }
 
 // Serve accepts connections on ln and serves each in its own goroutine
@@ -168,7 +169,7 @@ func (s *Server) prepare() (*serving, error) {
 	if uids == nil {
 		uids = []int{os.Getuid()}
 	}
-	return &serving{policy: policy{uids: uids, from: s.AllowFrom}, encoding: enc, prelog: newLogLimiter()}, nil
+	return &serving{policy: policy{uids: uids, from: s.AllowFrom}, encoding: enc, prelog: loglimit.New(refusalLogsPerSecond)}, nil
 }
 
 // acceptLoop accepts until ctx is done or Accept fails for good, starting
@@ -196,7 +197,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, wg *sync.WaitG
 		select {
 		case slots <- struct{}{}:
 		default:
-			if ok, suppressed := st.prelog.allow(); ok {
+			if ok, suppressed := st.prelog.Allow(); ok {
 				s.logger().Warn("legacy connection refused: too many", "remote", nc.RemoteAddr().String(), "max", cap(slots),
 					"suppressed", suppressed)
 			}

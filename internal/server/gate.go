@@ -281,35 +281,3 @@ func (g *gate) penalised() int {
 	}
 	return n
 }
-
-// logLimiter lets at most perInterval pre-auth log lines through each
-// interval and counts the rest, so a flood cannot fill the disk with our
-// own logs; the count is reported with the next line let through.
-type logLimiter struct {
-	perInterval int
-	interval    time.Duration
-	now         func() time.Time
-
-	mu         sync.Mutex // guards the fields below
-	windowEnd  time.Time
-	used       int
-	suppressed int
-}
-
-// allow reports whether a line may be logged now, and how many were
-// suppressed since the last one that was.
-func (l *logLimiter) allow() (ok bool, suppressed int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if now.After(l.windowEnd) {
-		l.windowEnd, l.used = now.Add(l.interval), 0
-	}
-	if l.used >= l.perInterval {
-		l.suppressed++
-		return false, 0
-	}
-	l.used++
-	suppressed, l.suppressed = l.suppressed, 0
-	return true, suppressed
-}

@@ -133,20 +133,6 @@ func TestGatePenaltyTableBounded(t *testing.T) {
 	}
 }
 
-func TestLogLimiter(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(0, 0)}
-	l := &logLimiter{perInterval: 2, interval: time.Second, now: clk.now}
-	for i, want := range []bool{true, true, false, false} {
-		if ok, _ := l.allow(); ok != want {
-			t.Fatalf("allow #%d = %v, want %v", i+1, ok, want)
-		}
-	}
-	clk.advance(2 * time.Second)
-	if ok, suppressed := l.allow(); !ok || suppressed != 2 {
-		t.Errorf("first line of a new window = %v, %d suppressed; want true, 2", ok, suppressed)
-	}
-}
-
 // TestPenaltyOnRealSockets: after repeated auth failures 127.0.0.1 is
 // refused at accept, and accepted again once the penalty expires.
 func TestPenaltyOnRealSockets(t *testing.T) {

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/loglimit"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
 
@@ -56,9 +57,9 @@ type Server struct {
 	log  *slog.Logger
 	user string
 
-	gate    *gate         // pre-auth admission; has its own lock
-	freed   chan struct{} // signalled (non-blocking, cap 1) when a connection ends
-	prelog  *logLimiter   // rate limit of pre-auth log lines
+	gate    *gate             // pre-auth admission; has its own lock
+	freed   chan struct{}     // signalled (non-blocking, cap 1) when a connection ends
+	prelog  *loglimit.Limiter // rate limit of pre-auth log lines
 	running *sessionCount
 
 	done     chan struct{} // closed by Shutdown: background loops end
@@ -90,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, tls: tc, log: cfg.Logger, user: currentUser(),
 		gate:      newGate(cfg.MaxStartups, cfg.PerSourceMax, cfg.Penalties),
 		freed:     make(chan struct{}, 1),
-		prelog:    &logLimiter{perInterval: preauthLogsPerSecond, interval: time.Second, now: time.Now},
+		prelog:    loglimit.New(preauthLogsPerSecond),
 		running:   newSessionCount(cfg.MaxSessions, cfg.MaxSessionsPerKey),
 		listeners: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{},
 		done: make(chan struct{})}
@@ -137,7 +138,7 @@ const preauthLogsPerSecond = 20
 
 // preauthLog logs a line about an unauthenticated peer, rate-limited.
 func (s *Server) preauthLog(msg string, args ...any) {
-	ok, suppressed := s.prelog.allow()
+	ok, suppressed := s.prelog.Allow()
 	if !ok {
 		return
 	}
