@@ -180,3 +180,25 @@ func TestSystemDatabases(t *testing.T) {
 		t.Fatalf("Lookup(root) = %+v, %v", a, err)
 	}
 }
+
+func TestUmask(t *testing.T) {
+	db := fixture(t)
+	os.WriteFile(db.LoginDefs, []byte("UMASK 027\nUSERGROUPS_ENAB yes\n"), 0o600)
+	alice, _ := db.Lookup("alice") // 1001:1001, group alice: a user private group
+	root, _ := db.Lookup("root")
+	if got := db.Umask(alice); got != 0o007 {
+		t.Errorf("Umask(alice) = %#o, want 007 (usergroups: group bits = owner bits)", got)
+	}
+	if got := db.Umask(root); got != 0o027 {
+		t.Errorf("Umask(root) = %#o, want 027", got)
+	}
+	os.WriteFile(db.Passwd, []byte("alice:x:1001:1001:Alice,umask=0077:/home/alice:/bin/bash\n"), 0o600)
+	if got := db.Umask(alice); got != 0o077 {
+		t.Errorf("Umask with umask=0077 in GECOS = %#o", got)
+	}
+	db.LoginDefs = "/nonexistent"
+	db.Passwd = filepath.Join(t.TempDir(), "none")
+	if got := db.Umask(alice); got != DefaultUmask {
+		t.Errorf("default Umask = %#o", got)
+	}
+}

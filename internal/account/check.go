@@ -169,3 +169,56 @@ func (db DB) Path(a *Account) string {
 	}
 	return def
 }
+
+// DefaultUmask is an account's file creation mask when /etc/login.defs
+// sets none: login(1)'s default.
+const DefaultUmask = 0o022
+
+// Umask is the file creation mask a login of the account gets, as
+// pam_umask computes it without PAM's own configuration: UMASK from
+// /etc/login.defs (else DefaultUmask); with USERGROUPS_ENAB yes, for a
+// non-root account whose primary group has its name and number, the
+// group bits become the owner bits (022 becomes 002); a "umask=0NNN" in
+// the passwd entry's comment field wins (pam_umask's GECOS rule).
+func (db DB) Umask(a *Account) int {
+	mask, usergroups := DefaultUmask, false
+	if b, err := os.ReadFile(db.path(db.LoginDefs, "/etc/login.defs")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				continue
+			}
+			switch f[0] {
+			case "UMASK":
+				if v, err := strconv.ParseUint(f[1], 8, 32); err == nil && v <= 0o777 {
+					mask = int(v)
+				}
+			case "USERGROUPS_ENAB":
+				usergroups = strings.EqualFold(f[1], "yes")
+			}
+		}
+	}
+	if usergroups && a.UID != 0 && a.UID == a.GID && a.Group == a.Name {
+		mask = mask&^0o070 | (mask&0o700)>>3
+	}
+	if v, ok := db.gecosUmask(a.Name); ok {
+		mask = v
+	}
+	return mask
+}
+
+// gecosUmask reads a "umask=0NNN" setting in the account's comment field.
+func (db DB) gecosUmask(name string) (int, bool) {
+	f, err := db.findLine(db.path(db.Passwd, "/etc/passwd"), name, 7)
+	if err != nil {
+		return 0, false
+	}
+	for _, part := range strings.Split(f[4], ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "umask="); ok {
+			if m, err := strconv.ParseUint(v, 8, 32); err == nil && m <= 0o777 {
+				return int(m), true
+			}
+		}
+	}
+	return 0, false
+}

@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/daemon"
 	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
@@ -124,6 +126,7 @@ client. docs/CLI.md in the source tree is the full contract.`,
 		newVersionCmd(env),
 		newAuditCmd(env),
 		newCompletionCmd(env),
+		newFileHelperCmd(),
 	)
 	return root
 }
@@ -137,3 +140,27 @@ func stdinFile(env Env) (*os.File, bool) {
 // Command is rexec's command tree, for tools that document it (the man
 // page generator, cmd/rexec-man); Main runs the same tree.
 func Command(env Env) *cobra.Command { return newRoot(env) }
+
+// newFileHelperCmd is the hidden command a root daemon starts its own
+// binary with, as an account, to serve that account's file requests
+// (daemon.RunFileHelper). It is not for users.
+func newFileHelperCmd() *cobra.Command {
+	var umask string
+	cmd := &cobra.Command{
+		Use:    daemon.FileHelperArg,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			m, err := strconv.ParseUint(umask, 8, 32)
+			if err != nil || m > 0o777 {
+				return fail(outcome.ExitUsage, fmt.Errorf("--umask %q: want an octal mask", umask))
+			}
+			if err := daemon.RunFileHelper(int(m)); err != nil {
+				return fail(outcome.ExitFailure, err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&umask, "umask", "022", "the account's file creation mask, octal")
+	return cmd
+}

@@ -26,6 +26,7 @@ import (
 type connOpts struct {
 	identity       string
 	port           int
+	user           string
 	acceptNew      bool
 	connectTimeout time.Duration
 }
@@ -34,6 +35,7 @@ func (o *connOpts) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.identity, "identity", "i", "", "identity file (an OpenSSH id_ed25519 works; default HOME/id_ed25519)")
 	f.IntVarP(&o.port, "port", "p", client.DefaultPort, "port when HOST names none")
+	f.StringVarP(&o.user, "login", "l", "", "the remote account when HOST has no user@ (default: your login name)")
 	f.BoolVar(&o.acceptNew, "accept-new", false, "pin an unknown host key without asking")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
 }
@@ -55,7 +57,12 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 		}
 		return client.Config{}, fail(outcome.ExitFailure, err)
 	}
-	cfg := client.Config{Identity: id, KnownHosts: auth.KnownHosts{Path: h.Path(config.KnownHostsFile)},
+	if o.user != "" {
+		if err := client.CheckUser(o.user); err != nil {
+			return client.Config{}, fail(outcome.ExitFailure, fmt.Errorf("-l: %w", err))
+		}
+	}
+	cfg := client.Config{Identity: id, KnownHosts: auth.KnownHosts{Path: h.Path(config.KnownHostsFile)}, User: o.user,
 		AcceptNew: o.acceptNew, TicketDir: h.Path(config.TicketsDir), ConnectTimeout: o.connectTimeout, Software: "rexec/" + version()}
 	if isTerminal(env) {
 		cfg.Confirm = func(host, fp string) (bool, error) {

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/user"
 	"runtime"
 	"strings"
 	"sync"
@@ -60,6 +62,37 @@ type Config struct {
 	// authorized_keys and the host key is looked up in KnownHosts. Empty
 	// means every connection is a full handshake.
 	TicketDir string
+	// User is the account asked for when the target names none (-l USER,
+	// the client config): explicit. Empty means the local login name, as
+	// ssh takes it, which a server serving one account may ignore.
+	User string
+}
+
+// account is the account to ask t's server for, and whether the user
+// named it (user@, then -l or the config) rather than it being the local
+// login name.
+func (cfg Config) account(t Target) (name string, explicit bool) {
+	switch {
+	case t.User != "":
+		return t.User, true
+	case cfg.User != "":
+		return cfg.User, true
+	}
+	return LocalUser(), false
+}
+
+// LocalUser is the login name of the user running this process, as ssh
+// takes it for the default remote account: the passwd entry of its uid,
+// else $USER. It is "" when neither exists.
+func LocalUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name := u.Username
+		if i := strings.LastIndexByte(name, '\\'); i >= 0 { // Windows: DOMAIN\name
+			name = name[i+1:]
+		}
+		return name
+	}
+	return os.Getenv("USER")
 }
 
 // Conn is an authenticated connection to one server. Requests run one at a
@@ -307,8 +340,9 @@ func (c *Conn) sendHello(cfg Config) error {
 	if sw == "" {
 		sw = "rexec"
 	}
+	user, explicit := cfg.account(c.target)
 	h := protocol.Hello{Version: protocol.Version, Software: sw,
-		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: c.target.User}
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: user, UserExplicit: explicit}
 	if err := c.pc.Conn.Send(h); err != nil {
 		return newError(outcome.ConnectionLost, c.target.String(), fmt.Errorf("sending hello: %w", err))
 	}

@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/rexec-dev/rexec/internal/account"
 )
 
 // DefaultPort is rexec's TCP port (docs/CLI.md §2).
@@ -12,7 +14,7 @@ const DefaultPort = 7022
 
 // Target is one host to connect to, parsed from the command line.
 type Target struct {
-	User string // from user@; empty means "whatever the server runs as"
+	User string // from user@; empty means the client's choice (Config.User, else the login name)
 	Host string // name or IP literal, without brackets
 	Port int
 }
@@ -34,8 +36,8 @@ func ParseTarget(s string, defaultPort int) (Target, error) {
 	var t Target
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		t.User, s = s[:i], s[i+1:]
-		if t.User == "" {
-			return t, fmt.Errorf("empty user in %q", s)
+		if err := CheckUser(t.User); err != nil {
+			return t, err
 		}
 	}
 	host, port, err := splitHostPort(s, defaultPort)
@@ -65,4 +67,14 @@ func splitHostPort(s string, defaultPort int) (string, int, error) {
 		return h, port, nil
 	}
 	return s, defaultPort, nil // a name, or an IPv6 literal without port
+}
+
+// CheckUser refuses an account name no system has (account.ValidName)
+// before anything is sent: a clear error instead of a refusal the server
+// must word like any other (docs/SECURITY.md, "Accounts").
+func CheckUser(name string) error {
+	if err := account.ValidName(name); err != nil {
+		return fmt.Errorf("invalid user %q: %w", name, err)
+	}
+	return nil
 }

@@ -52,6 +52,28 @@ type ServerFile struct {
 
 	Penalty  PenaltyFile  `toml:"penalty"`
 	SYNWatch SYNWatchFile `toml:"syn_watch" flag:"-"` // file-only
+	Accounts AccountsFile `toml:"accounts" flag:"-"`  // file-only
+}
+
+// AccountsFile is the [accounts] table: which accounts a daemon running
+// as root serves, and where their keys are (docs/SECURITY.md, "Accounts").
+// A daemon running as another user serves its own account only and
+// ignores the table.
+type AccountsFile struct {
+	// PermitRoot is "admin-keys" (the default: root only with a key from
+	// a file root owns) or "no", as sshd's PermitRootLogin.
+	PermitRoot string `toml:"permit_root"`
+	// AllowUsers, DenyUsers, AllowGroups and DenyGroups are sshd's lists:
+	// names with * and ?; empty lists admit everyone.
+	AllowUsers  []string `toml:"allow_users"`
+	DenyUsers   []string `toml:"deny_users"`
+	AllowGroups []string `toml:"allow_groups"`
+	DenyGroups  []string `toml:"deny_groups"`
+	// AuthorizedKeysFiles are where an account's keys are, patterns with
+	// %h (home), %u (name), %U (uid); a pattern without %h is the
+	// administrator's and must be root's. Default:
+	// "%h/.config/rexec/authorized_keys", "/etc/rexec/authorized_keys.d/%u".
+	AuthorizedKeysFiles []string `toml:"authorized_keys_files"`
 }
 
 // PenaltyFile is the [penalty] table: per-source penalties in the manner
@@ -196,6 +218,16 @@ func (f ServerFile) problems() []string {
 	for _, p := range f.AuditRedact {
 		if p == "" {
 			bad("audit_redact", "empty pattern")
+		}
+	}
+	switch f.Accounts.PermitRoot {
+	case "", "admin-keys", "no":
+	default:
+		bad("accounts.permit_root", "%q: want admin-keys or no", f.Accounts.PermitRoot)
+	}
+	for _, p := range f.Accounts.AuthorizedKeysFiles {
+		if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "%h/") {
+			bad("accounts.authorized_keys_files", "%q: must be absolute or start with %%h/", p)
 		}
 	}
 	for _, p := range f.AcceptEnv {

@@ -26,7 +26,7 @@ func TestFlagNames(t *testing.T) {
 		"penalty-exempt",
 	}
 	fileOnly := []string{"penalty.auth_failure", "penalty.grace_expired", "penalty.protocol_violation",
-		"penalty.min", "penalty.max", "penalty.max_sources", "syn_watch"}
+		"penalty.min", "penalty.max", "penalty.max_sources", "syn_watch", "accounts"}
 	got := FlagNames()
 	if !slices.Equal(got, want) {
 		t.Errorf("FlagNames() =\n%q\nwant\n%q", got, want)

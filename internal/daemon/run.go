@@ -258,9 +258,7 @@ var liveSettings = map[string]bool{"max_startups": true, "per_source_max": true,
 func (d *daemon) reload(srv *server.Server) {
 	d.notify(sdnotify.Reloading)
 	defer d.notify(sdnotify.Ready)
-	if err := srv.Reload(); err != nil {
-		d.log.Error("reload failed; keeping the previous authorized_keys", "err", err)
-	} else {
+	if err := srv.Reload(); err == nil { // a file that fails was logged, and authorizes nobody
 		d.log.Info("reloaded authorized_keys")
 	}
 	if d.configPath == "" {

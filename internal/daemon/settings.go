@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/rexec-dev/rexec/internal/account"
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/config"
 	"github.com/rexec-dev/rexec/internal/legacy"
@@ -22,7 +23,9 @@ func serverConfig(f config.ServerFile, software string) (server.Config, error) {
 	cfg := server.Config{LoginGrace: f.LoginGrace, PerSourceMax: f.PerSourceMax, IdleTimeout: f.IdleTimeout,
 		KeepaliveInterval: f.Keepalive, MaxSessions: f.MaxSessions, MaxSessionsPerKey: f.MaxSessionsPerKey,
 		NoResumption: f.NoResumption, AuditRedact: f.AuditRedact, AcceptEnv: f.AcceptEnv,
-		Software: software}
+		Software: software, PermitRoot: f.Accounts.PermitRoot, AuthorizedKeysFiles: f.Accounts.AuthorizedKeysFiles,
+		AccountPolicy: account.Policy{AllowUsers: f.Accounts.AllowUsers, DenyUsers: f.Accounts.DenyUsers,
+			AllowGroups: f.Accounts.AllowGroups, DenyGroups: f.Accounts.DenyGroups}}
 	if f.MaxStartups != "" {
 		st, err := server.ParseStartups(f.MaxStartups)
 		if err != nil {

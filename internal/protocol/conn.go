@@ -17,8 +17,9 @@ import (
 // message's frame goes out in a single Write, so frames never interleave.
 // Close closes the stream; it is idempotent and safe concurrently.
 type Conn struct {
-	rw io.ReadWriteCloser
-	r  *frame.Reader
+	rw   io.ReadWriteCloser
+	r    *frame.Reader
+	link bool // a helper link: its own messages decode too (link.go)
 
 	wmu  sync.Mutex // wmu guards wbuf and the order of writes to rw
 	wbuf []byte
@@ -39,6 +40,9 @@ func (c *Conn) Recv() (Message, error) {
 	f, err := c.r.Next()
 	if err != nil {
 		return nil, err
+	}
+	if c.link {
+		return decodeLink(f)
 	}
 	return Decode(f)
 }

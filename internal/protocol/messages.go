@@ -37,11 +37,20 @@ type Hello struct {
 	OS       string `json:"os,omitempty"`
 	// Encoding is the sender's console output encoding, e.g. "utf-8" or "gbk".
 	Encoding string `json:"encoding,omitempty"`
-	// User is, from the client, the account asked for with user@ (empty:
-	// whatever the server runs as); from the server, the account sessions
-	// run as. A server refuses an account other than its own (CodeDenied).
+	// User is, from the client, the account its sessions should run as
+	// (empty: the server's choice); from the server, the account they run
+	// as (§4.1).
 	User string `json:"user,omitempty"`
+	// UserExplicit, from the client, says the user named User (user@, -l,
+	// the client config) rather than the client taking its own login name
+	// as ssh does: a server that serves one account only refuses another
+	// explicit account but serves its own for a default one.
+	UserExplicit bool `json:"user_explicit,omitempty"`
 }
+
+// MaxUserLen bounds hello.user: account names are at most 32 bytes on
+// Linux; anything longer is refused before it is looked up.
+const MaxUserLen = 256
 
 // Exec asks the server to run one command (§4.2). At most one of Command
 // (a shell string) and Argv (exact argv) is set; neither starts the user's

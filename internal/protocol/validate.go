@@ -17,8 +17,11 @@ func validate(m Message) error {
 	var err error
 	switch m := m.(type) {
 	case *Hello:
-		if m.Version < 1 {
+		switch {
+		case m.Version < 1:
 			err = fmt.Errorf("hello: version must be a positive integer")
+		case len(m.User) > MaxUserLen || strings.ContainsRune(m.User, 0):
+			err = fmt.Errorf("hello: user must be at most %d bytes without NUL", MaxUserLen)
 		}
 	case *Exec:
 		err = validateExec(m)

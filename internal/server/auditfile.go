@@ -51,7 +51,7 @@ func (c *serverConn) beginFileAudit(m protocol.Message) (*sessionAudit, error) {
 // newFileAudit is the audit of file request m, nothing written yet.
 func (c *serverConn) newFileAudit(m protocol.Message) *sessionAudit {
 	return &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
-		base: audit.Record{Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key),
+		base: audit.Record{Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key), User: c.acct.name,
 			Comment: c.key.Comment, Remote: c.remote, Kind: m.Type(), Path: filePath(m)}}
 }
 

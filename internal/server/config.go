@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/account"
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/metrics"
 	"github.com/rexec-dev/rexec/internal/session"
+	"github.com/rexec-dev/rexec/internal/utmp"
 )
 
 // Defaults for Config's zero values (docs/CLI.md §8).
@@ -35,7 +37,21 @@ type Config struct {
 	// means DefaultAcceptEnv. Variables in docs/SECURITY.md's never list
 	// are refused for such keys whatever this says; an unrestricted key
 	// may set any variable. See CheckAcceptEnv.
-	AcceptEnv  []string
+	AcceptEnv []string
+	// AuthorizedKeysFiles are where an account's keys are, as sshd's
+	// AuthorizedKeysFile: patterns with %h (home), %u (name), %U (uid);
+	// nil means DefaultAuthorizedKeysFiles. A pattern without %h is the
+	// administrator's: root must own it. The daemon's own account reads
+	// AuthorizedKeysPath in place of the %h patterns.
+	AuthorizedKeysFiles []string
+	// PermitRoot is PermitRootAdminKeys (also for "") or PermitRootNo.
+	PermitRoot string
+	// AccountPolicy is allow_users, deny_users, allow_groups and
+	// deny_groups; the zero value admits every account.
+	AccountPolicy account.Policy
+	// AccountDB names the account databases; the zero value is the
+	// system's.
+	AccountDB  account.DB
 	Logger     *slog.Logger
 	LoginGrace time.Duration
 	KillGrace  time.Duration
@@ -80,6 +96,10 @@ type Config struct {
 	// Metrics, when non-nil, is updated as connections and sessions come
 	// and go; nil costs nothing.
 	Metrics *metrics.Metrics
+
+	// utmp names the utmp and wtmp files terminal sessions are recorded
+	// in; the zero value is the system's (tests use their own).
+	utmp utmp.Files
 
 	// uncappedProbes (tests) leaves the kernel's window-probe backoff
 	// uncapped, as on Linux before 6.15 (deadpeer.go).
@@ -127,6 +147,25 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if err := CheckAcceptEnv(cfg.AcceptEnv); err != nil {
 		return cfg, fmt.Errorf("server: %w", err)
+	}
+	if cfg.AuthorizedKeysFiles == nil {
+		cfg.AuthorizedKeysFiles = DefaultAuthorizedKeysFiles
+	}
+	if err := CheckAuthorizedKeysFiles(cfg.AuthorizedKeysFiles); err != nil {
+		return cfg, fmt.Errorf("server: %w", err)
+	}
+	switch cfg.PermitRoot {
+	case "":
+		cfg.PermitRoot = PermitRootAdminKeys
+	case PermitRootAdminKeys, PermitRootNo:
+	default:
+		return cfg, fmt.Errorf("server: permit_root %q: want %s or %s", cfg.PermitRoot, PermitRootNo, PermitRootAdminKeys)
+	}
+	p := cfg.AccountPolicy
+	for _, l := range [][]string{p.AllowUsers, p.DenyUsers, p.AllowGroups, p.DenyGroups} {
+		if err := account.CheckPatterns(l); err != nil {
+			return cfg, fmt.Errorf("server: %w", err)
+		}
 	}
 	return cfg, nil
 }

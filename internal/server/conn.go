@@ -27,9 +27,13 @@ type serverConn struct {
 	ip  net.IP         // the peer's address, for from= (nil off TCP)
 	pc  *protocol.Conn // set once authenticated
 	key *auth.AuthorizedKey
-	// authKey is key for other goroutines (the authorized_keys watcher):
-	// set once, when the connection is authenticated.
+	// acct is the account the connection's requests run as.
+	acct *sessionAccount
+	// authKey and account are key and acct for other goroutines (the
+	// authorized_keys watcher): set once, when the connection is
+	// authenticated, account first.
 	authKey atomic.Pointer[auth.AuthorizedKey]
+	account atomic.Pointer[sessionAccount]
 
 	lastRequest atomic.Int64 // unix nanos of the last request or busy moment, for the idle timeout
 	lastFrame   atomic.Int64 // unix nanos of the last frame read, for the keepalive
@@ -42,6 +46,12 @@ type serverConn struct {
 	// xaudit is the audit of the file request being served; only the
 	// reader goroutine, which serves it, touches it.
 	xaudit *sessionAudit
+	// helper serves the file requests of an account other than the
+	// daemon's (filehelper.go); only the reader goroutine touches it.
+	helper *fileHelper
+	// link marks the helper's own side: pc is its link to the daemon,
+	// and a file stream's reads are asked of the daemon (xferWire).
+	link bool
 	// exiting counts sessions that have left active but are still
 	// sending their exit: the connection is not idle until it is out.
 	exiting int
@@ -88,6 +98,7 @@ func (c *serverConn) serve() {
 	c.log.Info("authenticated", "key", auth.Fingerprint(c.key.Key), "comment", c.key.Comment)
 	err = c.loop()
 	c.endSession()
+	c.stopHelper()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("connection ended", "err", err)
 		c.lingerClose()

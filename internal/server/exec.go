@@ -3,7 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -13,6 +17,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
+	"github.com/rexec-dev/rexec/internal/utmp"
 )
 
 // Why a session was cancelled, for the log (context.Cause).
@@ -85,6 +90,7 @@ func (c *serverConn) newSession(req protocol.Exec) (*execSession, error) {
 	}
 	spec := specFor(req)
 	spec.ID = session.NewID()
+	c.asAccount(&spec)
 	aud, err := c.beginAudit(spec.ID, kind, req)
 	if err != nil {
 		c.s.running.release(slot)
@@ -92,6 +98,74 @@ func (c *serverConn) newSession(req protocol.Exec) (*execSession, error) {
 		return nil, err
 	}
 	return c.launch(req, spec, slot, aud)
+}
+
+// asAccount makes spec run as the connection's account, and adds what
+// every session learns of its client (REXEC_CLIENT, REXEC_CONNECTION, as
+// sshd's SSH_CLIENT and SSH_CONNECTION). A home directory that does not
+// exist is said on the session's stderr, and the session starts in "/",
+// as sshd does.
+func (c *serverConn) asAccount(spec *session.Spec) {
+	spec.Env = append(spec.Env, connectionEnv(c.nc)...)
+	u := c.acct.sessionUser()
+	if u == nil {
+		return
+	}
+	u.TTYGroup = c.s.ttyGroup
+	spec.User = u
+	if spec.Dir != "" {
+		return
+	}
+	if fi, err := os.Stat(u.Home); err != nil || !fi.IsDir() {
+		spec.Dir = "/"
+		msg := fmt.Sprintf("rexec: could not chdir to home directory %s: it does not exist; starting in /\n", u.Home)
+		_ = c.pc.Send(protocol.Data{Stream: protocol.TypeStderr, Body: []byte(msg)})
+	}
+}
+
+// connectionEnv is REXEC_CLIENT ("ip port serverport") and
+// REXEC_CONNECTION ("ip port serverip serverport") for a TCP connection.
+func connectionEnv(nc net.Conn) []string {
+	r, ok1 := nc.RemoteAddr().(*net.TCPAddr)
+	l, ok2 := nc.LocalAddr().(*net.TCPAddr)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	rip, lip := r.IP.String(), l.IP.String()
+	return []string{
+		fmt.Sprintf("REXEC_CLIENT=%s %d %d", rip, r.Port, l.Port),
+		fmt.Sprintf("REXEC_CONNECTION=%s %d %s %d", rip, r.Port, lip, l.Port),
+	}
+}
+
+// recordLogin records a terminal session in utmp and wtmp, so that who
+// and last show it as they show sshd's; best effort: a daemon that may
+// not write them (not root) records nothing.
+func (c *serverConn) recordLogin(p *session.Process) {
+	tty := p.TTY()
+	if tty == "" {
+		return
+	}
+	var host string
+	var addr netip.Addr
+	if c.ip != nil {
+		addr, _ = netip.AddrFromSlice(c.ip)
+		addr = addr.Unmap()
+		host = addr.String()
+	}
+	e := utmp.Entry{Line: utmp.Line(tty), User: c.acct.name, Host: host, Addr: addr, PID: p.PID(), Time: time.Now()}
+	if err := c.s.cfg.utmp.Login(e); err != nil {
+		c.log.Debug("utmp login record not written", "err", err)
+	}
+}
+
+// recordLogout marks a terminal session's end in utmp and wtmp.
+func (c *serverConn) recordLogout(p *session.Process) {
+	if tty := p.TTY(); tty != "" {
+		if err := c.s.cfg.utmp.Logout(utmp.Line(tty), p.PID(), time.Now()); err != nil {
+			c.log.Debug("utmp logout record not written", "err", err)
+		}
+	}
 }
 
 // launch starts the command of spec and makes it the connection's
@@ -106,10 +180,12 @@ func (c *serverConn) launch(req protocol.Exec, spec session.Spec, slot string, a
 		return nil, c.pc.Send(protocol.Exit{Code: outcome.ExitCannotStart, Error: err.Error(),
 			DurationMS: time.Since(start).Milliseconds()})
 	}
+	c.recordLogin(p)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	s := &execSession{c: c, p: p, req: req, stdin: newStdinQueue(), ctx: ctx, cancel: cancel,
 		finished: make(chan struct{}), start: start, slot: slot, audit: aud}
 	if !c.activate(s) { // aborted while the process started
+		c.recordLogout(p)
 		p.Close()
 		c.s.running.release(slot)
 		aud.end(audit.Record{Outcome: "connection_lost", Reason: errAborted.Error()}, c)
@@ -168,6 +244,7 @@ func (s *execSession) run() {
 	writer.Wait()
 
 	exit := exitFor(status, timedOut, time.Since(s.start))
+	s.c.recordLogout(s.p)
 	s.c.clearActive(s)
 	cause := context.Cause(s.ctx)
 	s.audit.end(exitRecord(exit, cause), s.c)

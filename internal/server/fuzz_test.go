@@ -59,7 +59,7 @@ func FuzzServerConn(f *testing.F) {
 func serveBytes(t *testing.T, s *Server, data []byte, execs bool) {
 	srv, cli := net.Pipe()
 	c := &serverConn{s: s, nc: srv, remote: "fuzz", log: s.log, pc: protocol.NewConn(srv),
-		key: &auth.AuthorizedKey{Comment: "fuzz"}}
+		key: &auth.AuthorizedKey{Comment: "fuzz"}, acct: s.ownAccount()}
 	served := make(chan struct{})
 	go func() { // as serve does once authenticate succeeded
 		defer close(served)

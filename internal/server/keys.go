@@ -1,76 +1,163 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
-// The server's authorized_keys (docs/SECURITY.md, "Revocation and
-// StrictModes"): read at New and by Reload, read again whenever the file
-// or a directory above it changes, and watched while connections are
-// open, so that a removed key loses its connections and every request is
-// authorized against the file as it is.
+// authorized_keys files (docs/SECURITY.md, "Revocation and StrictModes",
+// "Accounts"): each file an account's keys come from is read when first
+// needed and again whenever it, or a directory StrictModes checks above
+// it, changes; every request is authorized against the files as they
+// are, and a watcher ends the connections of removed keys while
+// connections are open.
 
-// Reload re-reads authorized_keys (SIGHUP) and ends the connections of
-// keys it no longer lists, killing their sessions (docs/SECURITY.md,
-// "Revocation and StrictModes"). Between reloads the file is also re-read
-// whenever it, or a directory StrictModes checks above it, changes: every
-// request is authorized against the file as it is, and a watcher ends the
-// connections of removed keys within keysWatchInterval of the change.
-//
-// A file that fails StrictModes or cannot be read fails closed: no key is
-// authorized until it is fixed, which is logged once; the server notices
-// the fix by itself. Connections already open stay, but their next
-// request is refused.
+// keyFile is one authorized_keys file of an account.
+type keyFile struct {
+	path  string
+	modes auth.StrictModes
+	// admin marks a file the administrator owns: only such files may let
+	// root in under permit_root admin-keys.
+	admin bool
+}
+
+// keyState is what the server last read of one file. A file that fails
+// StrictModes or cannot be read has err set and no keys: it authorizes
+// nobody until it is fixed (fail closed).
+type keyState struct {
+	version string
+	keys    *auth.AuthorizedKeys
+	err     error
+}
+
+// Reload re-reads every authorized_keys file the server knows (SIGHUP)
+// and ends the connections of keys they no longer list, killing their
+// sessions. It returns the error of the daemon's own file, if that one
+// cannot be trusted.
 func (s *Server) Reload() error {
-	err := s.reload()
+	err := s.reloadAll()
 	s.endRevoked()
 	return err
 }
 
-// reload reads authorized_keys into s.keys, or records why it could not.
-func (s *Server) reload() error {
-	m := s.strictModes()
-	version := m.Version(s.cfg.AuthorizedKeysPath)
-	keys, warnings, err := auth.LoadAuthorizedKeys(s.cfg.AuthorizedKeysPath, m)
+// reloadAll re-reads the daemon's own files and every file read before.
+func (s *Server) reloadAll() error {
 	s.mu.Lock()
-	prevErr := s.keysErr
-	s.keys, s.keysVersion, s.keysErr = keys, version, err
-	s.keysGen++
+	files := make([]keyFile, 0, len(s.keyFiles))
+	for _, f := range s.keyFiles {
+		files = append(files, f)
+	}
 	s.mu.Unlock()
-	if err != nil {
-		if prevErr == nil || prevErr.Error() != err.Error() {
-			s.log.Error("authorized_keys is unsafe or unreadable: no key is authorized until it is fixed",
-				"path", s.cfg.AuthorizedKeysPath, "err", err)
-		}
+	for _, f := range files {
+		s.readKeys(f, true)
+	}
+	return s.reload()
+}
+
+// reload reads the daemon's own authorized_keys, and reports whether it
+// can be trusted: at start an unsafe own file refuses to start.
+func (s *Server) reload() error {
+	own := s.ownAccount().files[0]
+	if _, err := s.readKeys(own, true); err != nil {
 		return fmt.Errorf("server: %w", err)
-	}
-	if prevErr != nil {
-		s.log.Info("authorized_keys is readable and safe again: its keys are authorized", "path", s.cfg.AuthorizedKeysPath)
-	}
-	for _, w := range warnings {
-		s.log.Warn("authorized_keys", "path", s.cfg.AuthorizedKeysPath, "problem", w)
 	}
 	return nil
 }
 
-// strictModes is the permission rule for the daemon's own authorized_keys:
-// its account, its home directory.
-func (s *Server) strictModes() auth.StrictModes {
-	return auth.StrictModes{UID: -1, Home: homeDir()}
+// readKeys returns the keys of f, reading the file again when its
+// version changed (or when force is set). A change between trusted and
+// not is logged once.
+func (s *Server) readKeys(f keyFile, force bool) (*auth.AuthorizedKeys, error) {
+	version := f.modes.Version(f.path)
+	s.mu.Lock()
+	st := s.keyStates[f.path]
+	s.mu.Unlock()
+	if st != nil && st.version == version && !force {
+		return st.keys, st.err
+	}
+	keys, warnings, err := auth.LoadAuthorizedKeys(f.path, f.modes)
+	if errors.Is(err, os.ErrNotExist) {
+		keys, err = &auth.AuthorizedKeys{}, nil
+	}
+	s.mu.Lock()
+	prev := s.keyStates[f.path]
+	s.keyStates[f.path] = &keyState{version: version, keys: keys, err: err}
+	s.keyFiles[f.path] = f
+	s.keysGen++
+	s.mu.Unlock()
+	s.logKeyState(f.path, prev, err, warnings)
+	return keys, err
+}
+
+// logKeyState logs a file turning untrusted, trusted again, and its
+// warnings (lines skipped), each once per change.
+func (s *Server) logKeyState(path string, prev *keyState, err error, warnings []string) {
+	var prevErr error
+	if prev != nil {
+		prevErr = prev.err
+	}
+	switch {
+	case err != nil && (prevErr == nil || prevErr.Error() != err.Error()):
+		s.log.Error("authorized_keys is unsafe or unreadable: no key of it is authorized until it is fixed",
+			"path", path, "err", err)
+	case err == nil && prevErr != nil:
+		s.log.Info("authorized_keys is readable and safe again: its keys are authorized", "path", path)
+	}
+	if err == nil {
+		for _, w := range warnings {
+			s.log.Warn("authorized_keys", "path", path, "problem", w)
+		}
+	}
+}
+
+// errFilesFailed is a key not found while one of its account's files
+// could not be trusted: it may be there, so it is refused as "unsafe",
+// not as "removed".
+var errFilesFailed = errors.New("an authorized_keys file is unsafe or unreadable")
+
+// lookupKey finds pub in the files, in order, with from= applied to ip.
+// It returns the entry and the file it came from; auth.ErrFromRefused
+// when only from= refused it; errFilesFailed when it is in no trusted
+// file and some file failed closed; auth.ErrNotAuthorized otherwise.
+func (s *Server) lookupKey(files []keyFile, pub []byte, ip net.IP) (*auth.AuthorizedKey, keyFile, error) {
+	failed, fromRefused := false, false
+	for _, f := range files {
+		keys, err := s.readKeys(f, false)
+		if err != nil {
+			failed = true
+			continue
+		}
+		k, err := keys.Lookup(pub, ip)
+		switch {
+		case err == nil:
+			return k, f, nil
+		case errors.Is(err, auth.ErrFromRefused):
+			fromRefused = true
+		}
+	}
+	switch {
+	case fromRefused:
+		return nil, keyFile{}, auth.ErrFromRefused
+	case failed:
+		return nil, keyFile{}, errFilesFailed
+	}
+	return nil, keyFile{}, auth.ErrNotAuthorized
 }
 
 // keysWatchInterval is how often, while connections are open, the watcher
-// looks for a changed authorized_keys: a removed key loses its
+// looks for changed authorized_keys files: a removed key loses its
 // connections within this time even without a SIGHUP.
 const keysWatchInterval = time.Second
 
 // watchKeys runs while the server has connections (newConn starts it): it
-// re-reads authorized_keys when it changed and ends the connections of
-// keys no longer listed.
+// re-reads the files of the connected accounts when they changed and
+// ends the connections of keys no longer listed.
 func (s *Server) watchKeys() {
 	defer s.wg.Done()
 	t := time.NewTicker(keysWatchInterval)
@@ -86,12 +173,44 @@ func (s *Server) watchKeys() {
 		if s.stopIfIdle() {
 			return
 		}
-		s.authorizedKeys()
+		for _, f := range s.watchedFiles() {
+			s.readKeys(f, false)
+		}
 		if g := s.generation(); g != swept {
 			swept = g
 			s.endRevoked()
 		}
 	}
+}
+
+// watchedFiles are the files of the accounts of open connections.
+func (s *Server) watchedFiles() []keyFile {
+	seen := map[string]bool{}
+	var files []keyFile
+	for _, c := range s.connections() {
+		a := c.account.Load()
+		if a == nil {
+			continue
+		}
+		for _, f := range a.files {
+			if !seen[f.path] {
+				seen[f.path] = true
+				files = append(files, f)
+			}
+		}
+	}
+	return files
+}
+
+// connections is a snapshot of the open connections.
+func (s *Server) connections() []*serverConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 // stopIfIdle ends the watcher when no connection is left (the next one
@@ -128,55 +247,24 @@ func (s *Server) generation() int {
 	return s.keysGen
 }
 
-// endRevoked ends the connections whose key the current authorized_keys
-// no longer lists (or no longer admits from the connection's address).
-// While the file fails closed nothing is ended: the keys are unknown, not
-// removed, and requests are refused meanwhile.
+// endRevoked ends the connections whose key their account's files no
+// longer list (or no longer admit from the connection's address). While
+// one of those files fails closed nothing is ended: the key is unknown,
+// not removed, and requests are refused meanwhile.
 func (s *Server) endRevoked() {
-	s.mu.Lock()
-	keys, failed := s.keys, s.keysErr != nil
-	conns := make([]*serverConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	if failed {
-		return
-	}
-	for _, c := range conns {
-		k := c.authKey.Load()
-		if k == nil {
-			continue // not authenticated yet: its authorization reads the new file
+	for _, c := range s.connections() {
+		k, a := c.authKey.Load(), c.account.Load()
+		if k == nil || a == nil {
+			continue // not authenticated yet: its authorization reads the new files
 		}
-		if _, err := keys.Lookup(k.Key, c.ip); err != nil {
-			fp := auth.Fingerprint(k.Key)
-			c.log.Info("key removed from authorized_keys: ending its connection", "key", fp)
-			c.sendError(protocol.CodeRevoked, fmt.Sprintf(
-				"key %s is no longer authorized on this server (removed from authorized_keys)", fp))
-			c.abortWith(errRevoked)
+		_, _, err := s.lookupKey(a.files, k.Key, c.ip)
+		if err == nil || errors.Is(err, errFilesFailed) {
+			continue
 		}
+		fp := auth.Fingerprint(k.Key)
+		c.log.Info("key removed from authorized_keys: ending its connection", "key", fp, "user", a.name)
+		c.sendError(protocol.CodeRevoked, fmt.Sprintf(
+			"key %s is no longer authorized on this server (removed from authorized_keys)", fp))
+		c.abortWith(errRevoked)
 	}
-}
-
-// authorizedKeys returns the current authorized keys, re-reading the file
-// first if it or a directory above it changed; nil (nobody) while the
-// file fails closed.
-func (s *Server) authorizedKeys() *auth.AuthorizedKeys {
-	version := s.strictModes().Version(s.cfg.AuthorizedKeysPath)
-	s.mu.Lock()
-	changed := version != s.keysVersion
-	s.mu.Unlock()
-	if changed {
-		_ = s.reload() // logged there
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys
-}
-
-// keysFailed reports whether authorized_keys currently fails closed.
-func (s *Server) keysFailed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keysErr != nil
 }

@@ -24,9 +24,12 @@ type unauthorizedError string
 
 func (e unauthorizedError) Error() string { return string(e) }
 
-// authenticate runs the TLS handshake, the authorized_keys check and the
-// hello exchange under one absolute deadline (LoginGrace): a peer cannot
-// extend it by trickling bytes.
+// authenticate runs the TLS handshake, reads the client's hello, checks
+// its key against the authorized_keys files of the account the hello asks
+// for, and answers with the server's hello, all under one absolute
+// deadline (LoginGrace): a peer cannot extend it by trickling bytes. The
+// hello is the one frame read before the key is authorized: it names the
+// account whose files decide (PROTOCOL.md §1.7).
 func (c *serverConn) authenticate() error {
 	start := time.Now()
 	if c.adm != nil {
@@ -40,63 +43,83 @@ func (c *serverConn) authenticate() error {
 		return fmt.Errorf("tls handshake: %w", err)
 	}
 	c.pc = protocol.NewConn(tc)
-	if err := c.authorize(tc.ConnectionState()); err != nil {
-		c.sendError(protocol.CodeUnauthorized, err.Error())
-		c.pc.Close()
-		return err
+	h, err := c.readHello()
+	if err == nil {
+		err = c.authorize(tc.ConnectionState(), h)
 	}
-	if err := c.hello(); err != nil {
+	if err == nil {
+		err = c.pc.Send(protocol.Hello{Version: protocol.Version, Software: c.s.cfg.Software,
+			OS: hostOS(), Encoding: "utf-8", User: c.acct.name})
+	}
+	if err != nil {
 		c.pc.Close()
 		return err
 	}
 	return c.nc.SetDeadline(time.Time{})
 }
 
-// authorize looks the peer's certificate key up in authorized_keys, from
-// this address (from=), and records a refusal in the audit log.
-func (c *serverConn) authorize(cs tls.ConnectionState) error {
-	pub, err := transport.PeerKey(cs)
-	if err != nil {
-		return err
-	}
-	key, err := c.s.authorizedKeys().Lookup(pub, c.ip)
-	if errors.Is(err, auth.ErrFromRefused) {
-		c.auditRefusedKey(pub, "from=", "key not authorized from "+c.remote)
-		return unauthorizedError(fmt.Sprintf("key %s is not authorized from this address", auth.Fingerprint(pub)))
-	}
-	if err != nil {
-		c.auditRefusedKey(pub, "authorized_keys", "key not in authorized_keys")
-		return unauthorizedError(fmt.Sprintf("key %s is not authorized on this server", auth.Fingerprint(pub)))
-	}
-	c.key = key
-	c.authKey.Store(key)
-	return nil
-}
-
-// hello reads the client's hello and answers with the server's: the
-// version, and the account it asks for, must be this server's.
-func (c *serverConn) hello() error {
+// readHello reads and checks the client's hello; a refusal is sent.
+func (c *serverConn) readHello() (protocol.Hello, error) {
 	m, err := c.pc.Recv()
 	if err != nil {
-		return c.protocolFailure("reading hello", err)
+		return protocol.Hello{}, c.protocolFailure("reading hello", err)
 	}
 	h, ok := m.(protocol.Hello)
 	if !ok {
 		c.sendError(protocol.CodeProtocol, "expected hello, got "+m.Type())
-		return fmt.Errorf("expected hello, got %s", m.Type())
+		return h, fmt.Errorf("expected hello, got %s", m.Type())
 	}
 	if h.Version != protocol.Version {
 		msg := fmt.Sprintf("protocol version %d not supported (server speaks %d)", h.Version, protocol.Version)
 		c.sendError(protocol.CodeUnsupportedVersion, msg)
-		return errors.New(msg)
+		return h, errors.New(msg)
 	}
-	if h.User != "" && h.User != c.s.user {
-		msg := fmt.Sprintf("this server runs sessions as %q; user %q is not available", c.s.user, h.User)
-		c.sendError(protocol.CodeDenied, msg)
-		return errors.New(msg)
+	return h, nil
+}
+
+// authorize resolves the account the hello asks for and looks the peer's
+// certificate key up in that account's authorized_keys files, from this
+// address (from=). An unknown account, one that may not log in and a key
+// not listed get the same answer, so that a client learns nothing of
+// which accounts exist; the log and the audit record say which it was.
+func (c *serverConn) authorize(cs tls.ConnectionState, h protocol.Hello) error {
+	pub, err := transport.PeerKey(cs)
+	if err != nil {
+		return err
 	}
-	return c.pc.Send(protocol.Hello{Version: protocol.Version, Software: c.s.cfg.Software,
-		OS: hostOS(), Encoding: "utf-8", User: c.s.user})
+	fp := auth.Fingerprint(pub)
+	refused := unauthorizedError(fmt.Sprintf("key %s is not authorized for %q on this server", fp, h.User))
+	a, err := c.s.resolveAccount(h.User, h.UserExplicit)
+	var denied errAccountDenied
+	switch {
+	case errors.As(err, &denied):
+		c.sendError(protocol.CodeDenied, denied.Error())
+		return denied
+	case err != nil:
+		c.log.Info("account refused", "user", h.User, "key", fp, "reason", err)
+		c.auditRefusedKey(pub, h.User, "account", err.Error())
+		return c.refuseKey(refused)
+	}
+	key, _, err := c.s.lookupKey(a.files, pub, c.ip)
+	switch {
+	case errors.Is(err, auth.ErrFromRefused):
+		c.auditRefusedKey(pub, a.name, "from=", "key not authorized from "+c.remote)
+		return c.refuseKey(unauthorizedError(fmt.Sprintf("key %s is not authorized from this address", fp)))
+	case err != nil:
+		c.auditRefusedKey(pub, a.name, "authorized_keys", "key not in the account's authorized_keys ("+err.Error()+")")
+		return c.refuseKey(refused)
+	}
+	c.key, c.acct = key, a
+	c.account.Store(a)
+	c.authKey.Store(key)
+	c.log = c.log.With("user", a.name)
+	return nil
+}
+
+// refuseKey sends a refused key's error and returns it.
+func (c *serverConn) refuseKey(e unauthorizedError) error {
+	c.sendError(protocol.CodeUnauthorized, string(e))
+	return e
 }
 
 // leaveGate ends the connection's pre-auth accounting and penalises its
@@ -122,21 +145,25 @@ func (c *serverConn) leaveGate(err error) {
 }
 
 // reauthorize checks, before each request, that the connection's key is
-// still in authorized_keys with the same options (docs/SECURITY.md,
-// "Revocation and StrictModes"): a removed key, a key whose line changed,
-// and any key while the file fails closed get the fatal error "revoked",
-// which ends the connection. A client reconnects to use a changed line.
+// still in its account's authorized_keys with the same options, and that
+// the account may still log in (docs/SECURITY.md, "Revocation and
+// StrictModes"): a removed key, a key whose line changed, any key while
+// one of the files fails closed, and an account locked or removed since,
+// get the fatal error "revoked", which ends the connection. A client
+// reconnects to use a changed line.
 func (c *serverConn) reauthorize(m protocol.Message) error {
 	fp := auth.Fingerprint(c.key.Key)
 	var msg string
-	k, err := c.s.authorizedKeys().Lookup(c.key.Key, c.ip)
+	k, _, err := c.s.lookupKey(c.acct.files, c.key.Key, c.ip)
 	switch {
-	case err != nil && c.s.keysFailed():
-		msg = "this server's authorized_keys is unsafe or unreadable: no key is authorized until its administrator fixes it"
+	case errors.Is(err, errFilesFailed):
+		msg = "an authorized_keys file of this account is unsafe or unreadable: no key of it is authorized until its owner fixes it"
 	case err != nil:
 		msg = fmt.Sprintf("key %s is no longer authorized on this server (removed from authorized_keys)", fp)
 	case !reflect.DeepEqual(k.Options, c.key.Options):
 		msg = fmt.Sprintf("the authorized_keys line of key %s changed; reconnect to use it", fp)
+	case !c.acct.own && c.s.admit(c.acct.acct) != nil:
+		msg = fmt.Sprintf("the account %q may no longer log in on this server", c.acct.name)
 	default:
 		return nil
 	}

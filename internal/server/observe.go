@@ -60,7 +60,7 @@ func kindOf(req protocol.Exec) string {
 // the working directory and the terminal request.
 func (c *serverConn) beginAudit(id, kind string, req protocol.Exec) (*sessionAudit, error) {
 	a := &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
-		base: audit.Record{Session: id, Fingerprint: auth.Fingerprint(c.key.Key), Comment: c.key.Comment,
+		base: audit.Record{Session: id, Fingerprint: auth.Fingerprint(c.key.Key), Comment: c.key.Comment, User: c.acct.name,
 			Remote: c.remote, Kind: kind, Argv: req.Argv, Command: req.Command}}
 	if a.log == nil {
 		return a, nil
@@ -107,12 +107,12 @@ func (c *serverConn) auditFileDenied(m protocol.Message) {
 
 // auditRefusedKey records a connection refused at authentication (the key
 // is unknown, or its from= excludes the address) as a denied "auth" record.
-func (c *serverConn) auditRefusedKey(pub ed25519.PublicKey, rule, reason string) {
+func (c *serverConn) auditRefusedKey(pub ed25519.PublicKey, user, rule, reason string) {
 	if c.s.cfg.Audit == nil {
 		return
 	}
 	r := audit.Record{Event: audit.EventEnd, Session: session.NewID(), Fingerprint: auth.Fingerprint(pub),
-		Remote: c.remote, Kind: kindAuth, Outcome: "denied", DeniedRule: rule, Reason: reason}
+		User: user, Remote: c.remote, Kind: kindAuth, Outcome: "denied", DeniedRule: rule, Reason: reason}
 	if err := c.s.cfg.Audit.Append(r); err != nil {
 		c.log.Error("audit log write failed", "err", err)
 	}
@@ -187,6 +187,7 @@ func (a *sessionAudit) end(r audit.Record, c *serverConn) {
 	a.mu.Unlock()
 	r.Event = audit.EventEnd
 	r.Session, r.Fingerprint, r.Comment, r.Remote, r.Kind = a.base.Session, a.base.Fingerprint, a.base.Comment, a.base.Remote, a.base.Kind
+	r.User = a.base.User
 	r.Argv, r.Command, r.Path = a.base.Argv, a.base.Command, a.base.Path
 	r.DurationMS = time.Since(a.start).Milliseconds()
 	if err := a.log.Append(r); err != nil {
@@ -215,7 +216,7 @@ func (c *serverConn) auditRevoked(m protocol.Message, reason string) {
 		return
 	}
 	r := audit.Record{Event: audit.EventEnd, Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key),
-		Comment: c.key.Comment, Remote: c.remote, Kind: kindAuth, Outcome: "denied",
+		Comment: c.key.Comment, User: c.acct.name, Remote: c.remote, Kind: kindAuth, Outcome: "denied",
 		DeniedRule: "authorized_keys", Reason: reason + " (request: " + m.Type() + ")"}
 	if err := c.s.cfg.Audit.Append(r); err != nil {
 		c.log.Error("audit log write failed", "err", err)

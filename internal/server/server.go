@@ -38,11 +38,11 @@ import (
 	"os"
 	"os/user"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/loglimit"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
@@ -55,7 +55,13 @@ type Server struct {
 	cfg  Config
 	tls  *tls.Config
 	log  *slog.Logger
-	user string
+	user string // the daemon's own account
+	// root: the daemon serves every account (docs/SECURITY.md,
+	// "Accounts"); otherwise its own only.
+	root bool
+	// ttyGroup owns the terminals of other accounts' sessions (the "tty"
+	// group), -1 if the system has none.
+	ttyGroup int
 
 	gate    *gate             // pre-auth admission; has its own lock
 	freed   chan struct{}     // signalled (non-blocking, cap 1) when a connection ends
@@ -65,16 +71,15 @@ type Server struct {
 	done     chan struct{} // closed by Shutdown: background loops end
 	doneOnce sync.Once
 
-	mu          sync.Mutex // mu guards the fields below
-	keys        *auth.AuthorizedKeys
-	keysVersion string // the auth.StrictModes version keys were read at
-	keysErr     error  // why the last read failed (no key is authorized), or nil
-	keysGen     int    // counts reads, so the watcher knows when to sweep
-	watching    bool   // watchKeys is running
-	listeners   map[net.Listener]struct{}
-	conns       map[*serverConn]struct{}
-	closing     bool
-	wg          sync.WaitGroup // one per connection handler, per Serve loop, and watchKeys
+	mu        sync.Mutex           // mu guards the fields below
+	keyStates map[string]*keyState // authorized_keys files by path, as last read
+	keyFiles  map[string]keyFile   // how to read each of them again
+	keysGen   int                  // counts reads, so the watcher knows when to sweep
+	watching  bool                 // watchKeys is running
+	listeners map[net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	closing   bool
+	wg        sync.WaitGroup // one per connection handler, per Serve loop, and watchKeys
 }
 
 // New validates cfg, loads authorized_keys and builds the TLS config.
@@ -88,7 +93,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	tc.SessionTicketsDisabled = cfg.NoResumption
-	s := &Server{cfg: cfg, tls: tc, log: cfg.Logger, user: currentUser(),
+	s := &Server{cfg: cfg, tls: tc, log: cfg.Logger, user: currentUser(), root: os.Geteuid() == 0, ttyGroup: ttyGroup(),
+		keyStates: map[string]*keyState{}, keyFiles: map[string]keyFile{},
 		gate:      newGate(cfg.MaxStartups, cfg.PerSourceMax, cfg.Penalties),
 		freed:     make(chan struct{}, 1),
 		prelog:    loglimit.New(preauthLogsPerSecond),
@@ -304,4 +310,17 @@ func currentUser() string {
 		return name
 	}
 	return os.Getenv("USER")
+}
+
+// ttyGroup is the gid of the "tty" group, which owns terminals, or -1.
+func ttyGroup() int {
+	g, err := user.LookupGroup("tty")
+	if err != nil {
+		return -1
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1
+	}
+	return gid
 }

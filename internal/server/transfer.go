@@ -53,13 +53,14 @@ func (c *serverConn) serveTransfer(m protocol.Message) error {
 	}
 	c.xaudit = a // only this goroutine (the reader) serves the request
 	defer func() { c.xaudit = nil }()
-	switch m := m.(type) {
-	case protocol.Stat:
-		err = c.serveStat(m)
-	case protocol.Put:
-		err = c.withSlot(func() error { return c.servePut(m) })
-	case protocol.Get:
-		err = c.withSlot(func() error { return c.serveGet(m) })
+	serve := c.serveFile
+	if c.needsHelper() && !c.key.Options.NoFileTransfer {
+		serve = c.relayFile // as the account, in its helper (filehelper.go)
+	}
+	if _, isStat := m.(protocol.Stat); isStat {
+		err = serve(m)
+	} else {
+		err = c.withSlot(func() error { return serve(m) })
 	}
 	ferr := c.transferFailure(err)
 	a.endFile(err, c)
@@ -105,11 +106,17 @@ func (c *serverConn) sweepStale() {
 type xferWire struct{ c *serverConn }
 
 func (w xferWire) Send(m protocol.Message) error {
+	if w.c.link {
+		return w.c.pc.Send(m)
+	}
 	_ = w.c.nc.SetWriteDeadline(w.c.streamDeadline())
 	return w.c.pc.Send(m)
 }
 
 func (w xferWire) Recv() (protocol.Message, error) {
+	if w.c.link {
+		return w.c.askDaemon()
+	}
 	for {
 		_ = w.c.nc.SetReadDeadline(w.c.streamDeadline())
 		m, err := w.c.recv()
@@ -324,4 +331,37 @@ func (c *serverConn) sendFile(w xferWire, m protocol.Get, name, local string) er
 			"bytes", res.Bytes, "duration", time.Since(start))
 	}
 	return err
+}
+
+// askDaemon is a file helper's read of the client's next frame: asked of
+// the daemon, which reads it as xferWire does for its own account.
+func (c *serverConn) askDaemon() (protocol.Message, error) {
+	if err := c.pc.Send(protocol.XferRead{}); err != nil {
+		return nil, err
+	}
+	m, err := c.pc.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := m.(protocol.XferAbort); ok {
+		if a.Busy {
+			return nil, errTransferBusy
+		}
+		return nil, fmt.Errorf("the client's frame could not be read: %s", a.Error)
+	}
+	return m, nil
+}
+
+// serveFile runs one file request's own code, in the daemon for its own
+// account or in the helper.
+func (c *serverConn) serveFile(m protocol.Message) error {
+	switch m := m.(type) {
+	case protocol.Stat:
+		return c.serveStat(m)
+	case protocol.Put:
+		return c.servePut(m)
+	case protocol.Get:
+		return c.serveGet(m)
+	}
+	return fmt.Errorf("%w: %s is not a file request", transfer.ErrProtocol, m.Type())
 }

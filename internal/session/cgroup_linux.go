@@ -87,19 +87,17 @@ func ownerAlive(o cgroupOwner) bool {
 
 // newCgroup creates the session's cgroup under the daemon's cgroup v2 or
 // fails (no cgroup2 mount, no permission), and the caller falls back.
-func newCgroup(id string, noKill bool) (*cgroup, error) {
+func newCgroup(id string, noKill bool, user string) (*cgroup, error) {
 	base, err := cgroupBase(false)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(base, cgroupName(id))
-	err = os.Mkdir(dir, 0o755)
+	dir, err := mkSessionCgroup(base, user, id)
 	if errors.Is(err, fs.ErrNotExist) { // the daemon's cgroup is gone: look again
 		if base, err = cgroupBase(true); err != nil {
 			return nil, err
 		}
-		dir = filepath.Join(base, cgroupName(id))
-		err = os.Mkdir(dir, 0o755)
+		dir, err = mkSessionCgroup(base, user, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("session: creating cgroup: %w", err)
@@ -111,6 +109,24 @@ func newCgroup(id string, noKill bool) (*cgroup, error) {
 	}
 	_, statErr := os.Stat(filepath.Join(dir, "cgroup.kill"))
 	return &cgroup{dir: dir, fd: fd, useKill: statErr == nil && !noKill}, nil
+}
+
+// userCgroupPrefix names the cgroup under the daemon's that holds one
+// account's sessions (a root daemon serving several accounts): the
+// account's name follows.
+const userCgroupPrefix = "rexec-user-"
+
+// mkSessionCgroup creates session id's cgroup under base, below the
+// account's own cgroup when user is not empty (created on first use).
+func mkSessionCgroup(base, user, id string) (string, error) {
+	if user != "" {
+		base = filepath.Join(base, userCgroupPrefix+user)
+		if err := os.Mkdir(base, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	dir := filepath.Join(base, cgroupName(id))
+	return dir, os.Mkdir(dir, 0o755)
 }
 
 // SweepCgroups clears, at a daemon's start, the session cgroups under
@@ -147,13 +163,41 @@ func SweepCgroups(age time.Duration) (SweepResult, error) {
 
 func sweepCgroups(base string, age time.Duration, now time.Time) (SweepResult, error) {
 	var res SweepResult
+	var killed []*cgroup // parallel to res.Killed
 	ents, err := os.ReadDir(base)
 	if err != nil {
 		return res, fmt.Errorf("session: listing cgroups: %w", err)
 	}
-	var killed []*cgroup // parallel to res.Killed
+	sweepDir(base, "", ents, age, now, &res, &killed)
+	for _, e := range ents { // each account's sessions, one level down
+		if e.IsDir() && strings.HasPrefix(e.Name(), userCgroupPrefix) {
+			dir := filepath.Join(base, e.Name())
+			if sub, err := os.ReadDir(dir); err == nil {
+				sweepDir(dir, e.Name()+"/", sub, age, now, &res, &killed)
+			}
+		}
+	}
+	deadline := time.Now().Add(leftoverWait)
+	for i, cg := range killed {
+		for cg.populated() && time.Now().Before(deadline) {
+			time.Sleep(pollInterval)
+		}
+		if cg.populated() {
+			res.Killed[i].Err = fmt.Errorf("session: cgroup %s still populated %v after SIGKILL", res.Killed[i].Name, leftoverWait)
+			continue
+		}
+		res.Killed[i].Err = removeTree(cg.dir, maxLeftoverDepth)
+	}
+	return res, nil
+}
+
+// sweepDir applies SweepCgroups' rules to the session cgroups among ents,
+// the entries of dir (named in reports with prefix), and kills the
+// leftovers it finds, appending them to killed.
+func sweepDir(dir, prefix string, ents []os.DirEntry, age time.Duration, now time.Time, res *SweepResult, killed *[]*cgroup) {
+	base := dir
 	for _, e := range ents {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), cgroupPrefix) {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), cgroupPrefix) || strings.HasPrefix(e.Name(), userCgroupPrefix) {
 			continue
 		}
 		dir := filepath.Join(base, e.Name())
@@ -178,21 +222,9 @@ func sweepCgroups(base string, age time.Duration, now time.Time) (SweepResult, e
 		}
 		n := len(cg.procs())
 		cg.kill()
-		killed = append(killed, cg)
-		res.Killed = append(res.Killed, KilledCgroup{Name: e.Name(), Procs: n})
+		*killed = append(*killed, cg)
+		res.Killed = append(res.Killed, KilledCgroup{Name: prefix + e.Name(), Procs: n})
 	}
-	deadline := time.Now().Add(leftoverWait)
-	for i, cg := range killed {
-		for cg.populated() && time.Now().Before(deadline) {
-			time.Sleep(pollInterval)
-		}
-		if cg.populated() {
-			res.Killed[i].Err = fmt.Errorf("session: cgroup %s still populated %v after SIGKILL", res.Killed[i].Name, leftoverWait)
-			continue
-		}
-		res.Killed[i].Err = removeTree(cg.dir, maxLeftoverDepth)
-	}
-	return res, nil
 }
 
 // removeTree removes the empty cgroup dir and the cgroups below it, at

@@ -92,6 +92,21 @@ func baseEnv(a account, pty *PTYSpec) []string {
 	return env
 }
 
+// userEnv is the environment a session of another account starts from,
+// built from scratch as login(1) and sshd build it: nothing of the
+// daemon's own environment reaches the account.
+func userEnv(u *User, pty *PTYSpec) []string {
+	env := []string{
+		"HOME=" + u.Home, "USER=" + u.Name, "LOGNAME=" + u.Name,
+		"SHELL=" + firstNonEmpty(u.Shell, fallbackShell), "PATH=" + firstNonEmpty(u.Path, defaultPath),
+		"MAIL=/var/mail/" + u.Name,
+	}
+	if pty != nil {
+		env = append(env, "TERM="+firstNonEmpty(pty.Term, DefaultTerm))
+	}
+	return env
+}
+
 // commandLine turns a Spec into the program path, argv and environment to
 // execute in dir, resolving a bare Argv[0] in the session's PATH (not the
 // daemon's). A shell string that is one plain command runs without the

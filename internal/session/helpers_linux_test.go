@@ -99,7 +99,7 @@ func eventually(d time.Duration, cond func() bool) bool {
 
 // canCgroup reports whether this test process may create cgroups.
 func canCgroup() bool {
-	cg, err := newCgroup("probe-"+newID(), false)
+	cg, err := newCgroup("probe-"+newID(), false, "")
 	if err != nil {
 		return false
 	}

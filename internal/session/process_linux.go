@@ -52,7 +52,7 @@ func (s *sysProcess) fork(p *Process, cmd *exec.Cmd, spec Spec) error {
 	defer forkMu.RUnlock()
 	s.tree.marker = MarkerVar + "=" + p.id
 	if !spec.noCgroup {
-		if cg, err := newCgroup(p.id, spec.noCgroupKill); err == nil {
+		if cg, err := newCgroup(p.id, spec.noCgroupKill, userName(spec.User)); err == nil {
 			withCg := cloneCmd(cmd)
 			withCg.SysProcAttr.UseCgroupFD, withCg.SysProcAttr.CgroupFD = true, cg.fd
 			if err := withCg.Start(); err == nil {
@@ -206,4 +206,13 @@ func (s *sysProcess) members() []int {
 	pinned := !s.reaped
 	s.mu.RUnlock()
 	return sessionMembers(s.tree.marker, s.pgid, pinned)
+}
+
+// userName is the account whose cgroup holds a session, "" for the
+// daemon's own.
+func userName(u *User) string {
+	if u == nil {
+		return ""
+	}
+	return u.Name
 }

@@ -93,6 +93,7 @@ func (s *sysProcess) start(p *Process, cmd *exec.Cmd) error {
 		return err
 	}
 	s.cmd = cmd
+	p.pid = cmd.Process.Pid
 	return nil
 }
 

@@ -21,10 +21,16 @@ const eofChar = 0x04
 
 // attachPTY opens a terminal of the requested size and makes its slave the
 // child's stdio and controlling terminal.
-func (s *sysProcess) attachPTY(p *Process, cmd *exec.Cmd, ps *PTYSpec) ([]*os.File, error) {
+func (s *sysProcess) attachPTY(p *Process, cmd *exec.Cmd, ps *PTYSpec, u *User) ([]*os.File, error) {
 	master, tty, err := openPTY()
 	if err != nil {
 		return nil, err
+	}
+	if u != nil {
+		if err := giveTTY(tty, u); err != nil {
+			closeFiles([]*os.File{master, tty})
+			return nil, err
+		}
 	}
 	if ps.Rows != 0 || ps.Cols != 0 {
 		if err := setWinsize(master, ps.Rows, ps.Cols); err != nil {
@@ -35,9 +41,31 @@ func (s *sysProcess) attachPTY(p *Process, cmd *exec.Cmd, ps *PTYSpec) ([]*os.Fi
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = true, true, 0
 	s.pty = master
+	p.tty = tty.Name()
 	s.parent = []*os.File{master}
 	p.stdin, p.stdout, p.stderr = &ptyInput{f: master}, ptyOutput{master}, eofReader{}
 	return []*os.File{tty}, nil
+}
+
+// ttyMode is the mode of a session's terminal: the account reads and
+// writes it, its group (tty) may write to it, as write(1) and wall do;
+// sshd sets the same.
+const ttyMode = 0o620
+
+// giveTTY makes the terminal the account's, as sshd's pty_setowner does:
+// owner the account, group TTYGroup (if any), mode ttyMode.
+func giveTTY(tty *os.File, u *User) error {
+	gid := int(u.GID)
+	if u.TTYGroup >= 0 {
+		gid = u.TTYGroup
+	}
+	if err := tty.Chown(int(u.UID), gid); err != nil {
+		return fmt.Errorf("giving the terminal to %s: %w", u.Name, err)
+	}
+	if err := tty.Chmod(ttyMode); err != nil {
+		return fmt.Errorf("giving the terminal to %s: %w", u.Name, err)
+	}
+	return nil
 }
 
 // openPTY opens a terminal pair. pty.Open leaves the master in blocking

@@ -81,6 +81,9 @@ type Spec struct {
 	// PTY, when non-nil, runs the command on a new pseudo-terminal as the
 	// leader of a new session with the terminal as controlling tty.
 	PTY *PTYSpec
+	// User, when non-nil, runs the command as that account instead of the
+	// daemon's own (a root daemon serving another account): see User.
+	User *User
 
 	// noCgroup forces the /proc sweep instead of a cgroup (tests).
 	noCgroup bool
@@ -89,6 +92,28 @@ type Spec struct {
 	// noPidfd waits for the exit in a blocking waitid, as on kernels
 	// without a pollable pidfd (tests).
 	noPidfd bool
+}
+
+// User is an account a session runs as, as a root daemon starts it (as
+// sshd's forked child does before it execs the command): the forked child
+// sets its supplementary groups, then its group and user ids (all of
+// real, effective and saved, so none can be got back), before exec; the
+// environment is built from these fields alone, nothing of the daemon's
+// (HOME, USER, LOGNAME, SHELL, PATH, MAIL, and TERM on a terminal, then
+// Spec.Env); the working directory is Home unless Spec.Dir says
+// otherwise; a terminal's slave is given to the account (group TTYGroup,
+// mode 0620, as sshd does). The session's cgroup sits below a cgroup of
+// the account's own under the daemon's.
+type User struct {
+	Name     string
+	UID, GID uint32
+	Groups   []uint32 // supplementary groups, from the group database
+	Home     string
+	Shell    string // login shell; "" means /bin/sh
+	Path     string // PATH of its sessions
+	// TTYGroup owns a session's terminal (the "tty" group); negative
+	// leaves the terminal's group as the kernel made it.
+	TTYGroup int
 }
 
 // Status is how the main process ended. Exactly one holds: Err != nil (the
@@ -134,12 +159,23 @@ type Process struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// pid is the main process's; tty its terminal's device ("" without).
+	pid int
+	tty string
+
 	sys sysProcess // platform part
 }
 
 // ID returns the unique session id, also exported to the session's
 // processes as REXEC_SESSION.
 func (p *Process) ID() string { return p.id }
+
+// PID returns the main process's pid.
+func (p *Process) PID() int { return p.pid }
+
+// TTY returns the device of the session's terminal ("/dev/pts/3"), or ""
+// without one: utmp records name it.
+func (p *Process) TTY() string { return p.tty }
 
 // Stdin returns the write end of the process's stdin. The caller owns
 // writing and closing it; closing delivers EOF (on a PTY it writes ^D, the

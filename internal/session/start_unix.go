@@ -43,8 +43,14 @@ func Start(spec Spec) (*Process, error) {
 		return nil, err
 	}
 	p := &Process{id: firstNonEmpty(spec.ID, newID()), done: make(chan struct{})}
-	acct := currentAccount()
-	env := mergeEnv(baseEnv(acct, spec.PTY), spec.Env...)
+	acct, base := currentAccount(), []string(nil)
+	if u := spec.User; u != nil {
+		acct = account{name: u.Name, home: u.Home, shell: firstNonEmpty(u.Shell, fallbackShell)}
+		base = userEnv(u, spec.PTY)
+	} else {
+		base = baseEnv(acct, spec.PTY)
+	}
+	env := mergeEnv(base, spec.Env...)
 	env = mergeEnv(env, MarkerVar+"="+p.id)
 	dir := workDir(spec.Dir, acct.home)
 	path, argv, env, err := commandLine(spec, acct, env, dir)
@@ -53,6 +59,9 @@ func Start(spec Spec) (*Process, error) {
 	}
 	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Dir: dir}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: spec.PTY == nil}
+	if u := spec.User; u != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups}
+	}
 	if err := p.sys.start(p, cmd, spec); err != nil {
 		return nil, fmt.Errorf("session: starting %q: %w", argv[0], err)
 	}
@@ -78,7 +87,7 @@ func workDir(dir, home string) string {
 
 // start wires stdio, forks and closes the child's ends in the parent.
 func (s *sysProcess) start(p *Process, cmd *exec.Cmd, spec Spec) error {
-	child, err := s.attachIO(p, cmd, spec.PTY)
+	child, err := s.attachIO(p, cmd, spec.PTY, spec.User)
 	if err != nil {
 		return err
 	}
@@ -90,14 +99,15 @@ func (s *sysProcess) start(p *Process, cmd *exec.Cmd, spec Spec) error {
 		return err
 	}
 	s.pgid = s.cmd.Process.Pid
+	p.pid = s.pgid
 	return nil
 }
 
 // attachIO creates the pipes or terminal, sets cmd's stdio to the child
 // ends and p's to the parent ends, and returns the child ends.
-func (s *sysProcess) attachIO(p *Process, cmd *exec.Cmd, ps *PTYSpec) ([]*os.File, error) {
+func (s *sysProcess) attachIO(p *Process, cmd *exec.Cmd, ps *PTYSpec, u *User) ([]*os.File, error) {
 	if ps != nil {
-		return s.attachPTY(p, cmd, ps)
+		return s.attachPTY(p, cmd, ps, u)
 	}
 	var files [6]*os.File // in r, in w, out r, out w, err r, err w
 	for i := 0; i < len(files); i += 2 {

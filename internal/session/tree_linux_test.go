@@ -230,7 +230,7 @@ func TestCgroupBaseRefreshed(t *testing.T) {
 	ownCgroup.Lock()
 	ownCgroup.dir = filepath.Join(t.TempDir(), "gone")
 	ownCgroup.Unlock()
-	cg, err := newCgroup("refresh-"+newID(), false)
+	cg, err := newCgroup("refresh-"+newID(), false, "")
 	if err != nil {
 		t.Fatalf("newCgroup after the cached cgroup vanished: %v", err)
 	}

@@ -137,7 +137,7 @@ func (p *Part) Commit(sha string) error {
 
 // finish sets mode and times on the partial file and makes it durable.
 func (p *Part) finish() error {
-	if err := p.f.Chmod(fs.FileMode(p.entry.Mode & modeMask)); err != nil {
+	if err := p.f.Chmod(fs.FileMode(p.entry.Mode & modeMask &^ int(CreateMask()))); err != nil {
 		return err
 	}
 	if err := p.r.root.Chtimes(p.name, time.Time{}, time.Unix(0, p.entry.MtimeNS)); err != nil {

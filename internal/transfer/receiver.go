@@ -126,7 +126,7 @@ func (r *Receiver) Dir(e protocol.Entry) error {
 	if err := r.ensureDir(local); err != nil {
 		return err
 	}
-	if err := r.root.Chmod(local, fs.FileMode(e.Mode&modeMask)); err != nil {
+	if err := r.root.Chmod(local, fs.FileMode(e.Mode&modeMask&^int(CreateMask()))); err != nil {
 		return err
 	}
 	mtime := time.Unix(0, e.MtimeNS)
