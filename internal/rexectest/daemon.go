@@ -50,6 +50,9 @@ type DaemonOptions struct {
 	// DiscardLogs keeps none of its log: for a load or soak run, whose
 	// log would fill the test's memory.
 	DiscardLogs bool
+	// Prefix runs the daemon through a command: "setpriv --reuid=alice
+	// ... --" starts it as another account.
+	Prefix []string
 }
 
 // Daemon is a `rexec serve` process started by StartDaemon; t's cleanup
@@ -80,7 +83,11 @@ func StartDaemon(t testing.TB, bin string, opts DaemonOptions) *Daemon {
 	if listens == 0 {
 		args, listens = append(args, "--listen", "127.0.0.1:0"), 1
 	}
-	cmd := exec.Command(bin, args...)
+	args = append([]string{bin}, args...)
+	if len(opts.Prefix) > 0 {
+		args = append(append([]string(nil), opts.Prefix...), args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(append(os.Environ(), config.HomeEnv+"="+opts.Home), opts.Env...)
 	cmd.ExtraFiles = opts.ExtraFiles
 	stderr, err := cmd.StderrPipe()
