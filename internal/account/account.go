@@ -200,3 +200,9 @@ func scanLines(r io.Reader, path string, match func([]string) bool) error {
 	}
 	return nil
 }
+
+// Files are the database files db reads, for a cache to notice a change.
+func (db DB) Files() []string {
+	return []string{db.path(db.Passwd, "/etc/passwd"), db.path(db.Group, "/etc/group"),
+		db.path(db.Shadow, "/etc/shadow"), db.path(db.LoginDefs, "/etc/login.defs")}
+}

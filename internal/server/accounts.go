@@ -75,15 +75,15 @@ func (s *Server) resolveAccount(user string, explicit bool) (*sessionAccount, er
 	if err := account.ValidName(user); err != nil {
 		return nil, err
 	}
-	db := s.cfg.AccountDB
-	a, err := db.Lookup(user)
-	if err != nil {
-		return nil, err
+	e := s.cachedAccount(user)
+	switch {
+	case e.err != nil:
+		return nil, e.err
+	case e.admitErr != nil:
+		return nil, e.admitErr
 	}
-	if err := s.admit(a); err != nil {
-		return nil, err
-	}
-	sa := &sessionAccount{name: a.Name, acct: a, path: db.Path(a), umask: db.Umask(a)}
+	a := e.acct
+	sa := &sessionAccount{name: a.Name, acct: a, path: e.path, umask: e.umask}
 	sa.files = s.accountKeyFiles(a, a.UID == 0)
 	if a.UID == 0 && s.cfg.PermitRoot == PermitRootNo {
 		return nil, errors.New("permit_root is no")

@@ -162,7 +162,7 @@ func (c *serverConn) reauthorize(m protocol.Message) error {
 		msg = fmt.Sprintf("key %s is no longer authorized on this server (removed from authorized_keys)", fp)
 	case !reflect.DeepEqual(k.Options, c.key.Options):
 		msg = fmt.Sprintf("the authorized_keys line of key %s changed; reconnect to use it", fp)
-	case !c.acct.own && c.s.admit(c.acct.acct) != nil:
+	case !c.acct.own && c.s.stillAdmitted(c.acct) != nil:
 		msg = fmt.Sprintf("the account %q may no longer log in on this server", c.acct.name)
 	default:
 		return nil

@@ -62,6 +62,9 @@ type Server struct {
 	// ttyGroup owns the terminals of other accounts' sessions (the "tty"
 	// group), -1 if the system has none.
 	ttyGroup int
+	// accounts caches the account databases' answers (accountcache.go);
+	// it has its own lock.
+	accounts accountCache
 
 	gate    *gate             // pre-auth admission; has its own lock
 	freed   chan struct{}     // signalled (non-blocking, cap 1) when a connection ends

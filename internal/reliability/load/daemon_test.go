@@ -135,3 +135,24 @@ func (d *daemon) waitIdle(t *testing.T, wantFDs int, bound time.Duration) procSt
 
 // selfRSS is this test process's resident memory (the clients).
 func selfRSS() int { return statsOf(os.Getpid()).rssKiB }
+
+// otherAccount creates an account (removed after the test) whose own
+// authorized_keys holds the load client's key, and returns its name.
+func (d *daemon) otherAccount(t *testing.T) string {
+	a := rexectest.NewAccount(t, rexectest.AccountOptions{})
+	dir := filepath.Join(a.Home, ".config", "rexec")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pub := auth.AuthorizedLine(d.cfg.Identity.Public, "load") + "\n"
+	file := filepath.Join(dir, config.AuthorizedKeysFile)
+	if err := os.WriteFile(file, []byte(pub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(a.Home, ".config"), dir, file} {
+		if err := os.Chown(p, a.UID, a.GID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a.Name
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -100,10 +101,20 @@ func TestLoadSessionRate(t *testing.T) {
 	dur := envDuration("REXEC_LOAD_RATE_TIME", 10*time.Second)
 	d := startDaemon(t)
 	d.warm(t, 50)
-	for _, mode := range []struct {
+	modes := []struct {
 		name string
 		exec bool
-	}{{"connect+hello", false}, {"connect+hello+exec true", true}} {
+		user string // another account; "" is the daemon's own
+	}{{"connect+hello", false, ""}, {"connect+hello+exec true", true, ""}}
+	if os.Geteuid() == 0 { // the daemon runs as root: sessions as another account too
+		modes = append(modes, struct {
+			name string
+			exec bool
+			user string
+		}{"connect+hello+exec true as another account", true, d.otherAccount(t)})
+	}
+	for _, mode := range modes {
+		d.cfg.User = mode.user
 		before := d.stats()
 		var count, errs atomic.Int64
 		var mu sync.Mutex
