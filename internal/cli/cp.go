@@ -43,7 +43,7 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 		Long: "Copy files between this machine and a host. HOST:PATH names a remote file,\n" +
 			"relative to the remote home unless absolute; a name with a colon before any\n" +
 			"slash is remote, as in scp (write ./a:b for a local one). Several sources go\n" +
-			"into a directory. Every file is verified (sha256) and renamed into place\n" +
+			"into a directory. Every file is verified (BLAKE3) and renamed into place\n" +
 			"only when complete; mode and modification time are kept.\n\n" +
 			"To many hosts (uploads only):\n" +
 			"  rexec cp [flags] LOCAL_SRC... HOST:PATH HOST:PATH...\n" +

@@ -30,6 +30,9 @@ func validateTransfer(m Message) error {
 		if m.Length < 0 || m.Length > MaxHave {
 			return fmt.Errorf("file_have: length %d outside [0, %d]", m.Length, int64(MaxHave))
 		}
+		if m.Hash != HashBLAKE3 {
+			return fmt.Errorf("file_have: hash %q is not %q", truncate(m.Hash), HashBLAKE3)
+		}
 	case *FileOffset:
 		if m.Offset < 0 || m.Offset > MaxLength {
 			return fmt.Errorf("file_offset: offset %d out of range", m.Offset)
@@ -73,10 +76,14 @@ func validateStatResult(m *StatResult) error {
 
 func validateFileEnd(m *FileEnd) error {
 	switch {
-	case (m.SHA256 == "") == (m.Error == ""):
-		return fmt.Errorf("file_end: exactly one of sha256 and error is required")
-	case m.SHA256 != "" && !isHexDigest(m.SHA256):
-		return fmt.Errorf("file_end: sha256 must be 64 lower-case hex digits")
+	case (m.Digest == "") == (m.Error == ""):
+		return fmt.Errorf("file_end: exactly one of digest and error is required")
+	case (m.Digest == "") != (m.Hash == ""):
+		return fmt.Errorf("file_end: hash goes with digest")
+	case m.Hash != "" && m.Hash != HashBLAKE3:
+		return fmt.Errorf("file_end: hash %q is not %q", truncate(m.Hash), HashBLAKE3)
+	case m.Digest != "" && !isHexDigest(m.Digest):
+		return fmt.Errorf("file_end: digest must be 64 lower-case hex digits")
 	case m.Message != "" && m.Error == "":
 		return fmt.Errorf("file_end: a message goes with an error")
 	}
