@@ -113,14 +113,22 @@ type PutOK struct{}
 
 // Get downloads Path from the server (§8.5): a file, or with Recursive a
 // directory tree. The server answers with entries, errors and one GetEnd.
+//
+// With Batch the answer packs small files, directories and links into
+// batch frames (§8.10). With Select the client sends the names it wants
+// right after the get (names frames, then names_end) and the server sends
+// only those, with every directory (§8.11).
 type Get struct {
 	Path      string `json:"path,omitempty"`
 	Recursive bool   `json:"recursive,omitempty"`
 	Resume    bool   `json:"resume,omitempty"`
+	Batch     bool   `json:"batch,omitempty"`
+	Select    bool   `json:"select,omitempty"`
 }
 
 // Entry is one item of a get. Name is relative to the requested path,
-// which is itself ".". A file entry is followed by its bytes.
+// which is itself ".". A file entry is followed by its bytes, except in a
+// listing (§8.11), where a file may carry its file digest instead.
 type Entry struct {
 	Name    string `json:"name"`
 	Kind    string `json:"kind"`
@@ -128,6 +136,7 @@ type Entry struct {
 	Mode    int    `json:"mode,omitempty"`
 	MtimeNS int64  `json:"mtime_ns,omitempty"`
 	Target  string `json:"target,omitempty"`
+	Digest  string `json:"digest,omitempty"`
 }
 
 // GetEnd ends the answer to a get.
@@ -200,7 +209,7 @@ func newTransferMessage(typ string) Message {
 	case TypeFileEnd:
 		return &FileEnd{}
 	}
-	return nil
+	return newTreeMessage(typ)
 }
 
 // IsFileCode reports whether code is one of the file request codes above.

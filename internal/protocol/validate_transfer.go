@@ -12,8 +12,6 @@ func validateTransfer(m Message) error {
 	switch m := m.(type) {
 	case *Stat:
 		return checkPath("stat: path", m.Path, false)
-	case *Get:
-		return checkPath("get: path", m.Path, false)
 	case *StatResult:
 		return validateStatResult(m)
 	case *Put:
@@ -39,8 +37,15 @@ func validateTransfer(m Message) error {
 		}
 	case *FileEnd:
 		return validateFileEnd(m)
+	case *Get:
+		if err := checkPath("get: path", m.Path, false); err != nil {
+			return err
+		}
+		if m.Select && !m.Recursive {
+			return fmt.Errorf("get: select is only for a tree")
+		}
 	}
-	return nil
+	return validateTree(m)
 }
 
 func validateEntry(what string, e Entry) error {
@@ -58,6 +63,8 @@ func validateEntry(what string, e Entry) error {
 		return fmt.Errorf("%s: mode %#o outside [0, %#o]", what, e.Mode, MaxMode)
 	case (e.Kind == KindSymlink) != (e.Target != ""):
 		return fmt.Errorf("%s: a symlink, and only a symlink, has a target", what)
+	case e.Digest != "" && (e.Kind != KindFile || !isHexDigest(e.Digest)):
+		return fmt.Errorf("%s: a digest is 64 lower-case hex digits, of a file", what)
 	}
 	return checkPath(what+": target", e.Target, false)
 }

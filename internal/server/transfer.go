@@ -60,6 +60,10 @@ func (c *serverConn) serveTransfer(m protocol.Message) error {
 		err = c.withSlot(func() error { return c.servePut(m) })
 	case protocol.Get:
 		err = c.withSlot(func() error { return c.serveGet(m) })
+	case protocol.PutTree:
+		err = c.withSlot(func() error { return c.servePutTree(m) })
+	case protocol.List:
+		err = c.withSlot(func() error { return c.serveList(m) })
 	}
 	ferr := c.transferFailure(err)
 	a.endFile(err, c)
@@ -272,10 +276,18 @@ func (c *serverConn) serveGet(m protocol.Get) error {
 	}
 	if err != nil {
 		c.xaudit.failed(transfer.Reason(err))
+		if m.Select {
+			if _, err := readSelection(w); err != nil {
+				return err
+			}
+		}
 		if err := w.Send(errorFor(shown(m.Path), err)); err != nil {
 			return err
 		}
 		return w.Send(protocol.GetEnd{})
+	}
+	if m.Batch || m.Select {
+		return c.serveGetTree(m, p)
 	}
 	err = transfer.Walk(p, m.Recursive, func(name, local string, e protocol.Entry, err error) error {
 		switch {

@@ -115,3 +115,27 @@ func shorten(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// ParseNames splits the body of a names frame (PROTOCOL.md §8.11): names
+// separated by NUL bytes, each checked with CheckName. An empty body holds
+// no name. A bad name is ErrBadName.
+func ParseNames(body []byte) ([]string, error) {
+	if len(body) == 0 {
+		return nil, nil
+	}
+	names := strings.Split(string(body), "\x00")
+	for _, n := range names {
+		if err := CheckName(n); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// AppendName appends name to the body of a names frame.
+func AppendName(body []byte, name string) []byte {
+	if len(body) > 0 {
+		body = append(body, 0)
+	}
+	return append(body, name...)
+}
