@@ -242,20 +242,20 @@ func (t *treePut) walk(it PutItem, tree bool) error {
 
 // send sends one entry under the name wname.
 func (t *treePut) send(wname, local string, e protocol.Entry) error {
-		if e.Kind != protocol.KindFile {
-			e.Name = wname
-			return t.ts.Entry(e)
-		}
-		_, told, err := t.ts.File(wname, local)
-		var fe *transfer.FileError
-		switch {
-		case errors.As(err, &fe) && told:
-			return nil // the server reports it (entry_error)
-		case errors.As(err, &fe):
-			t.localFailure(local, fe.Err)
-			return nil
-		}
-		return err
+	if e.Kind != protocol.KindFile {
+		e.Name = wname
+		return t.ts.Entry(e)
+	}
+	_, told, err := t.ts.File(wname, local)
+	var fe *transfer.FileError
+	switch {
+	case errors.As(err, &fe) && told:
+		return nil // the server reports it (entry_error)
+	case errors.As(err, &fe):
+		t.localFailure(local, fe.Err)
+		return nil
+	}
+	return err
 }
 
 func (t *treePut) localFailure(name string, err error) {
