@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/rexec-dev/rexec/internal/protocol"
-	"github.com/rexec-dev/rexec/internal/protocol/frame"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
 
@@ -51,7 +50,7 @@ func (g *getter) batch(body []byte) error {
 func (c *Conn) sendSelection(names []string) error {
 	var body []byte
 	for _, n := range names {
-		if len(body)+len(n)+1 > frame.MaxBodySize {
+		if len(body)+len(n)+1 > transfer.MaxNamesBody {
 			if err := c.pc.Send(protocol.Data{Stream: protocol.TypeNames, Body: body}); err != nil {
 				return c.sendError("sending the selection", err)
 			}

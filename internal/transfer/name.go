@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rexec-dev/rexec/internal/protocol/frame"
 )
 
 // Name limits: what Linux accepts (NAME_MAX and PATH_MAX), so a name that
@@ -115,6 +117,9 @@ func shorten(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// MaxNamesBody is the largest body of one names frame: one frame's body.
+const MaxNamesBody = frame.MaxBodySize
 
 // ParseNames splits the body of a names frame (PROTOCOL.md §8.11): names
 // separated by NUL bytes, each checked with CheckName. An empty body holds
