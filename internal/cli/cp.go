@@ -29,6 +29,7 @@ type cpOpts struct {
 	verbose   bool
 	timeout   time.Duration
 	fan       fanOpts
+	sync      *syncOpts // rexec sync: compare and send what differs
 }
 
 func newCpCmd(g *globals, env Env) *cobra.Command {
@@ -43,7 +44,7 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 		Long: "Copy files between this machine and a host. HOST:PATH names a remote file,\n" +
 			"relative to the remote home unless absolute; a name with a colon before any\n" +
 			"slash is remote, as in scp (write ./a:b for a local one). Several sources go\n" +
-			"into a directory. Every file is verified (sha256) and renamed into place\n" +
+			"into a directory. Every file is verified (BLAKE3) and renamed into place\n" +
 			"only when complete; mode and modification time are kept.\n\n" +
 			"To many hosts (uploads only):\n" +
 			"  rexec cp [flags] LOCAL_SRC... HOST:PATH HOST:PATH...\n" +
@@ -105,6 +106,7 @@ func (o *cpOpts) run(ctx context.Context, g *globals, env Env, args []string) er
 	}
 	prog := newProgress(env.Stderr, o.quiet)
 	rep := newCpReport(env.Stderr, prog, o)
+	rep.stdout = env.Stdout
 	if plan.Kind == client.Upload {
 		err = o.upload(ctx, cfg, plan.Sources, plan.Dest, rep)
 	} else {
@@ -146,6 +148,9 @@ func (o *cpOpts) upload(ctx context.Context, cfg client.Config, srcs []client.Op
 
 // uploadOver is upload on a connection to dst's host.
 func (o *cpOpts) uploadOver(ctx context.Context, c *client.Conn, srcs []client.Operand, dst client.Operand, rep *cpReport) error {
+	if o.sync != nil {
+		return o.syncUpOver(ctx, c, srcs, dst, rep)
+	}
 	st, err := c.Stat(ctx, dst.Path)
 	var fe *transfer.FileError
 	isDir := err == nil && st.Kind == protocol.KindDir
@@ -219,6 +224,9 @@ func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []client.
 // server sends (client.Stat and client.Get refuse answers that name
 // anything else). Only a directory is asked for as a tree.
 func (o *cpOpts) get(ctx context.Context, c *client.Conn, src client.Operand, dst string, isDir bool, rep *cpReport) error {
+	if o.sync != nil {
+		return o.syncDown(ctx, c, src, dst, rep)
+	}
 	st, err := c.Stat(ctx, src.Path)
 	if err != nil {
 		return rep.fileOrFatal(err)
@@ -258,11 +266,15 @@ type cpReport struct {
 	first   error // the first failure
 	denied  bool  // a failure was the key's policy (no-file-transfer)
 	sum     client.CopySummary
+	stdout  io.Writer // sync -n lists its plan here
+	dry     bool      // sync -n
+	quiet   bool      // -q: no sync summary
 }
 
 // newCpReport reports on out, or above the bars of prog when it is not nil.
 func newCpReport(out io.Writer, prog *cpProgress, o *cpOpts) *cpReport {
-	r := &cpReport{out: out, prefix: "rexec: ", verbose: o.verbose}
+	r := &cpReport{out: out, prefix: "rexec: ", verbose: o.verbose, stdout: io.Discard, quiet: o.quiet}
+	r.dry = o.sync != nil && o.sync.dry
 	if prog != nil {
 		r.out, r.meter = prog, prog
 	}

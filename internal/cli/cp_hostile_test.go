@@ -2,9 +2,7 @@ package cli_test
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"net"
@@ -18,6 +16,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/rexectest"
+	"github.com/rexec-dev/rexec/internal/transfer"
 	"github.com/rexec-dev/rexec/internal/transport"
 )
 
@@ -65,12 +64,11 @@ func (a hostileAnswers) play(pc *protocol.Conn) {
 
 // sendFile sends a whole file entry as a server answering a get would.
 func sendFile(pc *protocol.Conn, name string, mode int, content string) {
-	sum := sha256.Sum256([]byte(content))
 	_ = pc.Send(protocol.Entry{Name: name, Kind: protocol.KindFile, Length: int64(len(content)), Mode: mode})
 	if content != "" {
 		_ = pc.Send(protocol.Data{Stream: protocol.TypeFileData, Body: []byte(content)})
 	}
-	_ = pc.Send(protocol.FileEnd{SHA256: hex.EncodeToString(sum[:])})
+	_ = pc.Send(protocol.FileEnd{Hash: protocol.HashBLAKE3, Digest: transfer.Digest([]byte(content))})
 }
 
 // assertContained fails if anything was created in outside, or if any
@@ -195,10 +193,9 @@ func hostileClient(t *testing.T, d *daemon) *protocol.Conn {
 // putFile uploads content as name into dir and returns the server's reply.
 func putFile(t *testing.T, pc *protocol.Conn, dir, name string, mode int, content string) protocol.Message {
 	t.Helper()
-	sum := sha256.Sum256([]byte(content))
 	_ = pc.Send(protocol.Put{Path: dir, Name: name, Kind: protocol.KindFile, Length: int64(len(content)), Mode: mode})
 	_ = pc.Send(protocol.Data{Stream: protocol.TypeFileData, Body: []byte(content)})
-	_ = pc.Send(protocol.FileEnd{SHA256: hex.EncodeToString(sum[:])})
+	_ = pc.Send(protocol.FileEnd{Hash: protocol.HashBLAKE3, Digest: transfer.Digest([]byte(content))})
 	return reply(t, pc)
 }
 
@@ -258,7 +255,7 @@ func TestCpHostileClient(t *testing.T) {
 	// A file whose bytes do not match its digest is refused, and nothing is kept.
 	_ = pc.Send(protocol.Put{Path: dst, Name: "lie", Kind: protocol.KindFile, Length: 3})
 	_ = pc.Send(protocol.Data{Stream: protocol.TypeFileData, Body: []byte("abc")})
-	_ = pc.Send(protocol.FileEnd{SHA256: strings.Repeat("0", 64)})
+	_ = pc.Send(protocol.FileEnd{Hash: protocol.HashBLAKE3, Digest: strings.Repeat("0", 64)})
 	wantError(t, "wrong digest", reply(t, pc), protocol.CodeIntegrity)
 	// Bytes that no put asked for.
 	_ = pc.Send(protocol.Data{Stream: protocol.TypeFileData, Body: []byte("stray")})

@@ -254,7 +254,7 @@ func TestCpFileErrors(t *testing.T) {
 		{"directory without -r", []string{filepath.Join(dir, "sub"), remote(dir + "/x")}, 1, "is a directory"},
 		{"remote directory without -r", []string{remote(dir + "/sub"), filepath.Join(dir, "x")}, 1, "is a directory"},
 		{"several sources, no directory", []string{f, f, remote(dir + "/none")}, 1, "not a directory"},
-		{"missing remote directory", []string{f, remote(dir + "/none/x")}, 1, "no such file"},
+		{"missing remote directory", []string{f, remote(dir + "/none/x")}, 1, "does not exist"},
 		{"two remotes", []string{remote("a"), remote("b")}, 2, "not supported"},
 		{"no remote", []string{f, f + "2"}, 2, "no remote"},
 	}

@@ -123,8 +123,9 @@ type cpJob struct {
 	total  int64       // bytes of the sources, for the bars
 }
 
-func (j *cpJob) run(ctx context.Context, host string, c *client.Conn, _, stderr io.Writer) (fanout.Result, error) {
-	rep := &cpReport{out: stderr, verbose: j.o.verbose}
+func (j *cpJob) run(ctx context.Context, host string, c *client.Conn, stdout, stderr io.Writer) (fanout.Result, error) {
+	rep := &cpReport{out: stderr, verbose: j.o.verbose, stdout: stdout, quiet: j.o.quiet}
+	rep.dry = j.o.sync != nil && j.o.sync.dry
 	meter := j.prog.host(host, j.total)
 	if meter != nil {
 		rep.meter = meter

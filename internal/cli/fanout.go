@@ -30,10 +30,14 @@ type fanOpts struct {
 	maxFailures string
 }
 
-func (o *fanOpts) register(cmd *cobra.Command) {
+func (o *fanOpts) register(cmd *cobra.Command) { o.registerAs(cmd, "exclude") }
+
+// registerAs is register with the long name of -x given: sync's own
+// --exclude is a file pattern, as in rsync, so there -x is --exclude-host.
+func (o *fanOpts) registerAs(cmd *cobra.Command, excludeName string) {
 	f := cmd.Flags()
 	f.StringVar(&o.hostsFile, "hosts", "", "the hosts in FILE, one per line (# comments; - reads stdin)")
-	f.StringArrayVarP(&o.exclude, "exclude", "x", nil, "leave out these hosts (ranges and commas as for HOST; repeatable)")
+	f.StringArrayVarP(&o.exclude, excludeName, "x", nil, "leave out these hosts (ranges and commas as for HOST; repeatable)")
 	f.IntVarP(&o.parallel, "fanout", "f", fanout.DefaultParallel, "how many hosts run at once")
 	f.StringVar(&o.output, "output", "", "output of several hosts: prefix (default), group or json")
 	f.BoolVar(&o.failFast, "fail-fast", false, "start no new host after the first one that fails")

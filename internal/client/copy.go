@@ -30,6 +30,14 @@ type CopyOptions struct {
 	// *transfer.FileError (the copy goes on after it). For a file, res
 	// tells how many bytes crossed the wire and where a resume started.
 	Done func(name, kind string, res transfer.Result, err error)
+	// Progress, when non-nil, is called as a tree transfer (PutTree, a
+	// recursive Get) moves files: with 1 for each file complete (0 for a
+	// count of bytes alone) and the file bytes that crossed the wire.
+	// It feeds one bar for the whole transfer.
+	Progress func(files int, n int64)
+	// Select, when non-nil, makes a recursive Get ask for these names
+	// only (and every directory): sync's download of what changed.
+	Select []string
 }
 
 func (o CopyOptions) done(name, kind string, res transfer.Result, err error) {
@@ -42,6 +50,7 @@ func (o CopyOptions) done(name, kind string, res transfer.Result, err error) {
 type CopySummary struct {
 	Entries int   // entries that arrived
 	Failed  int   // entries that failed (each reported to Done)
+	Removed int   // entries removed (sync --delete)
 	Bytes   int64 // file bytes that crossed the wire
 }
 
@@ -150,8 +159,15 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 	defer r.Close()
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
-	if err := c.pc.Send(protocol.Get{Path: path, Recursive: o.Recursive, Resume: o.Resume}); err != nil {
+	get := protocol.Get{Path: path, Recursive: o.Recursive, Resume: o.Resume, Batch: o.Recursive,
+		Select: o.Select != nil}
+	if err := c.pc.Send(get); err != nil {
 		return sum, c.sendError("sending get", err)
+	}
+	if o.Select != nil {
+		if err := c.sendSelection(o.Select); err != nil {
+			return sum, err
+		}
 	}
 	g := &getter{c: c, r: r, o: o, dir: dir, top: top, sum: &sum, answer: getAnswer{tree: o.Recursive}}
 	for {
@@ -162,6 +178,12 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 		switch m := m.(type) {
 		case protocol.Entry:
 			err = g.entry(m)
+		case protocol.Data:
+			if m.Stream != protocol.TypeBatch || !o.Recursive {
+				err = c.unexpected(m)
+			} else {
+				err = g.batch(m.Body)
+			}
 		case protocol.Error:
 			if protocol.Fatal(m.Code) {
 				return sum, c.remoteError(m)
@@ -247,8 +269,15 @@ func (g *getter) file(e protocol.Entry) (transfer.Result, error) {
 			if progress != nil {
 				progress(n)
 			}
+			if g.o.Progress != nil {
+				g.o.Progress(0, n)
+			}
 		},
 	}
 	open := func() (*transfer.Part, error) { return g.r.File(e) }
-	return transfer.ReceiveFile(getWire{g.c}, e, g.o.Resume, open, hooks)
+	res, err := transfer.ReceiveFile(getWire{g.c}, e, g.o.Resume, open, hooks)
+	if err == nil && g.o.Progress != nil {
+		g.o.Progress(1, 0)
+	}
+	return res, err
 }

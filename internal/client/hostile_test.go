@@ -3,8 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -271,10 +269,9 @@ func entryFrame(e protocol.Entry) []byte {
 
 // fileFrames is a whole file of a get's answer: entry, data, file_end.
 func fileFrames(name, content string) []byte {
-	sum := sha256.Sum256([]byte(content))
 	return cat(entryFrame(protocol.Entry{Name: name, Kind: protocol.KindFile, Length: int64(len(content)), Mode: 0o644}),
 		fr(fmt.Sprintf(`{"type":"file_data","size":%d}`, len(content)), content),
-		fr(`{"type":"file_end","sha256":"`+hex.EncodeToString(sum[:])+`"}`, ""))
+		fr(`{"type":"file_end","hash":"blake3","digest":"`+transfer.Digest([]byte(content))+`"}`, ""))
 }
 
 func dirFrame(name string) []byte {

@@ -29,7 +29,14 @@ type PutItem struct {
 // o.Done and are counted, and the copy goes on. The error is an *Error
 // when the connection failed (the server keeps the partial file of an
 // interrupted file, for o.Resume).
+//
+// A tree (o.Recursive) or several items go as one tree upload (PutTree):
+// no reply per entry, small files batched and made durable together. One
+// file alone goes as a put, answered when it is durable.
 func (c *Conn) Put(ctx context.Context, dir string, items []PutItem, o CopyOptions) (CopySummary, error) {
+	if o.Recursive || len(items) > 1 {
+		return c.PutTree(ctx, dir, items, nil, o)
+	}
 	p := &putter{c: c, dir: dir, o: o, msgs: make(chan inbound, putWindow+8),
 		tokens: make(chan struct{}, putWindow+1), quit: make(chan struct{}), readerDone: make(chan struct{})}
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })

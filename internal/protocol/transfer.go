@@ -42,7 +42,7 @@ const (
 	CodePermission = "permission" // permission denied by the file system
 	CodeNoSpace    = "no_space"   // no space left on the device, or quota exceeded
 	CodeChanged    = "changed"    // the source changed while it was being read
-	CodeIntegrity  = "integrity"  // the received bytes do not match the sender's sha256
+	CodeIntegrity  = "integrity"  // the received bytes do not match the sender's digest
 	CodeInUse      = "in_use"     // another transfer is writing the same file
 	CodeIO         = "io"         // any other file-system failure
 )
@@ -52,7 +52,8 @@ const (
 	// ChunkSize is the resume granularity: a partial file is verified,
 	// and kept or re-sent, in chunks of this many bytes.
 	ChunkSize = 4 << 20
-	// SumSize is the size of one chunk's SHA-256 in a file_sums body.
+	// SumSize is the size of one chunk's digest in a file_sums body, and
+	// of the file digest in file_end.
 	SumSize = 32
 	// MaxSums is how many chunk sums one file_sums frame can carry, so a
 	// resume can re-use at most MaxSums*ChunkSize bytes (128 GiB); the
@@ -69,6 +70,12 @@ const (
 	// and sticky. A receiver applies only mode & 0o777.
 	MaxMode = 0o7777
 )
+
+// HashBLAKE3 names the one content hash of this version: the BLAKE3
+// chunk tree of PROTOCOL.md §8.6 (a BLAKE3 digest per ChunkSize chunk,
+// and the file digest derived from them). file_have and file_end name it,
+// so that a later version can add another without a new message.
+const HashBLAKE3 = "blake3"
 
 // Stat asks what is at Path on the server (§8.3). It follows symbolic
 // links, as stat(2) does.
@@ -106,14 +113,22 @@ type PutOK struct{}
 
 // Get downloads Path from the server (§8.5): a file, or with Recursive a
 // directory tree. The server answers with entries, errors and one GetEnd.
+//
+// With Batch the answer packs small files, directories and links into
+// batch frames (§8.10). With Select the client sends the names it wants
+// right after the get (names frames, then names_end) and the server sends
+// only those, with every directory (§8.11).
 type Get struct {
 	Path      string `json:"path,omitempty"`
 	Recursive bool   `json:"recursive,omitempty"`
 	Resume    bool   `json:"resume,omitempty"`
+	Batch     bool   `json:"batch,omitempty"`
+	Select    bool   `json:"select,omitempty"`
 }
 
 // Entry is one item of a get. Name is relative to the requested path,
-// which is itself ".". A file entry is followed by its bytes.
+// which is itself ".". A file entry is followed by its bytes, except in a
+// listing (§8.11), where a file may carry its file digest instead.
 type Entry struct {
 	Name    string `json:"name"`
 	Kind    string `json:"kind"`
@@ -121,16 +136,18 @@ type Entry struct {
 	Mode    int    `json:"mode,omitempty"`
 	MtimeNS int64  `json:"mtime_ns,omitempty"`
 	Target  string `json:"target,omitempty"`
+	Digest  string `json:"digest,omitempty"`
 }
 
 // GetEnd ends the answer to a get.
 type GetEnd struct{}
 
 // FileHave is the receiver's answer to a resumable file header: it holds
-// a verified-to-be-checked prefix of Length bytes, whose chunk sums
-// follow in one file_sums frame when Length > 0.
+// a verified-to-be-checked prefix of Length bytes, whose chunk digests
+// (Hash: HashBLAKE3) follow in one file_sums frame when Length > 0.
 type FileHave struct {
-	Length int64 `json:"length"`
+	Length int64  `json:"length"`
+	Hash   string `json:"hash"`
 }
 
 // FileOffset is the sender's decision after FileHave: the data that
@@ -139,10 +156,12 @@ type FileOffset struct {
 	Offset int64 `json:"offset"`
 }
 
-// FileEnd ends a file's bytes. SHA256 (lower-case hex) is the digest of
-// the whole file; instead, Error (a code of §6) and Message abandon it.
+// FileEnd ends a file's bytes. Digest (lower-case hex) is the file
+// digest of the whole file under Hash (HashBLAKE3); instead, Error (a
+// code of §6) and Message abandon it.
 type FileEnd struct {
-	SHA256  string `json:"sha256,omitempty"`
+	Hash    string `json:"hash,omitempty"`
+	Digest  string `json:"digest,omitempty"`
 	Error   string `json:"error,omitempty"`
 	Message string `json:"message,omitempty"`
 }
@@ -190,7 +209,7 @@ func newTransferMessage(typ string) Message {
 	case TypeFileEnd:
 		return &FileEnd{}
 	}
-	return nil
+	return newTreeMessage(typ)
 }
 
 // IsFileCode reports whether code is one of the file request codes above.

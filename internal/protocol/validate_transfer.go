@@ -12,8 +12,6 @@ func validateTransfer(m Message) error {
 	switch m := m.(type) {
 	case *Stat:
 		return checkPath("stat: path", m.Path, false)
-	case *Get:
-		return checkPath("get: path", m.Path, false)
 	case *StatResult:
 		return validateStatResult(m)
 	case *Put:
@@ -30,14 +28,24 @@ func validateTransfer(m Message) error {
 		if m.Length < 0 || m.Length > MaxHave {
 			return fmt.Errorf("file_have: length %d outside [0, %d]", m.Length, int64(MaxHave))
 		}
+		if m.Hash != HashBLAKE3 {
+			return fmt.Errorf("file_have: hash %q is not %q", truncate(m.Hash), HashBLAKE3)
+		}
 	case *FileOffset:
 		if m.Offset < 0 || m.Offset > MaxLength {
 			return fmt.Errorf("file_offset: offset %d out of range", m.Offset)
 		}
 	case *FileEnd:
 		return validateFileEnd(m)
+	case *Get:
+		if err := checkPath("get: path", m.Path, false); err != nil {
+			return err
+		}
+		if m.Select && !m.Recursive {
+			return fmt.Errorf("get: select is only for a tree")
+		}
 	}
-	return nil
+	return validateTree(m)
 }
 
 func validateEntry(what string, e Entry) error {
@@ -55,6 +63,8 @@ func validateEntry(what string, e Entry) error {
 		return fmt.Errorf("%s: mode %#o outside [0, %#o]", what, e.Mode, MaxMode)
 	case (e.Kind == KindSymlink) != (e.Target != ""):
 		return fmt.Errorf("%s: a symlink, and only a symlink, has a target", what)
+	case e.Digest != "" && (e.Kind != KindFile || !isHexDigest(e.Digest)):
+		return fmt.Errorf("%s: a digest is 64 lower-case hex digits, of a file", what)
 	}
 	return checkPath(what+": target", e.Target, false)
 }
@@ -73,10 +83,14 @@ func validateStatResult(m *StatResult) error {
 
 func validateFileEnd(m *FileEnd) error {
 	switch {
-	case (m.SHA256 == "") == (m.Error == ""):
-		return fmt.Errorf("file_end: exactly one of sha256 and error is required")
-	case m.SHA256 != "" && !isHexDigest(m.SHA256):
-		return fmt.Errorf("file_end: sha256 must be 64 lower-case hex digits")
+	case (m.Digest == "") == (m.Error == ""):
+		return fmt.Errorf("file_end: exactly one of digest and error is required")
+	case (m.Digest == "") != (m.Hash == ""):
+		return fmt.Errorf("file_end: hash goes with digest")
+	case m.Hash != "" && m.Hash != HashBLAKE3:
+		return fmt.Errorf("file_end: hash %q is not %q", truncate(m.Hash), HashBLAKE3)
+	case m.Digest != "" && !isHexDigest(m.Digest):
+		return fmt.Errorf("file_end: digest must be 64 lower-case hex digits")
 	case m.Message != "" && m.Error == "":
 		return fmt.Errorf("file_end: a message goes with an error")
 	}

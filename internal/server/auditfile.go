@@ -27,6 +27,10 @@ func filePath(m protocol.Message) string {
 		return m.Path
 	case protocol.Put:
 		return m.Path + "/" + m.Name
+	case protocol.PutTree:
+		return m.Path
+	case protocol.List:
+		return m.Path
 	}
 	return ""
 }

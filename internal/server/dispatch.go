@@ -66,7 +66,8 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 		return c.withSession(func(s *execSession) error { return s.signal(m.Signal) })
 	case protocol.Resize:
 		return c.withSession(func(s *execSession) error { s.resize(m.Rows, m.Cols); return nil })
-	case protocol.Stat, protocol.Put, protocol.Get:
+	}
+	if isFileRequest(m) {
 		return c.serveTransfer(m)
 	}
 	return c.unexpected(m)
@@ -76,8 +77,16 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 // what is authorized again, what takes the claim, and what a file's
 // stream must not contain.
 func isRequest(m protocol.Message) bool {
+	_, exec := m.(protocol.Exec)
+	return exec || isFileRequest(m)
+}
+
+// isFileRequest reports whether m starts a file request (PROTOCOL.md §8):
+// the one list of them, served by serveTransfer and, for another account,
+// by the per-account helper.
+func isFileRequest(m protocol.Message) bool {
 	switch m.(type) {
-	case protocol.Exec, protocol.Stat, protocol.Put, protocol.Get:
+	case protocol.Stat, protocol.Put, protocol.Get, protocol.PutTree, protocol.List:
 		return true
 	}
 	return false

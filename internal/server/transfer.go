@@ -279,10 +279,18 @@ func (c *serverConn) serveGet(m protocol.Get) error {
 	}
 	if err != nil {
 		c.xaudit.failed(transfer.Reason(err))
+		if m.Select {
+			if _, err := readSelection(w); err != nil {
+				return err
+			}
+		}
 		if err := w.Send(errorFor(shown(m.Path), err)); err != nil {
 			return err
 		}
 		return w.Send(protocol.GetEnd{})
+	}
+	if m.Batch || m.Select {
+		return c.serveGetTree(m, p)
 	}
 	err = transfer.Walk(p, m.Recursive, func(name, local string, e protocol.Entry, err error) error {
 		switch {
@@ -362,6 +370,10 @@ func (c *serverConn) serveFile(m protocol.Message) error {
 		return c.servePut(m)
 	case protocol.Get:
 		return c.serveGet(m)
+	case protocol.PutTree:
+		return c.servePutTree(m)
+	case protocol.List:
+		return c.serveList(m)
 	}
 	return fmt.Errorf("%w: %s is not a file request", transfer.ErrProtocol, m.Type())
 }

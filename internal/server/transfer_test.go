@@ -5,14 +5,13 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/protocol"
+	"github.com/rexec-dev/rexec/internal/transfer"
 )
 
 // putHeader is the put of a file named name of n bytes into dir.
@@ -21,8 +20,7 @@ func putHeader(dir, name string, n int) protocol.Put {
 }
 
 func fileEnd(b []byte) protocol.FileEnd {
-	s := sha256.Sum256(b)
-	return protocol.FileEnd{SHA256: hex.EncodeToString(s[:])}
+	return protocol.FileEnd{Hash: protocol.HashBLAKE3, Digest: transfer.Digest(b)}
 }
 
 // expectReply reads messages up to a reply and checks its type (or code).

@@ -20,8 +20,8 @@ var (
 	// ErrChanged: the source's size or modification time changed while
 	// it was being read, so what was sent may be a mix of two versions.
 	ErrChanged = errors.New("source changed while being read")
-	// ErrIntegrity: the bytes received do not hash to the sender's SHA-256.
-	ErrIntegrity = errors.New("sha256 of the received data does not match the sender's")
+	// ErrIntegrity: the bytes received do not hash to the sender's digest.
+	ErrIntegrity = errors.New("the digest (BLAKE3) of the received data does not match the sender's")
 	// ErrInUse: another transfer holds the partial file of this target.
 	ErrInUse = errors.New("another transfer is writing this file")
 	// ErrSymlink: a name leads through a symbolic link, which a receiver

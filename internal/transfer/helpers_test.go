@@ -2,8 +2,6 @@ package transfer
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -82,11 +80,6 @@ func randomFile(t *testing.T, path string, n int, seed uint64, mtime time.Time) 
 		t.Fatal(err)
 	}
 	return b
-}
-
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
 
 // sendReceive runs SendFile of local as name against ReceiveFile into r

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rexec-dev/rexec/internal/protocol/frame"
 )
 
 // Name limits: what Linux accepts (NAME_MAX and PATH_MAX), so a name that
@@ -114,4 +116,31 @@ func shorten(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// MaxNamesBody is the largest body of one names frame: one frame's body.
+const MaxNamesBody = frame.MaxBodySize
+
+// ParseNames splits the body of a names frame (PROTOCOL.md §8.11): names
+// separated by NUL bytes, each checked with CheckName. An empty body holds
+// no name. A bad name is ErrBadName.
+func ParseNames(body []byte) ([]string, error) {
+	if len(body) == 0 {
+		return nil, nil
+	}
+	names := strings.Split(string(body), "\x00")
+	for _, n := range names {
+		if err := CheckName(n); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// AppendName appends name to the body of a names frame.
+func AppendName(body []byte, name string) []byte {
+	if len(body) > 0 {
+		body = append(body, 0)
+	}
+	return append(body, name...)
 }

@@ -1,6 +1,6 @@
 package transfer
 
-import "hash"
+import "io"
 
 // overlapMin is the smallest block hashed on a second goroutine while the
 // caller moves the same bytes (Source.Read's caller sends them, Part.Write
@@ -10,20 +10,20 @@ import "hash"
 // costs more than it saves (docs/BENCHMARKS.md).
 const overlapMin = 64 << 10
 
-// hashWhile feeds b to h and runs io, side by side when b is large
-// enough. It returns once both are done, so the caller may reuse b. io
+// hashWhile feeds b to h and runs do, side by side when b is large
+// enough. It returns once both are done, so the caller may reuse b. do
 // must only read b; h must not be used by anything else meanwhile.
-func hashWhile(h hash.Hash, b []byte, io func() error) error {
+func hashWhile(h io.Writer, b []byte, do func() error) error {
 	if len(b) < overlapMin {
-		h.Write(b)
-		return io()
+		_, _ = h.Write(b)
+		return do()
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.Write(b)
+		_, _ = h.Write(b)
 	}()
-	err := io()
+	err := do()
 	<-done
 	return err
 }

@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"testing"
 )
@@ -19,7 +18,7 @@ func TestHashWhile(t *testing.T) {
 		{100, errIO}, {1 << 20, errIO},
 	} {
 		b := bytes.Repeat([]byte{0xa5, 0x5a, 7}, tc.size/3+1)[:tc.size]
-		h := sha256.New()
+		h := newTree()
 		var seen []byte
 		err := hashWhile(h, b, func() error {
 			seen = append(seen, b...)
@@ -28,8 +27,8 @@ func TestHashWhile(t *testing.T) {
 		if !errors.Is(err, tc.ioErr) {
 			t.Errorf("hashWhile(%d bytes) = %v, want %v", tc.size, err, tc.ioErr)
 		}
-		if want := sha256.Sum256(b); !bytes.Equal(h.Sum(nil), want[:]) {
-			t.Errorf("hashWhile(%d bytes): digest %x, want %x", tc.size, h.Sum(nil), want)
+		if want := Digest(b); h.Sum() != want {
+			t.Errorf("hashWhile(%d bytes): digest %s, want %s", tc.size, h.Sum(), want)
 		}
 		if !bytes.Equal(seen, b) {
 			t.Errorf("hashWhile(%d bytes): io saw %d bytes, want them all", tc.size, len(seen))

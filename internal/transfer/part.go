@@ -1,10 +1,7 @@
 package transfer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -27,19 +24,22 @@ type Part struct {
 	local string // the target's name under the root
 	name  string // the partial file's name under the root
 	f     *os.File
-	h     hash.Hash
-	size  int64 // bytes in the partial file that are hashed
-	wb    int64 // writeback requested up to here
-	werr  error // the write that failed, after which h is not to be trusted
+	h     *Tree
+	have  []byte // chunk digests of the partial file, from Have
+	size  int64  // bytes in the partial file that are hashed
+	wb    int64  // writeback requested up to here
+	werr  error  // the write that failed, after which h is not to be trusted
 }
 
 func newPart(r *Receiver, e protocol.Entry, local, name string, f *os.File) *Part {
-	return &Part{r: r, entry: e, local: local, name: name, f: f, h: sha256.New()}
+	return &Part{r: r, entry: e, local: local, name: name, f: f, h: newTree()}
 }
 
 // Have returns what the partial file can offer to a resume: its length,
-// capped at the entry's length and protocol.MaxHave, and the SHA-256 of
-// each ChunkSize chunk of it.
+// capped at the entry's length and protocol.MaxHave, and the BLAKE3 of
+// each ChunkSize chunk of it (the last one possibly shorter). Start
+// re-uses those digests for the prefix it keeps, so the kept bytes are
+// read and hashed once.
 func (p *Part) Have() (int64, []byte, error) {
 	fi, err := p.f.Stat()
 	if err != nil {
@@ -53,22 +53,34 @@ func (p *Part) Have() (int64, []byte, error) {
 		if _, err := p.f.ReadAt(buf[:n], off); err != nil {
 			return 0, nil, err
 		}
-		sum := sha256.Sum256(buf[:n])
+		sum := chunkSum(buf[:n])
 		sums = append(sums, sum[:]...)
 		off += n
 	}
+	p.have = sums
 	return have, sums, nil
 }
 
 // Start keeps the first offset bytes of the partial file (0: none) and
-// hashes them; the data that follows is written after them.
+// adds them to the digest: whole chunks by the digests Have computed,
+// the rest (a chunk's head) by hashing it; the data that follows is
+// written after them.
 func (p *Part) Start(offset int64) error {
 	if err := p.f.Truncate(offset); err != nil {
 		return err
 	}
-	if _, err := io.Copy(p.h, io.NewSectionReader(p.f, 0, offset)); err != nil {
+	full := offset / protocol.ChunkSize
+	if int64(len(p.have)) < full*protocol.SumSize {
+		full = 0 // no digests from Have: hash the prefix
+	}
+	for i := range full {
+		p.h.addChunk(p.have[i*protocol.SumSize : (i+1)*protocol.SumSize])
+	}
+	from := full * protocol.ChunkSize
+	if _, err := io.Copy(p.h, io.NewSectionReader(p.f, from, offset-from)); err != nil {
 		return err
 	}
+	p.have = nil
 	p.size, p.wb = offset, offset
 	return nil
 }
@@ -104,12 +116,12 @@ func (p *Part) Write(b []byte) error {
 }
 
 // Commit checks that the partial file holds the whole file with the
-// sender's digest, applies the entry's mode (without setuid, setgid and
+// sender's file digest (hex, PROTOCOL.md §8.6), applies the entry's mode (without setuid, setgid and
 // sticky) and modification time, fsyncs it, renames it over the target
 // and fsyncs the directory; only then is the file received. A digest
 // mismatch removes the partial file (ErrIntegrity); a short file is a
 // protocol violation.
-func (p *Part) Commit(sha string) error {
+func (p *Part) Commit(digest string) error {
 	if p.werr != nil {
 		p.Abort(false)
 		return p.werr
@@ -117,9 +129,9 @@ func (p *Part) Commit(sha string) error {
 	if p.size != p.entry.Length {
 		return protocolError("%s: file_end after %d of %d bytes", p.entry.Name, p.size, p.entry.Length)
 	}
-	if got := hex.EncodeToString(p.h.Sum(nil)); got != sha {
+	if got := p.h.Sum(); got != digest {
 		p.Abort(false)
-		return fmt.Errorf("%w (got %s, sender says %s)", ErrIntegrity, got, sha)
+		return fmt.Errorf("%w (got %s, sender says %s)", ErrIntegrity, got, digest)
 	}
 	if err := p.finish(); err != nil {
 		p.Abort(false)

@@ -113,7 +113,7 @@ func (rx *receiving) handshake(resume bool) error {
 }
 
 func (rx *receiving) sendHave(have int64, sums []byte) error {
-	if err := rx.w.Send(protocol.FileHave{Length: have}); err != nil {
+	if err := rx.w.Send(protocol.FileHave{Length: have, Hash: protocol.HashBLAKE3}); err != nil {
 		return err
 	}
 	if have == 0 {
@@ -183,7 +183,7 @@ func (rx *receiving) end(m protocol.FileEnd) (Result, error) {
 		}
 		return rx.res, rx.failed
 	}
-	if err := rx.part.Commit(m.SHA256); err != nil {
+	if err := rx.part.Commit(m.Digest); err != nil {
 		if errors.Is(err, ErrProtocol) {
 			return rx.res, err
 		}

@@ -27,8 +27,9 @@ const dirMode = 0o700
 // never follows a symbolic link below the root: a peer cannot plant one
 // and then write through it. Its methods are safe for one goroutine.
 type Receiver struct {
-	root *os.Root
-	top  string
+	root    *os.Root
+	top     string
+	created []string // directories prepare created, for ApplyBatch to flush
 }
 
 // OpenReceiver opens the destination directory dir. With top empty, entry
@@ -93,6 +94,9 @@ func (r *Receiver) ensureDir(p string) error {
 		if errors.Is(err, fs.ErrExist) {
 			fi, err = r.root.Lstat(p)
 		} else {
+			if err == nil {
+				r.created = append(r.created, p)
+			}
 			return err
 		}
 	}

@@ -49,7 +49,7 @@ func put(r *Receiver, e protocol.Entry) error {
 	if err := p.Start(0); err != nil {
 		return err
 	}
-	return p.Commit(sha(nil))
+	return p.Commit(Digest(nil))
 }
 
 func file(name string) protocol.Entry {

@@ -2,9 +2,6 @@ package transfer
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -18,7 +15,7 @@ import (
 type Source struct {
 	f    *os.File
 	info fs.FileInfo
-	h    hash.Hash
+	h    *Tree
 	pos  int64
 }
 
@@ -42,7 +39,7 @@ func OpenSource(path string) (*Source, error) {
 		f.Close()
 		return nil, ErrNotRegular
 	}
-	return &Source{f: f, info: info, h: sha256.New()}, nil
+	return &Source{f: f, info: info, h: newTree()}, nil
 }
 
 // Entry describes the file under the given wire name, as it was opened.
@@ -60,8 +57,8 @@ func (s *Source) Close() error { return s.f.Close() }
 // Resume compares the receiver's chunk sums of its first have bytes with
 // this file and returns the offset to send from: the end of the longest
 // prefix of whole matching chunks (all of have when every chunk matches).
-// The matching prefix is hashed, so the digest still covers the whole
-// file. A have beyond the file or sums of the wrong size are a protocol
+// The digests of the matching chunks go into the file digest as they are,
+// so the digest still covers the whole file and the prefix is hashed once. A have beyond the file or sums of the wrong size are a protocol
 // violation.
 func (s *Source) Resume(have int64, sums []byte) (int64, error) {
 	n := chunks(have)
@@ -76,11 +73,15 @@ func (s *Source) Resume(have int64, sums []byte) (int64, error) {
 		if _, err := s.f.ReadAt(buf[:size], off); err != nil {
 			return 0, s.readError(err)
 		}
-		sum := sha256.Sum256(buf[:size])
+		sum := chunkSum(buf[:size])
 		if !bytes.Equal(sum[:], sums[i*protocol.SumSize:(i+1)*protocol.SumSize]) {
 			break
 		}
-		s.h.Write(buf[:size])
+		if size == protocol.ChunkSize {
+			s.h.addChunk(sum[:])
+		} else {
+			_, _ = s.h.Write(buf[:size]) // the last chunk goes on
+		}
 		off += size
 	}
 	s.pos = off
@@ -120,7 +121,7 @@ func (s *Source) readError(err error) error {
 	return err
 }
 
-// Finish returns the SHA-256 (hex) of everything read, after checking the
+// Finish returns the file digest (hex, PROTOCOL.md §8.6) of everything read, after checking the
 // file's size and modification time are still those it was opened with.
 func (s *Source) Finish() (string, error) {
 	now, err := s.f.Stat()
@@ -130,7 +131,7 @@ func (s *Source) Finish() (string, error) {
 	if now.Size() != s.info.Size() || !now.ModTime().Equal(s.info.ModTime()) {
 		return "", ErrChanged
 	}
-	return hex.EncodeToString(s.h.Sum(nil)), nil
+	return s.h.Sum(), nil
 }
 
 // WireMode is the mode sent for a local file: permission bits plus

@@ -103,7 +103,7 @@ func SendFile(w Wire, src *Source, name string, resume bool, h Hooks) (Result, e
 		}
 		return res, fe
 	}
-	return res, w.Send(protocol.FileEnd{SHA256: sum})
+	return res, w.Send(protocol.FileEnd{Hash: protocol.HashBLAKE3, Digest: sum})
 }
 
 // errWire marks a send failure inside sendData (as opposed to a read error).

@@ -44,7 +44,7 @@ func checkTarget(t *testing.T, path string, want []byte) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s: sha256 %s (%d bytes), want %s (%d bytes)", path, sha(got), len(got), sha(want), len(want))
+		t.Fatalf("%s: digest %s (%d bytes), want %s (%d bytes)", path, Digest(got), len(got), Digest(want), len(want))
 	}
 }
 
