@@ -23,6 +23,11 @@
 #                built with profiling); the client and the daemon both use it
 #   KEEP_TMP=1   keep the temporary directory (keys, configs, daemon logs)
 #   STAT=median  statistic used for the ratios: median (default) or mean
+#   ACCOUNT=0    skip the one-shot as another account (by default, when run
+#                as root, a temporary account rxbench-PID is created, its own
+#                authorized_keys holds the bench key, and `rexec run
+#                rxbench-PID@localhost -- true` is timed in the same rounds;
+#                the account is removed on exit)
 #   SSH_BASHRC=1 let bash source ~/.bashrc under sshd. Debian's bash does so
 #                whenever SSH_CLIENT is set (rexec sessions never trigger it);
 #                by default this script's sshd sets SHLVL=1 in sessions, which
@@ -95,7 +100,7 @@ port_free "$REXEC_PORT" || die "port $REXEC_PORT is in use; set REXEC_PORT"
 # ---------------------------------------------------------------- cleanup
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rexec-bench.XXXXXX")
-sshd_pid= rexec_pid= cm_started= hf_pid=
+sshd_pid= rexec_pid= cm_started= hf_pid= bench_user=
 cleanup() {
 	local rc=$?
 	set +e
@@ -114,6 +119,10 @@ cleanup() {
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
+	if [[ -n $bench_user ]]; then
+		pkill -KILL -u "$bench_user" 2>/dev/null
+		userdel --remove --force "$bench_user" 2>/dev/null
+	fi
 	if [[ ${KEEP_TMP:-0} == 1 ]]; then
 		log "kept $tmp"
 	else
@@ -228,6 +237,18 @@ check_bytes "ssh aes128-gcm" ssh "${ssh_opts[@]}" -c aes128-gcm@openssh.com 127.
 check_bytes "ssh default" ssh "${ssh_opts[@]}" 127.0.0.1 "head -c $probe /dev/zero"
 check_bytes "rexec" "$rexec" run "localhost:$REXEC_PORT" -- "head -c $probe /dev/zero"
 
+# Another account (a root daemon serves every one): a temporary account
+# whose own authorized_keys holds the bench client's key.
+if [[ ${ACCOUNT:-1} == 1 && $(id -u) -eq 0 ]] && command -v useradd >/dev/null; then
+	bench_user=rxbench-$$
+	useradd --create-home --user-group --shell /bin/sh "$bench_user"
+	usermod --password '*' "$bench_user" # keys only: a locked ("!") account may not log in
+	bhome=$(getent passwd "$bench_user" | cut -d: -f6)
+	install -d -o "$bench_user" -g "$bench_user" -m 0700 "$bhome/.config" "$bhome/.config/rexec"
+	install -o "$bench_user" -g "$bench_user" -m 0600 "$REXEC_HOME/id_ed25519.pub" "$bhome/.config/rexec/authorized_keys"
+	wait_ok "rexec as $bench_user" "$rexec" run "$bench_user@localhost:$REXEC_PORT" -- true
+fi
+
 ssh_default_cipher=$(ssh "${ssh_opts[@]}" -v 127.0.0.1 true 2>&1 |
 	sed -n 's/.*kex: server->client cipher: \([^ ]*\).*/\1/p' | head -n1)
 
@@ -274,6 +295,9 @@ for r in $(seq "$ROUNDS"); do
 	hf lat-ssh-fresh "$r" "$per_round" "$w" "$ssh_cmd 127.0.0.1 true"
 	hf lat-ssh-controlmaster "$r" "$per_round" "$w" "$cm_cmd 127.0.0.1 true"
 	hf lat-rexec "$r" "$per_round" "$w" "$rexec_cmd true"
+	if [[ -n $bench_user ]]; then
+		hf lat-rexec-account "$r" "$per_round" "$w" "$rexec run $bench_user@localhost:$REXEC_PORT -- true"
+	fi
 done
 
 stream="head -c $BYTES /dev/zero"
@@ -289,6 +313,7 @@ done
 for name in lat-ssh-fresh lat-ssh-controlmaster lat-rexec tp-local-pipe tp-ssh-aes128gcm tp-ssh-default tp-rexec; do
 	merge "$name"
 done
+[[ -z $bench_user ]] || merge lat-rexec-account
 
 # ---------------------------------------------------------------- report
 
@@ -332,6 +357,7 @@ summary=$OUT/summary.md
 	row_lat lat-ssh-fresh "ssh, fresh connection"
 	row_lat lat-ssh-controlmaster "ssh, through ControlMaster"
 	row_lat lat-rexec "rexec run (fresh connection)"
+	[[ -z $bench_user ]] || row_lat lat-rexec-account "rexec run as another account"
 	echo
 	printf '| %-44s |  median s |    mean s |  stddev s |      MB/s |\n' "throughput (\`head -c $BYTES /dev/zero\`)"
 	echo "|----------------------------------------------|-----------|-----------|-----------|-----------|"
@@ -346,6 +372,10 @@ summary=$OUT/summary.md
 	printf '| %-44s | %6s | %6s | %-7s |\n' "fresh ssh / rexec one-shot (time)" "$r_fresh" ">= 25" "$(verdict "$r_fresh" '>=' 25)"
 	printf '| %-44s | %6s | %6s | %-7s |\n' "rexec MB/s / ssh aes128-gcm MB/s" "$r_gcm" ">= 1.2" "$(verdict "$r_gcm" '>=' 1.2)"
 	printf '| %-44s | %6s | %6s | %-7s |\n' "rexec MB/s / ssh default MB/s" "$r_def" ">= 1.8" "$(verdict "$r_def" '>=' 1.8)"
+	if [[ -n $bench_user ]]; then
+		r_acct=$(calc %.3f "$(sec lat-rexec-account) / $(sec lat-ssh-controlmaster)")
+		printf '| %-44s | %6s | %6s | %-7s |\n' "as another account / ssh ControlMaster" "$r_acct" "<= 0.9" "$(verdict "$r_acct" '<=' 0.9)"
+	fi
 } >"$summary"
 
 jq -n --argjson bytes "$BYTES" --arg stat "$STAT" \
