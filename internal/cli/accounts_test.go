@@ -88,7 +88,8 @@ func (w *accountWorld) host(a *rexectest.Account) string { return a.Name + "@" +
 // never gid 0, her home, user, logname, shell and working directory, and
 // nothing of the daemon's environment.
 func TestAccountSession(t *testing.T) {
-	w := newAccountWorld(t)
+	auditLog := filepath.Join(t.TempDir(), "audit.log")
+	w := newAccountWorld(t, "--audit-log", auditLog)
 	r := w.run(w.host(w.alice), "--", "sh", "-c",
 		`id -u; id -g; id -G; echo "$HOME|$USER|$LOGNAME|$SHELL"; pwd; echo "secret=$DAEMON_ONLY_SECRET"; env`)
 	if r.code != 0 {
@@ -116,6 +117,12 @@ func TestAccountSession(t *testing.T) {
 		if !strings.Contains(r.stdout, v) {
 			t.Errorf("environment lacks %q:\n%s", v, r.stdout)
 		}
+	}
+	if b, err := os.ReadFile(auditLog); err != nil || !strings.Contains(string(b), `"user":"`+w.alice.Name+`"`) {
+		t.Errorf("the audit log does not name the account: %v", err)
+	}
+	if !strings.Contains(w.d.Logs(), `"user":"`+w.alice.Name+`"`) {
+		t.Error("the daemon's log does not name the account")
 	}
 	// -l names the account as user@ does.
 	if r := w.run("-l", w.alice.Name, w.d.host(), "--", "id", "-un"); r.code != 0 || r.stdout != w.alice.Name+"\n" {
@@ -203,6 +210,13 @@ func TestAccountTerminal(t *testing.T) {
 	if r.code != 3 || !strings.Contains(r.stdout, "shell=-bash") {
 		t.Errorf("rexec shell as alice: %d %q %q; want a login shell (-bash) and exit 3", r.code, r.stdout, r.stderr)
 	}
+	// On a real terminal: rexec shell gets a terminal she owns.
+	p := newTmuxPane(t, w.home, 120, 30)
+	p.line("rexec shell " + w.host(w.alice))
+	p.line(`echo "OWNER=$(stat -c '%U:%G:%a' "$(tty)") SHELL0=$0"`)
+	want := regexp.MustCompile(`OWNER=` + w.alice.Name + `:tty:620 SHELL0=-bash`)
+	p.waitFor(want, "a terminal owned by alice and a login shell")
+	p.line("exit")
 }
 
 // TestAccountKeys: a key in alice's file opens neither bob's account nor
