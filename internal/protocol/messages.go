@@ -41,6 +41,10 @@ type Hello struct {
 	// whatever the server runs as); from the server, the account sessions
 	// run as. A server refuses an account other than its own (CodeDenied).
 	User string `json:"user,omitempty"`
+	// Features lists what the sender understands beyond §4 and §8
+	// (FeatureJobs, FeatureResume): a peer sends the messages of a
+	// feature only to a peer that listed it (PROTOCOL.md §5).
+	Features []string `json:"features,omitempty"`
 }
 
 // Exec asks the server to run one command (§4.2). At most one of Command
@@ -57,6 +61,14 @@ type Exec struct {
 	Rows      int               `json:"rows,omitempty"`
 	Cols      int               `json:"cols,omitempty"`
 	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+	// Detach runs the command as a job that outlives the connection
+	// (PROTOCOL.md §9.1): the server answers JobStarted and spools the
+	// output. Only to a server that listed FeatureJobs.
+	Detach bool `json:"detach,omitempty"`
+	// Resume asks for a resumable session (§9.5): the server answers
+	// ResumeToken before any output and holds the session for a while
+	// when the connection drops. A server without FeatureResume ignores it.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // Data carries stream bytes in the frame body: stdin (client to server),
@@ -152,6 +164,9 @@ func newMessage(typ string) Message {
 		return &Pong{}
 	case TypeError:
 		return &Error{}
+	}
+	if m := newJobMessage(typ); m != nil {
+		return m
 	}
 	return newTransferMessage(typ)
 }
