@@ -22,6 +22,7 @@ func serverConfig(f config.ServerFile, software string) (server.Config, error) {
 	cfg := server.Config{LoginGrace: f.LoginGrace, PerSourceMax: f.PerSourceMax, IdleTimeout: f.IdleTimeout,
 		KeepaliveInterval: f.Keepalive, MaxSessions: f.MaxSessions, MaxSessionsPerKey: f.MaxSessionsPerKey,
 		NoResumption: f.NoResumption, AuditRedact: f.AuditRedact, AcceptEnv: f.AcceptEnv,
+		ResumeWindow: f.ResumeWindow, ResumeBuffer: f.ResumeBuffer,
 		Software: software}
 	if f.MaxStartups != "" {
 		st, err := server.ParseStartups(f.MaxStartups)

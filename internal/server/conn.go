@@ -46,6 +46,8 @@ type serverConn struct {
 	// sending their exit: the connection is not idle until it is out.
 	exiting int
 	closed  bool
+	// follow is the attach in progress (jobRequest), or nil.
+	follow *follower
 }
 
 // newConn registers nc, or returns nil while the server is closing.
@@ -88,6 +90,7 @@ func (c *serverConn) serve() {
 	c.log.Info("authenticated", "key", auth.Fingerprint(c.key.Key), "comment", c.key.Comment)
 	err = c.loop()
 	c.endSession()
+	c.endFollow()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("connection ended", "err", err)
 		c.lingerClose()

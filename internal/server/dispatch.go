@@ -26,6 +26,9 @@ const (
 	execRequest
 	// fileRequest holds it while the reader serves a stat, put or get.
 	fileRequest
+	// jobRequest holds it while a jobs, kill or attach is served (an
+	// attach until its exit is sent or the connection ends).
+	jobRequest
 )
 
 // loop reads requests until the connection ends.
@@ -54,7 +57,16 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 	}
 	switch m := m.(type) {
 	case protocol.Exec:
+		if m.Detach {
+			return c.startJob(m)
+		}
 		return c.startExec(m)
+	case protocol.Jobs:
+		return c.listJobs()
+	case protocol.Attach:
+		return c.attachJob(m)
+	case protocol.Kill:
+		return c.killJob(m)
 	case protocol.Data:
 		if m.Stream != protocol.TypeStdin {
 			return c.unexpected(m)
@@ -77,7 +89,7 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 // stream must not contain.
 func isRequest(m protocol.Message) bool {
 	switch m.(type) {
-	case protocol.Exec, protocol.Stat, protocol.Put, protocol.Get:
+	case protocol.Exec, protocol.Stat, protocol.Put, protocol.Get, protocol.Jobs, protocol.Attach, protocol.Kill:
 		return true
 	}
 	return false

@@ -96,7 +96,7 @@ func (c *serverConn) hello() error {
 		return errors.New(msg)
 	}
 	return c.pc.Send(protocol.Hello{Version: protocol.Version, Software: c.s.cfg.Software,
-		OS: hostOS(), Encoding: "utf-8", User: c.s.user})
+		OS: hostOS(), Encoding: "utf-8", User: c.s.user, Features: c.s.features()})
 }
 
 // leaveGate ends the connection's pre-auth accounting and penalises its

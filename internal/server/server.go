@@ -73,6 +73,7 @@ type Server struct {
 	watching    bool   // watchKeys is running
 	listeners   map[net.Listener]struct{}
 	conns       map[*serverConn]struct{}
+	jobRuns     map[string]*jobRun // running detached jobs by id
 	closing     bool
 	wg          sync.WaitGroup // one per connection handler, per Serve loop, and watchKeys
 }
@@ -262,6 +263,7 @@ func (s *Server) abortAll() {
 	for _, c := range conns {
 		c.abort()
 	}
+	s.cancelJobs()
 }
 
 func (s *Server) isClosing() bool {
