@@ -60,6 +60,10 @@ type Config struct {
 	// authorized_keys and the host key is looked up in KnownHosts. Empty
 	// means every connection is a full handshake.
 	TicketDir string
+	// Resume makes Run ask for a resumable session (PROTOCOL.md §9.5)
+	// and, when the connection drops, connect again and resume it from
+	// the acknowledged offsets, for as long as the server holds it.
+	Resume bool
 }
 
 // Conn is an authenticated connection to one server. Requests run one at a

@@ -1,5 +1,7 @@
 package protocol
 
+import "github.com/rexec-dev/rexec/internal/protocol/frame"
+
 // Version is the protocol version this implementation speaks (PROTOCOL.md §5).
 // A peer announcing a different version is refused with CodeUnsupportedVersion.
 const Version = 1
@@ -9,6 +11,10 @@ const Version = 1
 // memory for a process that is slow to read its input, without letting the
 // connection's single reader block on the process.
 const StdinWindow = 2 << 20
+
+// MaxDataBody is the largest body of one data frame (PROTOCOL.md §2.2),
+// for senders that cut their own frames.
+const MaxDataBody = frame.MaxBodySize
 
 // Message type names as they appear in the "type" header field.
 const (

@@ -167,9 +167,9 @@ func (cfg Config) withDefaults() (Config, error) {
 // features is what the server's hello announces (PROTOCOL.md §4.1).
 func (s *Server) features() []string {
 	if s.cfg.Jobs == nil {
-		return nil
+		return []string{protocol.FeatureResume}
 	}
-	return []string{protocol.FeatureJobs}
+	return []string{protocol.FeatureJobs, protocol.FeatureResume}
 }
 
 // Reconfigure applies the limits of cfg that can change while the server

@@ -193,8 +193,19 @@ func (c *serverConn) endSession() {
 	c.mu.Lock()
 	s := c.active
 	c.mu.Unlock()
-	if s != nil {
-		s.cancel(errClientGone)
-		<-s.finished
+	if s == nil {
+		return
 	}
+	if s.link != nil { // resumable: it waits for its client, or was taken over
+		if s.lose(c) {
+			c.mu.Lock()
+			if c.active == s {
+				c.active, c.req = nil, noRequest
+			}
+			c.mu.Unlock()
+		}
+		return
+	}
+	s.cancel(errClientGone)
+	<-s.finished
 }

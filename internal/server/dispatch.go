@@ -71,9 +71,36 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 		if m.Stream != protocol.TypeStdin {
 			return c.unexpected(m)
 		}
-		return c.withSession(func(s *execSession) error { s.audit.input(len(m.Body)); return s.stdin.push(m.Body) })
+		return c.withSession(func(s *execSession) error {
+			s.audit.input(len(m.Body))
+			if s.link != nil {
+				return s.pushStdin(c, m.Body)
+			}
+			return s.stdin.push(m.Body)
+		})
 	case protocol.StdinEOF:
-		return c.withSession(func(s *execSession) error { s.stdin.closeInput(); return nil })
+		return c.withSession(func(s *execSession) error {
+			if s.link != nil {
+				s.stdinEOF(c)
+			} else {
+				s.stdin.closeInput()
+			}
+			return nil
+		})
+	case protocol.OutputAck:
+		return c.withSession(func(s *execSession) error {
+			if s.link == nil {
+				return errors.New("output_ack in a session without resume")
+			}
+			if err := s.link.outs[0].ack(m.Stdout); err != nil {
+				return err
+			}
+			return s.link.outs[1].ack(m.Stderr)
+		})
+	case protocol.Abort:
+		return c.withSession(func(s *execSession) error { s.cancel(errClientGone); return nil })
+	case protocol.Resume:
+		return c.resumeSession(m)
 	case protocol.Signal:
 		return c.withSession(func(s *execSession) error { return s.signal(m.Signal) })
 	case protocol.Resize:
@@ -89,7 +116,7 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 // stream must not contain.
 func isRequest(m protocol.Message) bool {
 	switch m.(type) {
-	case protocol.Exec, protocol.Stat, protocol.Put, protocol.Get, protocol.Jobs, protocol.Attach, protocol.Kill:
+	case protocol.Exec, protocol.Stat, protocol.Put, protocol.Get, protocol.Jobs, protocol.Attach, protocol.Kill, protocol.Resume:
 		return true
 	}
 	return false

@@ -45,6 +45,9 @@ type execSession struct {
 	start    time.Time
 	slot     string // the key whose session slot this holds
 	audit    *sessionAudit
+	// link is set for an exec with resume (resume.go): the session may
+	// move to another connection.
+	link *resumeLink
 }
 
 // startExec starts the session of an exec request, or refuses it. Only
@@ -60,6 +63,14 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 		return err
 	}
 	c.log.Info("session started", "id", s.p.ID(), "command", s.req.Command, "argv", s.req.Argv, "pty", s.req.PTY)
+	if req.Resume {
+		// The server waits for a session that outlives its connection
+		// (Shutdown), so its goroutine is counted with the connections.
+		c.s.wg.Add(1)
+		if err := s.makeResumable(); err != nil {
+			s.cancel(errClientGone)
+		}
+	}
 	go s.run()
 	return nil
 }
@@ -154,8 +165,20 @@ func (s *execSession) run() {
 	defer s.cancel(nil)
 	var pumps, writer sync.WaitGroup
 	pumps.Add(2)
-	go s.pump(s.p.Stdout(), protocol.TypeStdout, &pumps)
-	go s.pump(s.p.Stderr(), protocol.TypeStderr, &pumps)
+	if s.link != nil {
+		defer s.c.s.wg.Done()
+		stop := context.AfterFunc(s.ctx, func() {
+			for _, o := range s.link.outs {
+				o.stop()
+			}
+		})
+		defer stop()
+		go s.pumpResumable(s.p.Stdout(), s.link.outs[0], &pumps)
+		go s.pumpResumable(s.p.Stderr(), s.link.outs[1], &pumps)
+	} else {
+		go s.pump(s.p.Stdout(), protocol.TypeStdout, &pumps)
+		go s.pump(s.p.Stderr(), protocol.TypeStderr, &pumps)
+	}
 	writer.Add(1)
 	go s.writeStdin(&writer)
 
@@ -168,8 +191,12 @@ func (s *execSession) run() {
 	writer.Wait()
 
 	exit := exitFor(status, timedOut, time.Since(s.start))
-	s.c.clearActive(s)
 	cause := context.Cause(s.ctx)
+	if s.link != nil {
+		s.endResumable(exit, status, timedOut, cause)
+		return
+	}
+	s.c.clearActive(s)
 	s.audit.end(exitRecord(exit, cause), s.c)
 	s.c.log.Info("session ended", "id", s.p.ID(), "status", status.String(), "timed_out", timedOut,
 		"cause", cause, "duration", time.Since(s.start))
@@ -247,6 +274,10 @@ func (s *execSession) writeStdin(wg *sync.WaitGroup) {
 			}
 		}
 		s.stdin.release(len(b))
+		if s.link != nil {
+			s.ackStdin(len(b))
+			continue
+		}
 		if err := s.c.pc.Send(protocol.StdinAck{Count: int64(len(b))}); err != nil {
 			s.cancel(errClientGone)
 			return

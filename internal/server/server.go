@@ -73,7 +73,8 @@ type Server struct {
 	watching    bool   // watchKeys is running
 	listeners   map[net.Listener]struct{}
 	conns       map[*serverConn]struct{}
-	jobRuns     map[string]*jobRun // running detached jobs by id
+	jobRuns     map[string]*jobRun      // running detached jobs by id
+	resumable   map[string]*execSession // resumable sessions by their token
 	closing     bool
 	wg          sync.WaitGroup // one per connection handler, per Serve loop, and watchKeys
 }
@@ -264,6 +265,7 @@ func (s *Server) abortAll() {
 		c.abort()
 	}
 	s.cancelJobs()
+	s.cancelResumable()
 }
 
 func (s *Server) isClosing() bool {
