@@ -20,7 +20,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/protocol"
 )
 
-// Detached jobs (docs/CLI.md §9): run --detach, jobs, attach, kill.
+// Detached jobs (docs/CLI.md §10): run --detach, jobs, attach, kill.
 
 // dialOne parses host and connects to it, as every one-host command does.
 func dialOne(ctx context.Context, cfg client.Config, host string, port int) (*client.Conn, error) {
@@ -116,7 +116,7 @@ func newJobsCmd(g *globals, env Env) *cobra.Command {
 	return cmd
 }
 
-// jobRecord is one job in `rexec jobs --output json` (docs/CLI.md §9).
+// jobRecord is one job in `rexec jobs --output json` (docs/CLI.md §10).
 type jobRecord struct {
 	ID            string  `json:"id"`
 	Command       string  `json:"command"`

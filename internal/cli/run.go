@@ -129,7 +129,7 @@ func newRunCmd(g *globals, env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.Resume = true // a dropped connection is resumed (docs/CLI.md §9.3)
+			cfg.Resume = true // a dropped connection is resumed (docs/CLI.md §10.3)
 			if o.detach {
 				req.Detach = true
 			}

@@ -143,7 +143,7 @@ func TestHello(t *testing.T) {
 			if tt.wantCode == "" {
 				h, ok := m.(protocol.Hello)
 				want := protocol.Hello{Version: protocol.Version, Software: "rexec/test", OS: hostOS(),
-					Encoding: "utf-8", User: me.Username}
+					Encoding: "utf-8", User: me.Username, Features: []string{protocol.FeatureResume}}
 				if !ok || !reflect.DeepEqual(h, want) {
 					t.Fatalf("hello %#v: reply %#v, want %#v", tt.first, m, want)
 				}
