@@ -52,6 +52,7 @@ type Record struct {
 	Argv        []string  `json:"argv,omitempty"`        // exec without a shell
 	Command     string    `json:"command,omitempty"`     // exec through the shell, or a forced command
 	Path        string    `json:"path,omitempty"`        // put, get, stat
+	Job         string    `json:"job,omitempty"`         // a detached job's id: job, attach, kill
 	User        string    `json:"user,omitempty"`        // the account the request runs as
 	PeerUID     *int      `json:"peer_uid,omitempty"`    // legacy listener: uid owning the client's socket
 	Options     string    `json:"options,omitempty"`     // the key's authorized_keys options in force

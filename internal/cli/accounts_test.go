@@ -305,8 +305,10 @@ func TestAccountKeys(t *testing.T) {
 
 // TestAccountSessionsBehave: timeouts, signal forwarding, whole-tree kill,
 // no orphans and 100 concurrent sessions hold for sessions as alice too.
+// A SIGKILLed client's session waits out the (short) resume window, then
+// its tree is gone.
 func TestAccountSessionsBehave(t *testing.T) {
-	w := newAccountWorld(t)
+	w := newAccountWorld(t, "--resume-window", "500ms")
 	if r := w.run("--timeout", "500ms", w.host(w.alice), "sleep 30 & sleep 30 & wait"); r.code != 124 {
 		t.Errorf("--timeout as alice: %d %q", r.code, r.stderr)
 	}
@@ -334,7 +336,9 @@ func TestAccountSessionsBehave(t *testing.T) {
 	killed.Env = append(os.Environ(), "REXEC_HOME="+w.home)
 	kout, _ := killed.StdoutPipe()
 	killed.Start()
-	n, _ = kout.Read(buf)
+	if n, _ = kout.Read(buf); !strings.Contains(string(buf[:n]), "started") {
+		t.Errorf("no started line: %q", buf[:n])
+	}
 	killed.Process.Kill()
 	killed.Wait()
 	checkNoProcs(t, w.alice.Name)

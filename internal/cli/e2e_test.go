@@ -211,18 +211,21 @@ func TestOutputIsStreamed(t *testing.T) {
 }
 
 // TestNoOrphans: a SIGKILLed client and a --timeout both leave no remote
-// process behind, setsid'd descendants included.
+// process behind, setsid'd descendants included. A killed client's
+// session is held for a resume for the daemon's --resume-window, then
+// torn down within the bound a session without resume has.
 func TestNoOrphans(t *testing.T) {
 	home := t.TempDir()
-	d := startDaemon(t, home)
+	const window = 500 * time.Millisecond
+	d := startDaemon(t, home, "--resume-window", window.String())
 	t.Run("client killed", func(t *testing.T) {
 		cmd, out := startRexec(t, home, "run", d.host(),
 			"sleep 1000 & echo $!; setsid sleep 1001 & echo $!; sleep 0.2; wait")
 		pids := readPids(t, out, 2)
 		cmd.Process.Kill()
 		cmd.Wait()
-		if alive := rexectest.WaitGone(3*time.Second, pids...); len(alive) > 0 {
-			t.Errorf("processes %v survived the client's SIGKILL by 3 s", alive)
+		if alive := rexectest.WaitGone(window+3*time.Second, pids...); len(alive) > 0 {
+			t.Errorf("processes %v survived the client's SIGKILL by the resume window and 3 s", alive)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {

@@ -98,6 +98,9 @@ func runFanout(ctx context.Context, cfg client.Config, args []string, o *runOpts
 	}
 	cfg.Confirm = nil
 	r := &fanout.Runner{Config: cfg, Request: req, Options: opts}
+	if req.Detach {
+		r.Job = detachJob(req)
+	}
 	return o.fan.run(ctx, r, hosts, env, env.Stderr, nil)
 }
 

@@ -30,7 +30,9 @@ type fleet = daemon
 // sessions their own commands), and waits until it announced them all.
 func startFleet(t *testing.T, home string, env []string, listen ...string) *fleet {
 	t.Helper()
-	args := []string{"--grace", "2s"}
+	// A dropped connection is held for a resume (docs/CLI.md §10.3) for
+	// one second here, so a host whose daemon died is given up quickly.
+	args := []string{"--grace", "2s", "--resume-window", "1s"}
 	for _, l := range listen {
 		args = append(args, "--listen", l)
 	}

@@ -192,7 +192,8 @@ func TestLeftoverSessionsKilled(t *testing.T) {
 	ownRel, parent := ownCgroup2Dir(t)
 	live := startDaemon(t, t.TempDir())
 	home := t.TempDir()
-	doomed := startDaemon(t, home)
+	// its client retries a resume (docs/CLI.md §10.3) for this long only
+	doomed := startDaemon(t, home, "--resume-window", "1s")
 	livePid, liveClient := sleepSession(t, live)
 	deadPid, deadClient := sleepSession(t, doomed)
 

@@ -82,6 +82,7 @@ type runOpts struct {
 	noStdin bool
 	shell   bool
 	noShell bool
+	detach  bool
 	fan     fanOpts
 }
 
@@ -135,8 +136,18 @@ func newRunCmd(g *globals, env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cfg.Resume = true // a dropped connection is resumed (docs/CLI.md §10.3)
+			if o.detach {
+				req.Detach = true
+			}
 			if o.fan.wanted(hosts) {
 				return runFanout(cmd.Context(), cfg, hosts, o, req, env)
+			}
+			if o.detach {
+				if o.tty.force {
+					return fail(outcome.ExitUsage, errors.New("--detach runs without a terminal: -t is refused"))
+				}
+				return runDetachOne(cmd.Context(), cfg, hosts[0], o, req, env)
 			}
 			if req.PTY, err = o.tty.want(false); err != nil {
 				return fail(outcome.ExitUsage, err)
@@ -155,6 +166,7 @@ func newRunCmd(g *globals, env Env) *cobra.Command {
 	f.BoolVarP(&o.noStdin, "no-stdin", "n", false, "do not forward stdin (remote stdin is empty)")
 	f.BoolVar(&o.shell, "shell", false, "join several COMMAND arguments into one shell string, as ssh does")
 	f.BoolVar(&o.noShell, "no-shell", false, "run a single COMMAND argument as a program, without a shell")
+	f.BoolVar(&o.detach, "detach", false, "start the command as a job that outlives this connection; print its id (rexec attach, jobs, kill)")
 	return cmd
 }
 

@@ -67,6 +67,11 @@ func newServeCmd(g *globals, env Env) *cobra.Command {
 	f.IntVar(&s.MaxSessions, "max-sessions", def.MaxSessions, "sessions running at once")
 	f.IntVar(&s.MaxSessionsPerKey, "max-sessions-per-key", 0, "sessions running at once per client key (0: no limit)")
 	f.BoolVar(&s.NoResumption, "no-resumption", false, "issue no TLS session tickets: every connection is a full handshake")
+	f.IntVar(&s.JobSpoolMax, "job-spool-max", def.JobSpoolMax, "bytes of output a detached job keeps (both streams); older output is dropped")
+	f.IntVar(&s.JobsSpoolTotal, "jobs-spool-total", def.JobsSpoolTotal, "bytes all detached jobs' spools may hold; a new job past it is refused")
+	f.DurationVar(&s.JobTTL, "job-ttl", def.JobTTL, "how long a finished detached job stays readable")
+	f.DurationVar(&s.ResumeWindow, "resume-window", def.ResumeWindow, "how long a dropped resumable session waits for its client")
+	f.IntVar(&s.ResumeBuffer, "resume-buffer", def.ResumeBuffer, "unacknowledged output bytes per stream a resumable session keeps before the command is paused")
 	f.StringArrayVar(&s.Penalty.Exempt, "penalty-exempt", nil, "address or CIDR never penalised, repeatable")
 	return cmd
 }

@@ -66,6 +66,10 @@ type Config struct {
 	// the client config): explicit. Empty means the local login name, as
 	// ssh takes it, which a server serving one account may ignore.
 	User string
+	// Resume makes Run ask for a resumable session (PROTOCOL.md §9.5)
+	// and, when the connection drops, connect again and resume it from
+	// the acknowledged offsets, for as long as the server holds it.
+	Resume bool
 }
 
 // account is the account to ask t's server for, and whether the user
@@ -122,6 +126,8 @@ type Conn struct {
 	// keepalive is Run's ping interval; zero means keepaliveInterval
 	// (tests shorten it).
 	keepalive time.Duration
+	// cfg is what Dial was given, for redial.
+	cfg Config
 }
 
 // Dial connects to t, runs the TLS handshake (the server's key is checked
@@ -155,7 +161,20 @@ func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 		tickets.remove()
 		c, err = connect(ctx, cfg, t, tickets)
 	}
+	if c != nil {
+		c.cfg = cfg
+	}
 	return c, err
+}
+
+// redial connects again to the same target with the same configuration
+// (a resumable run whose connection dropped, PROTOCOL.md §9.5).
+func (c *Conn) redial(ctx context.Context) (*Conn, error) {
+	nc, err := Dial(ctx, c.cfg, c.target)
+	if nc != nil {
+		nc.keepalive = c.keepalive
+	}
+	return nc, err
 }
 
 // connect dials and runs the handshake once.
@@ -342,7 +361,8 @@ func (c *Conn) sendHello(cfg Config) error {
 	}
 	user, explicit := cfg.account(c.target)
 	h := protocol.Hello{Version: protocol.Version, Software: sw,
-		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: user, UserExplicit: explicit}
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: user, UserExplicit: explicit,
+		Features: []string{protocol.FeatureJobs, protocol.FeatureResume}}
 	if err := c.pc.Conn.Send(h); err != nil {
 		return newError(outcome.ConnectionLost, c.target.String(), fmt.Errorf("sending hello: %w", err))
 	}
@@ -430,7 +450,7 @@ func (c *Conn) remoteError(m protocol.Error) error {
 	switch m.Code {
 	case protocol.CodeUnauthorized, protocol.CodeRevoked:
 		o = outcome.AuthFailed
-	case protocol.CodeDenied:
+	case protocol.CodeDenied, protocol.CodeUnknownJob:
 		o = outcome.Denied
 	case protocol.CodeUnavailable:
 		o = outcome.ConnectionLost

@@ -110,3 +110,36 @@ func TestRunKeepalive(t *testing.T) {
 		})
 	}
 }
+
+// TestResumableRunOnPlainServer: a run that asks for resumption holds its
+// stdin until the resume token is in, except from a server whose hello
+// does not list resume: that one gets stdin at once, so a command that
+// reads before it prints (cat) runs as it always did.
+func TestResumableRunOnPlainServer(t *testing.T) {
+	fs := startFakeServer(t, func(pc *protocol.Conn) {
+		var got []byte
+		for range 100 {
+			m, err := pc.Recv()
+			if err != nil {
+				return
+			}
+			switch m := m.(type) {
+			case protocol.Data:
+				got = append(got, m.Body...)
+			case protocol.StdinEOF:
+				_ = pc.Send(protocol.Data{Stream: protocol.TypeStdout, Body: got})
+				_ = pc.Send(protocol.Exit{Code: 3})
+				return
+			}
+		}
+	})
+	c := dialFake(t, fs, 0)
+	c.cfg.Resume = true
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Run(ctx, protocol.Exec{Argv: []string{"cat"}}, IO{Stdin: strings.NewReader("hello\n"), Stdout: &out, Stderr: io.Discard})
+	if err != nil || res.Exit.Code != 3 || out.String() != "hello\n" {
+		t.Fatalf("Run = %+v, %v, stdout %q; want exit 3 and the stdin back", res.Exit, err, out.String())
+	}
+}

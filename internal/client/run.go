@@ -65,6 +65,9 @@ func (r Result) Outcome() outcome.Outcome {
 // A goroutine reading io.Stdin may outlive Run while that Read blocks; it
 // sends nothing after Run returns and ends when the Read does.
 func (c *Conn) Run(ctx context.Context, req protocol.Exec, sio IO) (Result, error) {
+	if c.cfg.Resume && !req.Detach && !req.PTY {
+		return c.runResumable(ctx, req, sio)
+	}
 	if err := c.pc.Send(req); err != nil {
 		return Result{}, c.sendError("sending exec", err)
 	}

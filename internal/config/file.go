@@ -50,6 +50,12 @@ type ServerFile struct {
 	NoResumption      bool          `toml:"no_resumption"`        // --no-resumption: no TLS session tickets
 	AcceptEnv         []string      `toml:"accept_env"`           // --accept-env, repeatable: client variables a restricted key may set ("LC_*")
 
+	JobSpoolMax    int           `toml:"job_spool_max"`    // --job-spool-max: bytes of output a detached job keeps, both streams
+	JobsSpoolTotal int           `toml:"jobs_spool_total"` // --jobs-spool-total: bytes all jobs' spools may hold
+	JobTTL         time.Duration `toml:"job_ttl"`          // --job-ttl: how long a finished job stays readable
+	ResumeWindow   time.Duration `toml:"resume_window"`    // --resume-window: how long a dropped session waits for its client
+	ResumeBuffer   int           `toml:"resume_buffer"`    // --resume-buffer: unacknowledged output bytes per stream before the command is paused
+
 	Penalty  PenaltyFile  `toml:"penalty"`
 	SYNWatch SYNWatchFile `toml:"syn_watch" flag:"-"` // file-only
 	Accounts AccountsFile `toml:"accounts" flag:"-"`  // file-only
@@ -273,6 +279,7 @@ type keyed[T any] struct {
 func (f ServerFile) durations() []keyed[time.Duration] {
 	return []keyed[time.Duration]{
 		{"grace", f.Grace}, {"audit_checkpoint", f.AuditCheckpoint}, {"login_grace", f.LoginGrace}, {"idle_timeout", f.IdleTimeout}, {"keepalive", f.Keepalive},
+		{"job_ttl", f.JobTTL}, {"resume_window", f.ResumeWindow},
 		{"penalty.auth_failure", f.Penalty.AuthFailure}, {"penalty.grace_expired", f.Penalty.GraceExpired},
 		{"penalty.protocol_violation", f.Penalty.ProtocolViolation}, {"penalty.min", f.Penalty.Min},
 		{"penalty.max", f.Penalty.Max}, {"syn_watch.interval", f.SYNWatch.Interval},
@@ -284,6 +291,7 @@ func (f ServerFile) counts() []keyed[int] {
 		{"per_source_max", f.PerSourceMax}, {"max_sessions", f.MaxSessions}, {"max_sessions_per_key", f.MaxSessionsPerKey},
 		{"penalty.max_sources", f.Penalty.MaxSources}, {"syn_watch.half_open_threshold", f.SYNWatch.HalfOpenThreshold},
 		{"syn_watch.counter_rise", f.SYNWatch.CounterRise},
+		{"job_spool_max", f.JobSpoolMax}, {"jobs_spool_total", f.JobsSpoolTotal}, {"resume_buffer", f.ResumeBuffer},
 	}
 }
 

@@ -23,6 +23,7 @@ func TestFlagNames(t *testing.T) {
 		"legacy-allow-user", "legacy-allow-from", "legacy-encoding",
 		"login-grace", "max-startups", "per-source-max", "idle-timeout", "keepalive",
 		"max-sessions", "max-sessions-per-key", "no-resumption", "accept-env",
+		"job-spool-max", "jobs-spool-total", "job-ttl", "resume-window", "resume-buffer",
 		"penalty-exempt",
 	}
 	fileOnly := []string{"penalty.auth_failure", "penalty.grace_expired", "penalty.protocol_violation",

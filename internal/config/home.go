@@ -20,6 +20,9 @@ const (
 	// TicketsDir holds the client's TLS session tickets, one file per
 	// identity and host, as secret as the identity (mode 0700/0600).
 	TicketsDir = "tickets"
+	// JobsDir holds the daemon's detached jobs (package jobs): 0700,
+	// one directory per job, files 0600.
+	JobsDir = "jobs"
 )
 
 // HomeEnv overrides the home directory when --home is not given.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/jobs"
 	"github.com/rexec-dev/rexec/internal/server"
 	"github.com/rexec-dev/rexec/internal/session"
 )
@@ -58,6 +59,11 @@ func Defaults() config.ServerFile {
 		IdleTimeout:    server.DefaultIdleTimeout,
 		Keepalive:      server.DefaultKeepaliveInterval,
 		MaxSessions:    server.DefaultMaxSessions,
+		JobSpoolMax:    jobs.DefaultJobMax,
+		JobsSpoolTotal: jobs.DefaultTotalMax,
+		JobTTL:         jobs.DefaultTTL,
+		ResumeWindow:   server.DefaultResumeWindow,
+		ResumeBuffer:   server.DefaultResumeBuffer,
 	}
 }
 

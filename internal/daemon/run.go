@@ -15,6 +15,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/config"
+	"github.com/rexec-dev/rexec/internal/jobs"
 	"github.com/rexec-dev/rexec/internal/legacy"
 	"github.com/rexec-dev/rexec/internal/metrics"
 	"github.com/rexec-dev/rexec/internal/sdnotify"
@@ -45,6 +46,12 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 	if d.settings.Metrics != "" {
 		cfg.Metrics = metrics.New()
 	}
+	store, err := jobs.Open(jobs.Config{Dir: d.home.Path(config.JobsDir), JobMax: int64(d.settings.JobSpoolMax),
+		TotalMax: int64(d.settings.JobsSpoolTotal), TTL: d.settings.JobTTL})
+	if err != nil {
+		return err
+	}
+	cfg.Jobs = store
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

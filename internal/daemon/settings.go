@@ -25,7 +25,8 @@ func serverConfig(f config.ServerFile, software string) (server.Config, error) {
 		NoResumption: f.NoResumption, AuditRedact: f.AuditRedact, AcceptEnv: f.AcceptEnv,
 		Software: software, PermitRoot: f.Accounts.PermitRoot, AuthorizedKeysFiles: f.Accounts.AuthorizedKeysFiles,
 		AccountPolicy: account.Policy{AllowUsers: f.Accounts.AllowUsers, DenyUsers: f.Accounts.DenyUsers,
-			AllowGroups: f.Accounts.AllowGroups, DenyGroups: f.Accounts.DenyGroups}}
+			AllowGroups: f.Accounts.AllowGroups, DenyGroups: f.Accounts.DenyGroups},
+		ResumeWindow: f.ResumeWindow, ResumeBuffer: f.ResumeBuffer}
 	if f.MaxStartups != "" {
 		st, err := server.ParseStartups(f.MaxStartups)
 		if err != nil {

@@ -169,6 +169,7 @@ func (b *buffers) take(index int) *[2]cappedBuffer {
 // the file bytes that crossed the wire.
 type Record struct {
 	Host       string          `json:"host"`
+	Job        string          `json:"job,omitempty"`
 	Outcome    outcome.Outcome `json:"outcome"`
 	ExitCode   *int            `json:"exit_code"`
 	Signal     *string         `json:"signal"`
@@ -187,7 +188,7 @@ type Record struct {
 
 // NewRecord builds the json record of r with its captured output.
 func NewRecord(r Result, stdout, stderr []byte, truncated bool) Record {
-	rec := Record{Host: r.Host, Outcome: r.Outcome, DurationMS: r.Duration.Milliseconds(), Truncated: truncated}
+	rec := Record{Host: r.Host, Job: r.Job, Outcome: r.Outcome, DurationMS: r.Duration.Milliseconds(), Truncated: truncated}
 	if r.Ran() {
 		rec.ExitCode = &r.ExitCode
 	}

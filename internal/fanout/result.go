@@ -28,6 +28,9 @@ type Result struct {
 	Signal string
 	// Copy counts what a copy did (Copied, CopyFailed); nil for a command.
 	Copy *client.CopySummary
+	// Job is the id of the detached job a host started (rexec run
+	// --detach), else "".
+	Job string
 	// Duration is the wall time from the first connect attempt to the
 	// end, as this client measured it.
 	Duration time.Duration

@@ -306,6 +306,14 @@ func (r *Runner) runRequest(ctx context.Context, _ string, c *client.Conn, stdou
 	return exitResult(out.Exit), nil
 }
 
+// ExitResult is the Result of a host whose server sent exit e (a Job
+// that ran a command, or attached to one).
+func ExitResult(e protocol.Exit) Result { return exitResult(e) }
+
+// FailedResult is the Result of a Job that failed with err (an
+// *client.Error) while ctx was its context.
+func FailedResult(ctx context.Context, err error) Result { return failedResult(ctx, err) }
+
 // exitResult turns the server's exit message into a Result.
 func exitResult(e protocol.Exit) Result {
 	res := Result{Outcome: outcome.Exited, ExitCode: e.Code}

@@ -94,6 +94,10 @@ func knownSequence(m *Metrics) {
 	m.Dropped("max_startups")
 	m.Dropped("penalty")
 	m.Dropped("max_startups")
+	m.Resumed(ResumeOK)
+	m.Resumed(ResumeOK)
+	m.Resumed(ResumeRefused)
+	m.Spooled(4096)
 	m.SetPenalised(3)
 	m.SetSYN(SYN{HalfOpen: 70, Sources: 12, Alarm: true, Onset: true,
 		Rise: map[string]int64{"SyncookiesSent": 9, "ListenDrops": 2, "ListenOverflows": 0, "TCPReqQFullDoCookies": 0}})
@@ -137,6 +141,8 @@ func TestExpositionParses(t *testing.T) {
 		"rexec_syn_recv": dto.MetricType_GAUGE, "rexec_syn_recv_sources": dto.MetricType_GAUGE,
 		"rexec_tcpext_rise": dto.MetricType_GAUGE, "rexec_syn_flood_alarm": dto.MetricType_GAUGE,
 		"rexec_syn_flood_alarms_total": dto.MetricType_COUNTER,
+		"rexec_resumes_total":          dto.MetricType_COUNTER,
+		"rexec_spooled_bytes_total":    dto.MetricType_COUNTER,
 	}
 	for _, name := range []string{"go_goroutines", "go_threads", "go_info", "go_gc_gomemlimit_bytes",
 		"go_sched_gomaxprocs_threads", "go_memstats_last_gc_time_seconds", "go_memstats_sys_bytes",
@@ -197,6 +203,9 @@ func TestExpositionParses(t *testing.T) {
 		{"rexec_tcpext_rise", []string{"counter", "TCPReqQFullDoCookies"}, 0},
 		{"rexec_syn_flood_alarm", nil, 1},
 		{"rexec_syn_flood_alarms_total", nil, 1},
+		{"rexec_resumes_total", []string{"result", "resumed"}, 2},
+		{"rexec_resumes_total", []string{"result", "refused"}, 1},
+		{"rexec_spooled_bytes_total", nil, 4096},
 	})
 	if n := len(fams["rexec_sessions_total"].GetMetric()); n != 3 {
 		t.Errorf("rexec_sessions_total has %d series, want 3", n)

@@ -63,6 +63,8 @@ type Metrics struct {
 	tcpExtRise   *vec // counter
 	synAlarm     *scalar
 	synAlarms    *scalar
+	resumes      *vec // result
+	spooled      *scalar
 	all          []collector // every family above, for a scrape
 }
 
@@ -91,9 +93,12 @@ func New() *Metrics {
 			gauge, "counter"),
 		synAlarm:  newScalar("rexec_syn_flood_alarm", "1 while the SYN-flood watch is past a threshold, else 0.", gauge),
 		synAlarms: newScalar("rexec_syn_flood_alarms_total", "Times the SYN-flood watch went into alarm.", counter),
+		resumes: newVec("rexec_resumes_total", "Resume requests for sessions whose connection dropped, by result (resumed, refused).",
+			counter, "result"),
+		spooled: newScalar("rexec_spooled_bytes_total", "Output bytes of detached jobs written to their spools.", counter),
 	}
 	m.all = []collector{m.conns, m.sessions, m.bytes, m.authFailures, m.drops, m.penalised,
-		m.synRecv, m.synSources, m.tcpExtRise, m.synAlarm, m.synAlarms}
+		m.synRecv, m.synSources, m.tcpExtRise, m.synAlarm, m.synAlarms, m.resumes, m.spooled}
 	for _, s := range []string{StatePreauth, StateAuthenticated} {
 		m.conns.with(s)
 	}
@@ -137,6 +142,27 @@ func (m *Metrics) SessionEnded(kind, outcome string) {
 func (m *Metrics) Bytes(dir string, n int64) {
 	if m != nil && n > 0 {
 		m.bytes.with(dir).Add(n)
+	}
+}
+
+// Resume results, the "result" label of rexec_resumes_total.
+const (
+	ResumeOK      = "resumed"
+	ResumeRefused = "refused"
+)
+
+// Resumed counts a resume request with its result (ResumeOK or
+// ResumeRefused).
+func (m *Metrics) Resumed(result string) {
+	if m != nil {
+		m.resumes.with(result).Add(1)
+	}
+}
+
+// Spooled adds n bytes written to detached jobs' spools.
+func (m *Metrics) Spooled(n int64) {
+	if m != nil && n > 0 {
+		m.spooled.v.Add(n)
 	}
 }
 

@@ -36,6 +36,9 @@ const (
 	Skipped         Outcome = "skipped"
 	Copied          Outcome = "copied"
 	CopyFailed      Outcome = "copy_failed"
+	// Interrupted is a detached job that was running when its daemon
+	// stopped without ending it (a crash): nobody saw how it ended.
+	Interrupted Outcome = "interrupted"
 )
 
 // Exit statuses (docs/CLI.md §4). A command that ran exits with its own

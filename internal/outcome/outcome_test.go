@@ -29,6 +29,7 @@ func TestWords(t *testing.T) {
 		{HostKeyUnknown, "host_key_unknown"}, {HostKeyMismatch, "host_key_mismatch"},
 		{ConnectionLost, "connection_lost"}, {ProtocolError, "protocol_error"},
 		{Denied, "denied"}, {Skipped, "skipped"}, {Copied, "copied"}, {CopyFailed, "copy_failed"},
+		{Interrupted, "interrupted"},
 	}
 	for _, tt := range tests {
 		if string(tt.o) != tt.want {

@@ -54,7 +54,7 @@ func CodeFor(err error) string {
 // Fatal reports whether an Error with this code ends the connection (§6).
 func Fatal(code string) bool {
 	switch code {
-	case CodeBadRequest, CodeDenied:
+	case CodeBadRequest, CodeDenied, CodeUnknownJob, CodeUnknownSession:
 		return false
 	}
 	return !IsFileCode(code)

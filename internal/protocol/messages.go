@@ -1,5 +1,7 @@
 package protocol
 
+import "github.com/rexec-dev/rexec/internal/protocol/frame"
+
 // Version is the protocol version this implementation speaks (PROTOCOL.md §5).
 // A peer announcing a different version is refused with CodeUnsupportedVersion.
 const Version = 1
@@ -9,6 +11,10 @@ const Version = 1
 // memory for a process that is slow to read its input, without letting the
 // connection's single reader block on the process.
 const StdinWindow = 2 << 20
+
+// MaxDataBody is the largest body of one data frame (PROTOCOL.md §2.2),
+// for senders that cut their own frames.
+const MaxDataBody = frame.MaxBodySize
 
 // Message type names as they appear in the "type" header field.
 const (
@@ -46,6 +52,10 @@ type Hello struct {
 	// as ssh does: a server that serves one account only refuses another
 	// explicit account but serves its own for a default one.
 	UserExplicit bool `json:"user_explicit,omitempty"`
+	// Features lists what the sender understands beyond §4 and §8
+	// (FeatureJobs, FeatureResume): a peer sends the messages of a
+	// feature only to a peer that listed it (PROTOCOL.md §5).
+	Features []string `json:"features,omitempty"`
 }
 
 // MaxUserLen bounds hello.user: account names are at most 32 bytes on
@@ -66,6 +76,14 @@ type Exec struct {
 	Rows      int               `json:"rows,omitempty"`
 	Cols      int               `json:"cols,omitempty"`
 	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+	// Detach runs the command as a job that outlives the connection
+	// (PROTOCOL.md §9.1): the server answers JobStarted and spools the
+	// output. Only to a server that listed FeatureJobs.
+	Detach bool `json:"detach,omitempty"`
+	// Resume asks for a resumable session (§9.5): the server answers
+	// ResumeToken before any output and holds the session for a while
+	// when the connection drops. A server without FeatureResume ignores it.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // Data carries stream bytes in the frame body: stdin (client to server),
@@ -161,6 +179,9 @@ func newMessage(typ string) Message {
 		return &Pong{}
 	case TypeError:
 		return &Error{}
+	}
+	if m := newJobMessage(typ); m != nil {
+		return m
 	}
 	return newTransferMessage(typ)
 }

@@ -22,6 +22,8 @@ func validate(m Message) error {
 			err = fmt.Errorf("hello: version must be a positive integer")
 		case len(m.User) > MaxUserLen || strings.ContainsRune(m.User, 0):
 			err = fmt.Errorf("hello: user must be at most %d bytes without NUL", MaxUserLen)
+		case len(m.Features) > MaxFeatures:
+			err = fmt.Errorf("hello: more than %d features", MaxFeatures)
 		}
 	case *Exec:
 		err = validateExec(m)
@@ -40,7 +42,9 @@ func validate(m Message) error {
 			err = fmt.Errorf("error: code is required")
 		}
 	default:
-		err = validateTransfer(m)
+		if err = validateJob(m); err == nil {
+			err = validateTransfer(m)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadField, err)
@@ -64,6 +68,8 @@ func validateExec(m *Exec) error {
 		return fmt.Errorf("exec: argv[0] is empty")
 	case m.TimeoutMS < 0 || m.TimeoutMS > maxTimeoutMS:
 		return fmt.Errorf("exec: timeout_ms %d out of range", m.TimeoutMS)
+	case m.Detach && (m.PTY || m.Resume):
+		return fmt.Errorf("exec: detach excludes pty and resume")
 	}
 	if err := checkSize(m.Rows, m.Cols, 0); err != nil {
 		return err

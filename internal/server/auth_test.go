@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -152,8 +153,8 @@ func TestHello(t *testing.T) {
 			if tt.wantCode == "" {
 				h, ok := m.(protocol.Hello)
 				want := protocol.Hello{Version: protocol.Version, Software: "rexec/test", OS: hostOS(),
-					Encoding: "utf-8", User: me.Username}
-				if !ok || h != want {
+					Encoding: "utf-8", User: me.Username, Features: []string{protocol.FeatureResume}}
+				if !ok || !reflect.DeepEqual(h, want) {
 					t.Fatalf("hello %#v: reply %#v, want %#v", tt.first, m, want)
 				}
 				return

@@ -9,7 +9,9 @@ import (
 	"github.com/rexec-dev/rexec/internal/account"
 	"github.com/rexec-dev/rexec/internal/audit"
 	"github.com/rexec-dev/rexec/internal/auth"
+	"github.com/rexec-dev/rexec/internal/jobs"
 	"github.com/rexec-dev/rexec/internal/metrics"
+	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
 	"github.com/rexec-dev/rexec/internal/utmp"
 )
@@ -101,6 +103,19 @@ type Config struct {
 	// in; the zero value is the system's (tests use their own).
 	utmp utmp.Files
 
+	// Jobs, when non-nil, keeps detached jobs (PROTOCOL.md §9): the
+	// server announces FeatureJobs and runs exec with detach. The caller
+	// opens it (jobs.Open) and the server never closes it.
+	Jobs *jobs.Store
+
+	// ResumeWindow is how long a resumable session (PROTOCOL.md §9.5)
+	// whose connection dropped waits for its client before it is ended
+	// as connection_lost (default DefaultResumeWindow). ResumeBuffer is
+	// how many output bytes per stream it keeps unacknowledged before
+	// the command is paused (default DefaultResumeBuffer).
+	ResumeWindow time.Duration
+	ResumeBuffer int
+
 	// uncappedProbes (tests) leaves the kernel's window-probe backoff
 	// uncapped, as on Linux before 6.15 (deadpeer.go).
 	uncappedProbes bool
@@ -111,6 +126,17 @@ const (
 	DefaultKeepaliveInterval = 15 * time.Second
 	DefaultIdleTimeout       = 30 * time.Minute
 	DefaultMaxSessions       = 8192
+	// DefaultResumeWindow covers a laptop lid closed and opened, a NAT
+	// rebinding, a Wi-Fi hand-over; a client gone for longer has
+	// likely gone for good.
+	DefaultResumeWindow = 60 * time.Second
+	// DefaultResumeBuffer is a few times the bandwidth-delay product of
+	// a fast link, so that acknowledgements never throttle a stream,
+	// and small enough to hold for thousands of sessions.
+	DefaultResumeBuffer = 4 << 20
+	// minResumeBuffer: room for one bulk read, so a stream can always
+	// move.
+	minResumeBuffer = bulkReadSize
 	// keepaliveMisses is how many intervals of silence drop a peer.
 	keepaliveMisses = 3
 )
@@ -142,6 +168,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
+	if cfg.ResumeWindow <= 0 {
+		cfg.ResumeWindow = DefaultResumeWindow
+	}
+	if cfg.ResumeBuffer <= 0 {
+		cfg.ResumeBuffer = DefaultResumeBuffer
+	}
+	cfg.ResumeBuffer = max(cfg.ResumeBuffer, minResumeBuffer)
 	if cfg.AcceptEnv == nil {
 		cfg.AcceptEnv = DefaultAcceptEnv
 	}
@@ -168,6 +201,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// features is what the server's hello announces (PROTOCOL.md §4.1).
+func (s *Server) features() []string {
+	if s.cfg.Jobs == nil {
+		return []string{protocol.FeatureResume}
+	}
+	return []string{protocol.FeatureJobs, protocol.FeatureResume}
 }
 
 // Reconfigure applies the limits of cfg that can change while the server

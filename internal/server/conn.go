@@ -56,6 +56,8 @@ type serverConn struct {
 	// sending their exit: the connection is not idle until it is out.
 	exiting int
 	closed  bool
+	// follow is the attach in progress (jobRequest), or nil.
+	follow *follower
 }
 
 // newConn registers nc, or returns nil while the server is closing.
@@ -99,6 +101,7 @@ func (c *serverConn) serve() {
 	err = c.loop()
 	c.endSession()
 	c.stopHelper()
+	c.endFollow()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("connection ended", "err", err)
 		c.lingerClose()
@@ -201,8 +204,19 @@ func (c *serverConn) endSession() {
 	c.mu.Lock()
 	s := c.active
 	c.mu.Unlock()
-	if s != nil {
-		s.cancel(errClientGone)
-		<-s.finished
+	if s == nil {
+		return
 	}
+	if s.link != nil { // resumable: it waits for its client, or was taken over
+		if s.lose(c) {
+			c.mu.Lock()
+			if c.active == s {
+				c.active, c.req = nil, noRequest
+			}
+			c.mu.Unlock()
+		}
+		return
+	}
+	s.cancel(errClientGone)
+	<-s.finished
 }

@@ -26,6 +26,9 @@ const (
 	execRequest
 	// fileRequest holds it while the reader serves a stat, put or get.
 	fileRequest
+	// jobRequest holds it while a jobs, kill or attach is served (an
+	// attach until its exit is sent or the connection ends).
+	jobRequest
 )
 
 // loop reads requests until the connection ends.
@@ -54,14 +57,50 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 	}
 	switch m := m.(type) {
 	case protocol.Exec:
+		if m.Detach {
+			return c.startJob(m)
+		}
 		return c.startExec(m)
+	case protocol.Jobs:
+		return c.listJobs()
+	case protocol.Attach:
+		return c.attachJob(m)
+	case protocol.Kill:
+		return c.killJob(m)
 	case protocol.Data:
 		if m.Stream != protocol.TypeStdin {
 			return c.unexpected(m)
 		}
-		return c.withSession(func(s *execSession) error { s.audit.input(len(m.Body)); return s.stdin.push(m.Body) })
+		return c.withSession(func(s *execSession) error {
+			s.audit.input(len(m.Body))
+			if s.link != nil {
+				return s.pushStdin(c, m.Body)
+			}
+			return s.stdin.push(m.Body)
+		})
 	case protocol.StdinEOF:
-		return c.withSession(func(s *execSession) error { s.stdin.closeInput(); return nil })
+		return c.withSession(func(s *execSession) error {
+			if s.link != nil {
+				s.stdinEOF(c)
+			} else {
+				s.stdin.closeInput()
+			}
+			return nil
+		})
+	case protocol.OutputAck:
+		return c.withSession(func(s *execSession) error {
+			if s.link == nil {
+				return errors.New("output_ack in a session without resume")
+			}
+			if err := s.link.outs[0].ack(m.Stdout); err != nil {
+				return err
+			}
+			return s.link.outs[1].ack(m.Stderr)
+		})
+	case protocol.Abort:
+		return c.withSession(func(s *execSession) error { s.cancel(errClientGone); return nil })
+	case protocol.Resume:
+		return c.resumeSession(m)
 	case protocol.Signal:
 		return c.withSession(func(s *execSession) error { return s.signal(m.Signal) })
 	case protocol.Resize:
@@ -77,8 +116,11 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 // what is authorized again, what takes the claim, and what a file's
 // stream must not contain.
 func isRequest(m protocol.Message) bool {
-	_, exec := m.(protocol.Exec)
-	return exec || isFileRequest(m)
+	switch m.(type) {
+	case protocol.Exec, protocol.Jobs, protocol.Attach, protocol.Kill, protocol.Resume:
+		return true
+	}
+	return isFileRequest(m)
 }
 
 // isFileRequest reports whether m starts a file request (PROTOCOL.md §8):

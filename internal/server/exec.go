@@ -50,6 +50,9 @@ type execSession struct {
 	start    time.Time
 	slot     string // the key whose session slot this holds
 	audit    *sessionAudit
+	// link is set for an exec with resume (resume.go): the session may
+	// move to another connection.
+	link *resumeLink
 }
 
 // startExec starts the session of an exec request, or refuses it. Only
@@ -65,6 +68,14 @@ func (c *serverConn) startExec(req protocol.Exec) error {
 		return err
 	}
 	c.log.Info("session started", "id", s.p.ID(), "command", s.req.Command, "argv", s.req.Argv, "pty", s.req.PTY)
+	if req.Resume {
+		// The server waits for a session that outlives its connection
+		// (Shutdown), so its goroutine is counted with the connections.
+		c.s.wg.Add(1)
+		if err := s.makeResumable(); err != nil {
+			s.cancel(errClientGone)
+		}
+	}
 	go s.run()
 	return nil
 }
@@ -90,7 +101,9 @@ func (c *serverConn) newSession(req protocol.Exec) (*execSession, error) {
 	}
 	spec := specFor(req)
 	spec.ID = session.NewID()
-	c.asAccount(&spec)
+	if warning := c.asAccount(&spec); warning != "" {
+		_ = c.pc.Send(protocol.Data{Stream: protocol.TypeStderr, Body: []byte("rexec: " + warning + "\n")})
+	}
 	aud, err := c.beginAudit(spec.ID, kind, req)
 	if err != nil {
 		c.s.running.release(slot)
@@ -103,24 +116,24 @@ func (c *serverConn) newSession(req protocol.Exec) (*execSession, error) {
 // asAccount makes spec run as the connection's account, and adds what
 // every session learns of its client (REXEC_CLIENT, REXEC_CONNECTION, as
 // sshd's SSH_CLIENT and SSH_CONNECTION). A home directory that does not
-// exist is said on the session's stderr, and the session starts in "/",
-// as sshd does.
-func (c *serverConn) asAccount(spec *session.Spec) {
+// exist makes the session start in "/", as sshd does, and the warning
+// returned says so, for the session's stderr.
+func (c *serverConn) asAccount(spec *session.Spec) (warning string) {
 	spec.Env = append(spec.Env, connectionEnv(c.nc)...)
 	u := c.acct.sessionUser()
 	if u == nil {
-		return
+		return ""
 	}
 	u.TTYGroup = c.s.ttyGroup
 	spec.User = u
 	if spec.Dir != "" {
-		return
+		return ""
 	}
 	if fi, err := os.Stat(u.Home); err != nil || !fi.IsDir() {
 		spec.Dir = "/"
-		msg := fmt.Sprintf("rexec: could not chdir to home directory %s: it does not exist; starting in /\n", u.Home)
-		_ = c.pc.Send(protocol.Data{Stream: protocol.TypeStderr, Body: []byte(msg)})
+		return fmt.Sprintf("could not chdir to home directory %s: it does not exist; starting in /", u.Home)
 	}
+	return ""
 }
 
 // connectionEnv is REXEC_CLIENT ("ip port serverport") and
@@ -230,8 +243,20 @@ func (s *execSession) run() {
 	defer s.cancel(nil)
 	var pumps, writer sync.WaitGroup
 	pumps.Add(2)
-	go s.pump(s.p.Stdout(), protocol.TypeStdout, &pumps)
-	go s.pump(s.p.Stderr(), protocol.TypeStderr, &pumps)
+	if s.link != nil {
+		defer s.c.s.wg.Done()
+		stop := context.AfterFunc(s.ctx, func() {
+			for _, o := range s.link.outs {
+				o.stop()
+			}
+		})
+		defer stop()
+		go s.pumpResumable(s.p.Stdout(), s.link.outs[0], &pumps)
+		go s.pumpResumable(s.p.Stderr(), s.link.outs[1], &pumps)
+	} else {
+		go s.pump(s.p.Stdout(), protocol.TypeStdout, &pumps)
+		go s.pump(s.p.Stderr(), protocol.TypeStderr, &pumps)
+	}
 	writer.Add(1)
 	go s.writeStdin(&writer)
 
@@ -245,8 +270,12 @@ func (s *execSession) run() {
 
 	exit := exitFor(status, timedOut, time.Since(s.start))
 	s.c.recordLogout(s.p)
-	s.c.clearActive(s)
 	cause := context.Cause(s.ctx)
+	if s.link != nil {
+		s.endResumable(exit, status, timedOut, cause)
+		return
+	}
+	s.c.clearActive(s)
 	s.audit.end(exitRecord(exit, cause), s.c)
 	s.c.log.Info("session ended", "id", s.p.ID(), "status", status.String(), "timed_out", timedOut,
 		"cause", cause, "duration", time.Since(s.start))
@@ -324,6 +353,10 @@ func (s *execSession) writeStdin(wg *sync.WaitGroup) {
 			}
 		}
 		s.stdin.release(len(b))
+		if s.link != nil {
+			s.ackStdin(len(b))
+			continue
+		}
 		if err := s.c.pc.Send(protocol.StdinAck{Count: int64(len(b))}); err != nil {
 			s.cancel(errClientGone)
 			return

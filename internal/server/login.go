@@ -49,7 +49,7 @@ func (c *serverConn) authenticate() error {
 	}
 	if err == nil {
 		err = c.pc.Send(protocol.Hello{Version: protocol.Version, Software: c.s.cfg.Software,
-			OS: hostOS(), Encoding: "utf-8", User: c.acct.name})
+			OS: hostOS(), Encoding: "utf-8", User: c.acct.name, Features: c.s.features()})
 	}
 	if err != nil {
 		c.pc.Close()

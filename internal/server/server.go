@@ -81,6 +81,8 @@ type Server struct {
 	watching  bool                 // watchKeys is running
 	listeners map[net.Listener]struct{}
 	conns     map[*serverConn]struct{}
+	jobRuns   map[string]*jobRun      // running detached jobs by id
+	resumable map[string]*execSession // resumable sessions by their token
 	closing   bool
 	wg        sync.WaitGroup // one per connection handler, per Serve loop, and watchKeys
 }
@@ -271,6 +273,8 @@ func (s *Server) abortAll() {
 	for _, c := range conns {
 		c.abort()
 	}
+	s.cancelJobs()
+	s.cancelResumable()
 }
 
 func (s *Server) isClosing() bool {

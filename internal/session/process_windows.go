@@ -170,3 +170,7 @@ func (s *sysProcess) release(p *Process) error {
 	closeFiles(s.parent)
 	return nil
 }
+
+// SignalTree is Signal on Windows: any signal terminates the main
+// process.
+func (p *Process) SignalTree(sig syscall.Signal) error { return p.Signal(sig) }

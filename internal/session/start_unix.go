@@ -162,6 +162,21 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	return nil
 }
 
+// SignalTree sends sig to every process of the session it can find, not
+// only its process group: a detached job's kill reaches descendants that
+// left the group (setsid, double forks). It fails with ErrClosed after
+// Close.
+func (p *Process) SignalTree(sig syscall.Signal) error {
+	s := &p.sys
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.signalTree(sig)
+	return nil
+}
+
 // Resize sets the terminal size and so sends SIGWINCH to its foreground
 // group. It fails with ErrNoPTY without a terminal, ErrClosed after Close.
 func (p *Process) Resize(rows, cols uint16) error {
