@@ -51,6 +51,9 @@ func fail(code int, err error) error { return failure{code: code, err: err} }
 // Main runs rexec with args (without the program name) and returns the exit
 // status. Errors are printed as one line on env.Stderr.
 func Main(ctx context.Context, args []string, env Env) int {
+	if len(args) > 0 && args[0] == "ssh" {
+		return sshMain(ctx, "", args[1:], env) // ssh's options are not cobra's
+	}
 	root := newRoot(env)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -127,7 +130,9 @@ client. docs/CLI.md in the source tree is the full contract.`,
 		newVersionCmd(env),
 		newAuditCmd(env),
 		newCompletionCmd(env),
+		newSSHCmd(g, env),
 		newFileHelperCmd(),
+		newSFTPServerCmd(),
 	)
 	return root
 }
@@ -141,6 +146,23 @@ func stdinFile(env Env) (*os.File, bool) {
 // Command is rexec's command tree, for tools that document it (the man
 // page generator, cmd/rexec-man); Main runs the same tree.
 func Command(env Env) *cobra.Command { return newRoot(env) }
+
+// newSFTPServerCmd is the hidden command the daemon's sftp subsystem
+// runs, as a session of the connection's account: an SFTP server on
+// stdin and stdout (daemon.RunSFTPServer). It is not for users.
+func newSFTPServerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    daemon.SFTPServerArg,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := daemon.RunSFTPServer(); err != nil {
+				return fail(outcome.ExitFailure, err)
+			}
+			return nil
+		},
+	}
+}
 
 // newFileHelperCmd is the hidden command a root daemon starts its own
 // binary with, as an account, to serve that account's file requests

@@ -66,7 +66,18 @@ type Exec struct {
 	Rows      int               `json:"rows,omitempty"`
 	Cols      int               `json:"cols,omitempty"`
 	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+	// SendEnv are variables offered as ssh's SendEnv and SetEnv offer
+	// them: the server sets those its accept list admits and drops the
+	// rest without a word, whatever the key (§4.2.1); Env, by contrast, is
+	// refused for a restricted key when it sets a name not accepted.
+	SendEnv map[string]string `json:"send_env,omitempty"`
+	// Subsystem names a service to run instead of a command, as ssh's -s
+	// does ("sftp"); it excludes Command and Argv (§4.2.4).
+	Subsystem string `json:"subsystem,omitempty"`
 }
+
+// MaxSubsystemLen bounds exec.subsystem: names are short words.
+const MaxSubsystemLen = 64
 
 // Data carries stream bytes in the frame body: stdin (client to server),
 // stdout and stderr (server to client). Body aliases the connection's read

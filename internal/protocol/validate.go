@@ -55,9 +55,16 @@ func validateExec(m *Exec) error {
 	if len(m.Argv) == 0 {
 		m.Argv = nil
 	}
+	if len(m.SendEnv) == 0 {
+		m.SendEnv = nil
+	}
 	switch {
 	case m.Command != "" && len(m.Argv) > 0:
 		return fmt.Errorf("exec: command and argv are exclusive")
+	case m.Subsystem != "" && (m.Command != "" || len(m.Argv) > 0):
+		return fmt.Errorf("exec: subsystem excludes command and argv")
+	case len(m.Subsystem) > MaxSubsystemLen || !plainName(m.Subsystem):
+		return fmt.Errorf("exec: subsystem %q is not a plain name", truncate(m.Subsystem))
 	case len(m.Argv) > maxArgs:
 		return fmt.Errorf("exec: more than %d arguments", maxArgs)
 	case len(m.Argv) > 0 && m.Argv[0] == "":
@@ -71,12 +78,25 @@ func validateExec(m *Exec) error {
 	if hasNUL(m.Command) || hasNUL(m.Cwd) || hasNUL(m.Term) || anyNUL(m.Argv) {
 		return fmt.Errorf("exec: NUL byte in a string")
 	}
-	for k, v := range m.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || hasNUL(v) {
-			return fmt.Errorf("exec: invalid environment name %q", truncate(k))
+	for _, env := range []map[string]string{m.Env, m.SendEnv} {
+		for k, v := range env {
+			if k == "" || strings.ContainsAny(k, "=\x00") || hasNUL(v) {
+				return fmt.Errorf("exec: invalid environment name %q", truncate(k))
+			}
 		}
 	}
 	return nil
+}
+
+// plainName reports whether s is empty or made of letters, digits and
+// "-_.@" only, the characters of subsystem names.
+func plainName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.@", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 func checkSize(rows, cols, min int) error {

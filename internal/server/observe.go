@@ -25,7 +25,9 @@ var errAuditFailed = errors.New("the audit log cannot be written; the server ref
 const (
 	kindExec  = "exec"
 	kindShell = "shell"
-	kindAuth  = "auth" // a refused authentication: one end record, no session
+	// kindSubsystem is an exec naming a subsystem (sftp).
+	kindSubsystem = "subsystem"
+	kindAuth      = "auth" // a refused authentication: one end record, no session
 )
 
 // sessionAudit is the audit and metrics side of one session: the start
@@ -45,6 +47,9 @@ type sessionAudit struct {
 
 // kindOf names what an exec request is, for the audit log.
 func kindOf(req protocol.Exec) string {
+	if req.Subsystem != "" {
+		return kindSubsystem
+	}
 	if req.Command == "" && len(req.Argv) == 0 {
 		return kindShell
 	}
