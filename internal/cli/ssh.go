@@ -242,9 +242,13 @@ func sendEnv(patterns, set []string, environ []string) map[string]string {
 func (s *sshSession) clientConfig(h config.Home, r resolved) (client.Config, error) {
 	o := s.o
 	co := connOpts{user: r.user, connectTimeout: client.DefaultConnectTimeout}
-	if len(r.identities) > 0 {
-		co.identity = r.identities[0]
+	ko := keyOpts{paths: o.Identities, identitiesOnly: o.IdentitiesOnly, batch: o.BatchMode, env: s.env}
+	plan := planKeys(h, ko)
+	co.plan = &plan
+	if o.Quiet {
+		plan.warnings = nil
 	}
+	s.debugf("keys: certificate %v, %d offered", plan.identity != nil, len(plan.offer))
 	if o.ConnectTimeout > 0 {
 		co.connectTimeout = o.ConnectTimeout
 	}
@@ -254,6 +258,7 @@ func (s *sshSession) clientConfig(h config.Home, r resolved) (client.Config, err
 	}
 	g := &globals{home: h.Dir}
 	prompt := s.env
+	prompt.Stderr = s.errs
 	if o.BatchMode || o.StrictHostKeyChecking == "yes" {
 		prompt.Stdin = nil // no terminal: never ask
 	}

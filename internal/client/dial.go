@@ -66,6 +66,28 @@ type Config struct {
 	// the client config): explicit. Empty means the local login name, as
 	// ssh takes it, which a server serving one account may ignore.
 	User string
+	// Offer are further keys the client can prove besides Identity (agent
+	// keys, ECDSA and RSA keys, passphrase-protected keys), offered in the
+	// hello in this order (PROTOCOL.md §1.4.1; at most
+	// protocol.MaxOfferedKeys). With Offer set, Dial waits for the
+	// server's answer instead of pipelining the first request, and proves
+	// the one key the server asks for: its Prove runs only then, so a
+	// passphrase is asked only for a key the server would accept. With
+	// Identity nil the certificate holds a fresh key of this connection
+	// alone, which no server authorizes, and no ticket is kept.
+	Offer []OfferedKey
+}
+
+// OfferedKey is a key the client can prove with a key proof.
+type OfferedKey struct {
+	// Blob is the public key's SSH wire encoding.
+	Blob []byte
+	// Name says where the key comes from ("agent: comment", a path), for
+	// messages.
+	Name string
+	// Prove signs data with the key and returns the SSH encoding of the
+	// signature (auth.SignProof); it may ask for a passphrase.
+	Prove func(data []byte) ([]byte, error)
 }
 
 // account is the account to ask t's server for, and whether the user
@@ -135,7 +157,17 @@ type Conn struct {
 // refusal (AuthFailed, Denied) comes back from that request, or from Ready.
 func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 	if cfg.Identity == nil {
-		return nil, newError(outcome.AuthFailed, t.String(), errors.New("no identity"))
+		if len(cfg.Offer) == 0 {
+			return nil, newError(outcome.AuthFailed, t.String(), errors.New("no identity"))
+		}
+		id, err := auth.GenerateIdentity("rexec connection key")
+		if err != nil {
+			return nil, newError(outcome.AuthFailed, t.String(), err)
+		}
+		cfg.Identity, cfg.TicketDir = id, ""
+	}
+	if len(cfg.Offer) > protocol.MaxOfferedKeys {
+		cfg.Offer = cfg.Offer[:protocol.MaxOfferedKeys]
 	}
 	timeout := cfg.ConnectTimeout
 	if timeout <= 0 {
@@ -259,6 +291,12 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *
 		c.pc.Close()
 		return nil, err
 	}
+	if len(cfg.Offer) > 0 {
+		if err := c.proveOffered(cfg, cs); err != nil {
+			c.pc.Close()
+			return nil, err
+		}
+	}
 	c.helloDL, _ = ctx.Deadline()
 	_ = nc.SetDeadline(time.Time{})
 	return c, nil
@@ -343,6 +381,9 @@ func (c *Conn) sendHello(cfg Config) error {
 	user, explicit := cfg.account(c.target)
 	h := protocol.Hello{Version: protocol.Version, Software: sw,
 		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: user, UserExplicit: explicit}
+	for _, k := range cfg.Offer {
+		h.Keys = append(h.Keys, k.Blob)
+	}
 	if err := c.pc.Conn.Send(h); err != nil {
 		return newError(outcome.ConnectionLost, c.target.String(), fmt.Errorf("sending hello: %w", err))
 	}
@@ -372,6 +413,11 @@ func (c *Conn) readHello() error {
 	if err != nil {
 		return c.recvError("waiting for the server's hello", err)
 	}
+	return c.acceptHello(m)
+}
+
+// acceptHello takes m as the server's answer to our hello.
+func (c *Conn) acceptHello(m protocol.Message) error {
 	switch m := m.(type) {
 	case protocol.Hello:
 		if m.Version != protocol.Version {

@@ -25,6 +25,8 @@ const (
 	TypePing     = "ping"
 	TypePong     = "pong"
 	TypeError    = "error"
+	TypeKeyOK    = "key_ok"
+	TypeKeyProof = "key_proof"
 )
 
 // Message is any value of the types below. Type reports the wire name.
@@ -46,6 +48,30 @@ type Hello struct {
 	// as ssh does: a server that serves one account only refuses another
 	// explicit account but serves its own for a default one.
 	UserExplicit bool `json:"user_explicit,omitempty"`
+	// Keys, from the client, are further public keys (SSH wire encoding,
+	// base64 in JSON) it can prove possession of besides its
+	// certificate's, in order of preference: agent keys, ECDSA and RSA
+	// keys, passphrase-protected ones (§1.4.1). A client that sends Keys
+	// waits for the server's answer before sending a request.
+	Keys [][]byte `json:"keys,omitempty"`
+}
+
+// MaxOfferedKeys bounds hello.keys, as sshd's MaxAuthTries bounds the
+// keys one connection may try; each entry is bounded by the header limit.
+const MaxOfferedKeys = 16
+
+// KeyOK answers a hello whose certificate key is not authorized but one
+// of whose Keys is: the server asks the client to prove that key
+// (§1.4.1). Server → client, before the server's hello.
+type KeyOK struct {
+	Key []byte `json:"key"`
+}
+
+// KeyProof is the client's proof of the key KeyOK named: an SSH signature
+// (string format, string blob) over the data of §1.4.1, which binds this
+// TLS connection. Client → server, once, right after KeyOK.
+type KeyProof struct {
+	Signature []byte `json:"signature"`
 }
 
 // MaxUserLen bounds hello.user: account names are at most 32 bytes on
@@ -145,6 +171,8 @@ func (Exit) Type() string     { return TypeExit }
 func (Ping) Type() string     { return TypePing }
 func (Pong) Type() string     { return TypePong }
 func (Error) Type() string    { return TypeError }
+func (KeyOK) Type() string    { return TypeKeyOK }
+func (KeyProof) Type() string { return TypeKeyProof }
 
 // newMessage returns a pointer to a zero message of the named type, or nil
 // for a type this version does not know (a protocol error, §3).
@@ -172,6 +200,10 @@ func newMessage(typ string) Message {
 		return &Pong{}
 	case TypeError:
 		return &Error{}
+	case TypeKeyOK:
+		return &KeyOK{}
+	case TypeKeyProof:
+		return &KeyProof{}
 	}
 	return newTransferMessage(typ)
 }

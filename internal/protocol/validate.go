@@ -22,6 +22,8 @@ func validate(m Message) error {
 			err = fmt.Errorf("hello: version must be a positive integer")
 		case len(m.User) > MaxUserLen || strings.ContainsRune(m.User, 0):
 			err = fmt.Errorf("hello: user must be at most %d bytes without NUL", MaxUserLen)
+		default:
+			err = validateHelloKeys(m.Keys)
 		}
 	case *Exec:
 		err = validateExec(m)
@@ -38,6 +40,14 @@ func validate(m Message) error {
 	case *Error:
 		if m.Code == "" {
 			err = fmt.Errorf("error: code is required")
+		}
+	case *KeyOK:
+		if len(m.Key) == 0 {
+			err = fmt.Errorf("key_ok: key is required")
+		}
+	case *KeyProof:
+		if len(m.Signature) == 0 {
+			err = fmt.Errorf("key_proof: signature is required")
 		}
 	default:
 		err = validateTransfer(m)
@@ -83,6 +93,20 @@ func validateExec(m *Exec) error {
 			if k == "" || strings.ContainsAny(k, "=\x00") || hasNUL(v) {
 				return fmt.Errorf("exec: invalid environment name %q", truncate(k))
 			}
+		}
+	}
+	return nil
+}
+
+// validateHelloKeys bounds hello.keys: at most MaxOfferedKeys, none
+// empty.
+func validateHelloKeys(keys [][]byte) error {
+	if len(keys) > MaxOfferedKeys {
+		return fmt.Errorf("hello: more than %d keys", MaxOfferedKeys)
+	}
+	for _, k := range keys {
+		if len(k) == 0 {
+			return fmt.Errorf("hello: an empty key")
 		}
 	}
 	return nil

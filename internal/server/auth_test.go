@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -153,7 +154,7 @@ func TestHello(t *testing.T) {
 				h, ok := m.(protocol.Hello)
 				want := protocol.Hello{Version: protocol.Version, Software: "rexec/test", OS: hostOS(),
 					Encoding: "utf-8", User: me.Username}
-				if !ok || h != want {
+				if !ok || !reflect.DeepEqual(h, want) {
 					t.Fatalf("hello %#v: reply %#v, want %#v", tt.first, m, want)
 				}
 				return

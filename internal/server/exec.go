@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/audit"
-	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
@@ -83,7 +82,7 @@ func (c *serverConn) newSession(req protocol.Exec) (*execSession, error) {
 		c.sendError(protocol.CodeDenied, denied)
 		return nil, nil
 	}
-	slot := auth.Fingerprint(c.key.Key)
+	slot := c.key.Fingerprint()
 	if reason, ok := c.s.running.acquire(slot); !ok {
 		c.sendError(protocol.CodeUnavailable, reason)
 		return nil, errors.New(reason)
