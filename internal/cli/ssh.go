@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -144,7 +146,10 @@ func (s *sshSession) run(ctx context.Context, homeFlag string) error {
 	if err != nil {
 		return fail(outcome.ExitFailure, err)
 	}
-	r := s.resolve(h)
+	r, err := s.resolve(h)
+	if err != nil {
+		return fail(outcome.ExitFailure, err)
+	}
 	if o.PrintConfig {
 		r.print(s.env.Stdout)
 		return nil
@@ -242,15 +247,15 @@ func sendEnv(patterns, set []string, environ []string) map[string]string {
 func (s *sshSession) clientConfig(h config.Home, r resolved) (client.Config, error) {
 	o := s.o
 	co := connOpts{user: r.user, connectTimeout: client.DefaultConnectTimeout}
-	ko := keyOpts{paths: o.Identities, identitiesOnly: o.IdentitiesOnly, batch: o.BatchMode, env: s.env}
+	ko := keyOpts{paths: r.identities, identitiesOnly: o.IdentitiesOnly, batch: o.BatchMode, env: s.env}
 	plan := planKeys(h, ko)
 	co.plan = &plan
 	if o.Quiet {
 		plan.warnings = nil
 	}
 	s.debugf("keys: certificate %v, %d offered", plan.identity != nil, len(plan.offer))
-	if o.ConnectTimeout > 0 {
-		co.connectTimeout = o.ConnectTimeout
+	if r.connectTimeout > 0 {
+		co.connectTimeout = r.connectTimeout
 	}
 	switch o.StrictHostKeyChecking {
 	case "no", "accept-new":
@@ -297,24 +302,66 @@ func (s *sshSession) waitOnly(ctx context.Context, cfg client.Config, host strin
 type resolved struct {
 	host, hostname, user string
 	port                 int
-	identities           []string
+	// identities are the files named (-i, the client config, ssh's
+	// IdentityFile); empty means the defaults.
+	identities     []string
+	connectTimeout time.Duration
 }
 
-// resolve applies the command line over the defaults: the rexec port
-// (never a port from OpenSSH's configuration), HostName, the account.
-func (s *sshSession) resolve(h config.Home) resolved {
+// resolve applies, in this order of precedence, the command line, the
+// host's alias in client.toml, or else what OpenSSH's client
+// configuration (-F, else ~/.ssh/config) says of HostName, User and
+// IdentityFile, and the defaults: the rexec port (never a port from
+// OpenSSH's configuration), the local login name.
+func (s *sshSession) resolve(h config.Home) (resolved, error) {
 	o := s.o
-	r := resolved{host: o.Host, hostname: o.Host, user: o.User, port: o.Port, identities: o.Identities}
-	if o.HostName != "" {
-		r.hostname = o.HostName
+	r := resolved{host: o.Host, hostname: o.Host, user: o.User, port: o.Port, identities: o.Identities,
+		connectTimeout: o.ConnectTimeout}
+	cf, err := config.LoadClientFile(h.Path(config.ClientConfigFile))
+	if err != nil {
+		return r, err
 	}
+	var hostname string
+	if ch, ok := cf.Hosts[o.Host]; ok {
+		s.debugf("host %s: from %s", o.Host, h.Path(config.ClientConfigFile))
+		hostname = ch.HostName
+		r.user = cmp.Or(r.user, ch.User)
+		r.port = cmp.Or(r.port, ch.Port)
+		r.connectTimeout = cmp.Or(r.connectTimeout, ch.ConnectTimeout)
+		if len(r.identities) == 0 && ch.Identity != "" {
+			r.identities = []string{config.ExpandTilde(ch.Identity)}
+		}
+	} else if path := s.sshConfigPath(); path != "" {
+		sh, err := config.LoadSSHConfig(path, o.Host)
+		if err != nil {
+			return r, err
+		}
+		hostname, r.user = sh.HostName, cmp.Or(r.user, sh.User)
+		if len(r.identities) == 0 {
+			r.identities = sh.Identities
+		}
+	}
+	r.hostname = cmp.Or(o.HostName, hostname, o.Host)
 	if r.port == 0 {
 		r.port = client.DefaultPort
 	}
-	if len(r.identities) == 0 {
-		r.identities = []string{h.Path(config.IdentityFile)}
+	return r, nil
+}
+
+// sshConfigPath is OpenSSH's client configuration to read: -F's file
+// ("none": none), else ~/.ssh/config.
+func (s *sshSession) sshConfigPath() string {
+	switch s.o.ConfigFile {
+	case "none":
+		return ""
+	case "":
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		return filepath.Join(home, ".ssh", "config")
 	}
-	return r
+	return s.o.ConfigFile
 }
 
 // print writes the configuration as ssh -G does: lower-case keywords,
@@ -327,5 +374,8 @@ func (r resolved) print(w io.Writer) {
 	fmt.Fprintf(w, "host %s\nhostname %s\nuser %s\nport %d\n", r.host, r.hostname, user, r.port)
 	for _, id := range r.identities {
 		fmt.Fprintf(w, "identityfile %s\n", id)
+	}
+	if r.connectTimeout > 0 {
+		fmt.Fprintf(w, "connecttimeout %d\n", int(r.connectTimeout.Seconds()))
 	}
 }

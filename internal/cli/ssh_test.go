@@ -362,3 +362,43 @@ func TestSSHRestic(t *testing.T) {
 		t.Fatalf("restored %q, %v", b, err)
 	}
 }
+
+// TestSSHHostAliases: client.toml names hosts (hostname, user, port,
+// identity, connect_timeout); for other hosts HostName, User and
+// IdentityFile come from ~/.ssh/config, never its Port.
+func TestSSHHostAliases(t *testing.T) {
+	w := newSSHWorld(t)
+	home := t.TempDir()
+	os.Mkdir(filepath.Join(home, ".ssh"), 0o700)
+	sshConfig := "Host viassh\n  HostName localhost\n  User root\n  Port 22\n  IdentityFile ~/.ssh/nonexistent_key\n"
+	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(sshConfig), 0o600)
+	toml := "[hosts.web]\nhostname = \"localhost\"\nuser = \"root\"\nport = " + w.d.Port() + "\nconnect_timeout = \"5s\"\n" +
+		"identity = \"" + filepath.Join(w.home, "id_ed25519") + "\"\n"
+	os.WriteFile(filepath.Join(w.home, "client.toml"), []byte(toml), 0o600)
+	env := []string{"HOME=" + home}
+	r := w.run("", env, "", rexecBin, "ssh", "web", "echo", "aliased")
+	if r.code != 0 || r.stdout != "aliased\n" {
+		t.Fatalf("ssh web = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = w.run("", env, "", rexecBin, "ssh", "-G", "web")
+	for _, want := range []string{"hostname localhost\n", "user root\n", "port " + w.d.Port() + "\n", "connecttimeout 5\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("-G web = %q; want %q", r.stdout, want)
+		}
+	}
+	r = w.run("", env, "", rexecBin, "ssh", "-G", "viassh")
+	if !strings.Contains(r.stdout, "hostname localhost\n") || !strings.Contains(r.stdout, "port 7022\n") ||
+		!strings.Contains(r.stdout, "identityfile "+home+"/.ssh/nonexistent_key\n") {
+		t.Errorf("-G viassh = %q; want ~/.ssh/config's HostName and IdentityFile, rexec's port", r.stdout)
+	}
+	// The ssh config's identity does not exist: rexec ssh warns and has no key.
+	r = w.run("", env, "", rexecBin, "ssh", "-p", w.d.Port(), "-i", filepath.Join(w.home, "id_ed25519"), "viassh", "echo", "$USER")
+	if r.code != 0 || r.stdout != "root\n" {
+		t.Errorf("ssh viassh = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	os.WriteFile(filepath.Join(w.home, "client.toml"), []byte("[hosts.web]\nhostnam = \"x\"\n"), 0o600)
+	r = w.run("", env, "", rexecBin, "ssh", "web", "true")
+	if r.code != 255 || !strings.Contains(r.stderr, "unknown keys: hosts.web.hostnam") {
+		t.Errorf("a client.toml typo = %d %q; want 255 naming the key", r.code, r.stderr)
+	}
+}
