@@ -73,7 +73,7 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 // unencrypted ed25519 file is the TLS certificate's key). When that file
 // is missing (and -i was not given), is of another type, is
 // passphrase-protected or is a .pub naming an agent key, the keys are
-// those of docs/CLI.md "Keys": the file named, or ssh's default files,
+// those of docs/CLI.md §10.1: the file named, or ssh's default files,
 // and ssh-agent's keys, offered and proven (planKeys). o.plan, when set,
 // decides instead (rexec ssh).
 func (o *connOpts) loadKeys(h config.Home, env Env) (*auth.Identity, []client.OfferedKey, error) {

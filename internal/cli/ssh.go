@@ -24,7 +24,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/sshargs"
 )
 
-// `rexec ssh` (docs/CLI.md, "rexec ssh"): OpenSSH's client command line
+// `rexec ssh` (docs/CLI.md §10): OpenSSH's client command line
 // in front of rexec's connection, for the tools that take "an ssh-like
 // command" as their transport. Unlike `rexec run`, the command's words are
 // joined with spaces and run by the account's shell, exactly as ssh does,

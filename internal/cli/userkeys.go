@@ -20,7 +20,7 @@ import (
 	"github.com/rexec-dev/rexec/internal/config"
 )
 
-// Keys as ssh users have them (docs/CLI.md, "Keys"): the identity files
+// Keys as ssh users have them (docs/CLI.md §10.1): the identity files
 // named (-i), else rexec's own identity and ssh's default files, then
 // ssh-agent's keys. The first unencrypted ed25519 file is the TLS
 // certificate's key (the fast path, with session tickets); every other key

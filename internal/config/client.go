@@ -14,7 +14,7 @@ import (
 	"github.com/kevinburke/ssh_config"
 )
 
-// The client's configuration (docs/CLI.md, "Host aliases"): client.toml in
+// The client's configuration (docs/CLI.md §10.2): client.toml in
 // the rexec home names hosts, as ~/.ssh/config's Host blocks do:
 //
 //	[hosts.web]
