@@ -51,8 +51,8 @@ func fail(code int, err error) error { return failure{code: code, err: err} }
 // Main runs rexec with args (without the program name) and returns the exit
 // status. Errors are printed as one line on env.Stderr.
 func Main(ctx context.Context, args []string, env Env) int {
-	if len(args) > 0 && args[0] == "ssh" {
-		return sshMain(ctx, "", args[1:], env) // ssh's options are not cobra's
+	if home, rest, ok := sshArgs(args); ok {
+		return sshMain(ctx, home, rest, env) // ssh's options are not cobra's
 	}
 	root := newRoot(env)
 	root.SetArgs(args)
@@ -70,6 +70,24 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return f.code
 	}
 	return outcome.ExitUsage // errors of the command line itself
+}
+
+// sshArgs recognises `rexec [--home DIR] ssh ARGS...` and returns the
+// home and ARGS: ssh's options are parsed by sshargs, not cobra.
+func sshArgs(args []string) (home string, rest []string, ok bool) {
+	for len(args) > 0 {
+		switch a := args[0]; {
+		case a == "ssh":
+			return home, args[1:], true
+		case a == "--home" && len(args) > 1:
+			home, args = args[1], args[2:]
+		case strings.HasPrefix(a, "--home="):
+			home, args = strings.TrimPrefix(a, "--home="), args[1:]
+		default:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
 }
 
 // oneLine keeps an error on a single line whatever it wraps, with the

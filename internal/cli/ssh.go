@@ -151,6 +151,9 @@ func (s *sshSession) run(ctx context.Context, homeFlag string) error {
 		return fail(outcome.ExitFailure, err)
 	}
 	if o.PrintConfig {
+		if len(r.identities) == 0 {
+			r.identities = defaultKeyPaths(h)
+		}
 		r.print(s.env.Stdout)
 		return nil
 	}

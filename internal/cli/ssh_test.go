@@ -98,6 +98,7 @@ func TestSSHCommandLine(t *testing.T) {
 		{"as rexec-ssh", filepath.Join(w.bin, "rexec-ssh"), []string{"-p", p, "localhost", "exit 3"}, "", 3},
 		{"as ssh, options after the host", filepath.Join(w.bin, "ssh"), []string{"localhost", "-p", p, "-q", "echo", "ok"}, "ok\n", 0},
 		{"user@ and ssh:// port", rexecBin, []string{"ssh", "ssh://root@localhost:" + p, "printf", "%s", "$USER"}, "root", 0},
+		{"--home before ssh", rexecBin, []string{"--home", w.home, "ssh", "-p", p, "localhost", "echo", "home"}, "home\n", 0},
 		{"-n: empty stdin", rexecBin, []string{"ssh", "-n", "-p", p, "localhost", "wc", "-c"}, "0\n", 0},
 		{"signal status", rexecBin, []string{"ssh", "-p", p, "localhost", "kill", "-9", "$$"}, "", 137},
 	}
