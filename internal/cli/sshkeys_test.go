@@ -194,3 +194,19 @@ func TestSSHKeyFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestSSHSlowPassphrase: a passphrase typed after the server's login
+// grace ran out costs a second connection, not a failure: the key is
+// decrypted once and proven at once on the next connection.
+func TestSSHSlowPassphrase(t *testing.T) {
+	w := newKeyWorld(t)
+	w.d.Stop(t)
+	w.d = startDaemon(t, w.sshWorld.home, "--login-grace", "1s", "--penalty-exempt", "127.0.0.0/8")
+	key := w.keygen("ecdsa", "slow pass", "id_slow", true)
+	slow := filepath.Join(w.tmp, "slow-askpass")
+	os.WriteFile(slow, []byte("#!/bin/sh\nsleep 3\necho 'slow pass'\n"), 0o700)
+	r := w.clientRun([]string{"SSH_ASKPASS=" + slow, "SSH_ASKPASS_REQUIRE=force"}, rexecBin, "ssh", "-p", w.d.Port(), "-o", "StrictHostKeyChecking=accept-new", "-i", key, "localhost", "echo", "late")
+	if r.code != 0 || r.stdout != "late\n" {
+		t.Fatalf("a passphrase after the login grace = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}

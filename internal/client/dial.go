@@ -169,17 +169,22 @@ func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 	if len(cfg.Offer) > protocol.MaxOfferedKeys {
 		cfg.Offer = cfg.Offer[:protocol.MaxOfferedKeys]
 	}
-	timeout := cfg.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout(cfg))
 	defer cancel()
 	var tickets *ticketStore
 	if cfg.TicketDir != "" {
 		tickets = newTicketStore(cfg.TicketDir, cfg.Identity.Public, t.Addr())
 	}
 	c, err := connect(ctx, cfg, t, tickets)
+	if errors.Is(err, errSlowProof) {
+		// The server's login grace ran out while a passphrase was typed;
+		// the key is decrypted now, so a second connection proves it at
+		// once.
+		retry, rcancel := context.WithTimeout(parent, connectTimeout(cfg))
+		defer rcancel()
+		c, err = connect(retry, cfg, t, tickets)
+	}
 	if errors.Is(err, errNotResumed) {
 		// The ticket was refused (the daemon restarted, or no longer
 		// resumes): forget it, so later runs do not offer it, and run the
@@ -188,6 +193,14 @@ func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 		c, err = connect(ctx, cfg, t, tickets)
 	}
 	return c, err
+}
+
+// connectTimeout is cfg's connect timeout or the default.
+func connectTimeout(cfg Config) time.Duration {
+	if cfg.ConnectTimeout > 0 {
+		return cfg.ConnectTimeout
+	}
+	return DefaultConnectTimeout
 }
 
 // connect dials and runs the handshake once.
@@ -292,7 +305,14 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *
 		return nil, err
 	}
 	if len(cfg.Offer) > 0 {
-		if err := c.proveOffered(cfg, cs); err != nil {
+		// A proof may ask for a passphrase: the connect deadline stops
+		// while it is typed and starts again after.
+		pause := func() (resume func()) {
+			stop()
+			_ = nc.SetDeadline(time.Time{})
+			return func() { _ = nc.SetDeadline(time.Now().Add(connectTimeout(cfg))) }
+		}
+		if err := c.proveOffered(cfg, cs, pause); err != nil {
 			c.pc.Close()
 			return nil, err
 		}
