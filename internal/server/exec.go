@@ -322,6 +322,7 @@ func (s *execSession) writeStdin(wg *sync.WaitGroup) {
 				broken = true
 			}
 		}
+		putChunk(b)
 		s.stdin.release(len(b))
 		if err := s.c.pc.Send(protocol.StdinAck{Count: int64(len(b))}); err != nil {
 			s.cancel(errClientGone)
