@@ -299,13 +299,24 @@ func (s *execSession) pump(r io.Reader, stream string, wg *sync.WaitGroup) {
 	}
 }
 
-// writeStdin copies queued stdin to the process and acknowledges each chunk
-// so the client may send more (PROTOCOL.md §4.3). If the process stops
-// reading its stdin, later input is discarded but still acknowledged.
+// stdinAckBatch is how many written stdin bytes may wait for their
+// acknowledgement while more input is queued: a tool that writes in small
+// pieces (rsync, git) would otherwise cost a frame and a write system call
+// per piece in each direction. Far below the window, so the client never
+// waits on it; whenever the queue runs empty everything written is
+// acknowledged at once.
+const stdinAckBatch = 256 << 10
+
+// writeStdin copies queued stdin to the process and acknowledges what it
+// wrote so the client may send more (PROTOCOL.md §4.3): at once when
+// nothing more is queued, else in batches of stdinAckBatch. If the
+// process stops reading its stdin, later input is discarded but still
+// acknowledged.
 func (s *execSession) writeStdin(wg *sync.WaitGroup) {
 	defer wg.Done()
 	w := s.p.Stdin()
 	broken := false
+	unacked := 0
 	for {
 		b, state := s.stdin.pop()
 		switch state {
@@ -324,10 +335,15 @@ func (s *execSession) writeStdin(wg *sync.WaitGroup) {
 		}
 		putChunk(b)
 		s.stdin.release(len(b))
-		if err := s.c.pc.Send(protocol.StdinAck{Count: int64(len(b))}); err != nil {
+		unacked += len(b)
+		if unacked < stdinAckBatch && s.stdin.queued() {
+			continue
+		}
+		if err := s.c.pc.Send(protocol.StdinAck{Count: int64(unacked)}); err != nil {
 			s.cancel(errClientGone)
 			return
 		}
+		unacked = 0
 	}
 }
 

@@ -128,6 +128,13 @@ func (q *stdinQueue) pop() ([]byte, int) {
 	return b, queueData
 }
 
+// queued reports whether a chunk is waiting to be popped.
+func (q *stdinQueue) queued() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.bufs) > 0
+}
+
 // release returns n bytes of window once they were written to the process.
 func (q *stdinQueue) release(n int) {
 	q.mu.Lock()
