@@ -40,8 +40,8 @@ die() { printf 'sshtransport.sh: %s\n' "$*" >&2; exit 1; }
 for v in BIG_MB FILES FILE_KB COMMITS RUNS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
-for t in rsync git /usr/sbin/sshd ssh ssh-keygen; do
-	command -v "$t" >/dev/null || die "needs $t (apt-get install rsync git openssh-server openssh-client)"
+for t in rsync git /usr/sbin/sshd ssh ssh-keygen /usr/bin/time bc; do
+	command -v "$t" >/dev/null || die "needs $t (apt-get install rsync git openssh-server openssh-client time bc)"
 done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rexec-sshbench.XXXXXX")
@@ -145,20 +145,34 @@ git -C "$tmp/repo.git" gc -q
 
 # ---------------------------------------------------------------- runs
 
-# time_ms CMD...: wall time of CMD in milliseconds.
-time_ms() {
-	local s e
+# ticks PID: CPU ticks of a daemon and of its reaped children (the
+# sessions and what they ran), fields 14-17 of /proc/PID/stat.
+ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# measure DAEMON_PID CMD...: "wall_ms cpu_ms" of CMD, where the CPU time is
+# the command's and its children's (the local tool and the ssh or rexec
+# client) plus what the daemon and its sessions used meanwhile. On a
+# shared machine the CPU time is the steadier figure.
+measure() {
+	local pid=$1 s e a b
+	shift
+	a=$(ticks "$pid")
 	s=$(date +%s%N)
-	"$@" >/dev/null 2>"$tmp/last.err" || { cat "$tmp/last.err" >&2; die "failed: $*"; }
+	/usr/bin/time -f '%U %S' -o "$tmp/time" "$@" >/dev/null 2>"$tmp/last.err" || { cat "$tmp/last.err" >&2; die "failed: $*"; }
 	e=$(date +%s%N)
-	echo $(((e - s) / 1000000))
+	b=$(ticks "$pid")
+	read -r u sy <"$tmp/time"
+	echo "$(((e - s) / 1000000)) $(echo "($u + $sy) * 1000 + ($b - $a) * 1000 / $hz" | bc -l | cut -d. -f1)"
 }
 
-declare -A results
-bench() { # NAME TOOL CMD...
-	local name=$1 tool=$2
+declare -A wall cpu
+bench() { # NAME TOOL PID CMD...
+	local name=$1 tool=$2 r
 	shift 2
-	results[$name/$tool]+="$("$@") "
+	r=$(measure "$@")
+	wall[$name/$tool]+="${r% *} "
+	cpu[$name/$tool]+="${r#* } "
 }
 
 rm_dst() { rm -rf "$tmp/dst"; mkdir -p "$tmp/dst"; sync; }
@@ -166,22 +180,24 @@ rm_dst() { rm -rf "$tmp/dst"; mkdir -p "$tmp/dst"; sync; }
 for run in $(seq "$RUNS"); do
 	log "round $run of $RUNS"
 	for tool in ssh rexec; do
-		if [[ $tool == ssh ]]; then e=$ssh_cmd; else e=$rexec_cmd; fi
+		if [[ $tool == ssh ]]; then e=$ssh_cmd pid=$sshd_pid; else e=$rexec_cmd pid=$rexec_pid; fi
 		rm_dst
-		bench "rsync big file" $tool time_ms rsync -a -e "$e" "$tmp/src/big" "127.0.0.1:$tmp/dst/"
+		bench "rsync big file" $tool "$pid" rsync -a -e "$e" "$tmp/src/big" "127.0.0.1:$tmp/dst/"
 		rm_dst
-		bench "rsync $FILES files" $tool time_ms rsync -a -e "$e" "$tmp/src/tree/" "127.0.0.1:$tmp/dst/tree/"
+		bench "rsync $FILES files" $tool "$pid" rsync -a -e "$e" "$tmp/src/tree/" "127.0.0.1:$tmp/dst/tree/"
 		rm -rf "$tmp/clone"
-		bench "git clone $COMMITS commits" $tool time_ms env GIT_SSH_COMMAND="$e" git clone -q "ssh://127.0.0.1$tmp/repo.git" "$tmp/clone"
+		bench "git clone $COMMITS commits" $tool "$pid" env GIT_SSH_COMMAND="$e" git clone -q "ssh://127.0.0.1$tmp/repo.git" "$tmp/clone"
 	done
 done
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-printf '\n%-28s %12s %12s %8s\n' "benchmark (median of $RUNS)" "ssh ms" "rexec ms" "ratio"
+printf '\n%-28s %10s %10s %6s   %10s %10s %6s\n' "median of $RUNS" "ssh wall" "rexec wall" "ratio" "ssh CPU" "rexec CPU" "ratio"
 for name in "rsync big file" "rsync $FILES files" "git clone $COMMITS commits"; do
-	s=$(echo "${results[$name/ssh]}" | median)
-	r=$(echo "${results[$name/rexec]}" | median)
-	printf '%-28s %12s %12s %8.2f\n' "$name" "$s" "$r" "$(echo "$r / $s" | bc -l)"
-	printf '  runs: ssh %s| rexec %s\n' "${results[$name/ssh]}" "${results[$name/rexec]}"
+	sw=$(echo "${wall[$name/ssh]}" | median) rw=$(echo "${wall[$name/rexec]}" | median)
+	sc=$(echo "${cpu[$name/ssh]}" | median) rc=$(echo "${cpu[$name/rexec]}" | median)
+	printf '%-28s %8s ms %8s ms %6.2f   %8s ms %8s ms %6.2f\n' "$name" "$sw" "$rw" "$(echo "$rw / $sw" | bc -l)" \
+		"$sc" "$rc" "$(echo "$rc / $sc" | bc -l)"
+	printf '  wall: ssh %s| rexec %s\n  CPU:  ssh %s| rexec %s\n' "${wall[$name/ssh]}" "${wall[$name/rexec]}" \
+		"${cpu[$name/ssh]}" "${cpu[$name/rexec]}"
 done

@@ -287,7 +287,8 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *
 			tc.CurvePreferences = transport.ResumeCurves
 		}
 	}
-	tlsConn := tls.Client(nc, tc)
+	batcher := transport.NewWriteBatcher(nc)
+	tlsConn := tls.Client(batcher, tc)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		return nil, classifyHandshake(t, err)
 	}
@@ -299,7 +300,10 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *
 	}
 	cs := tlsConn.ConnectionState()
 	c := &Conn{target: t, nc: nc, HostKey: hostKey, Resumed: cs.DidResume, curve: cs.CurveID}
-	c.pc = helloConn{Conn: protocol.NewConn(tlsConn), c: c}
+	batcher.Batch()
+	pc := protocol.NewConn(tlsConn)
+	pc.SetFlush(batcher.Flush)
+	c.pc = helloConn{Conn: pc, c: c}
 	if err := c.sendHello(cfg); err != nil {
 		c.pc.Close()
 		return nil, err

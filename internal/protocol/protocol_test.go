@@ -222,3 +222,26 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// nopCloser is a buffer as a stream.
+type nopCloser struct{ bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }
+
+// TestSetFlush: the flush hook runs once after each frame, data frames
+// written in two pieces included, and its error is Send's.
+func TestSetFlush(t *testing.T) {
+	var buf nopCloser
+	c := NewConn(&buf)
+	flushes := 0
+	c.SetFlush(func() error { flushes++; return nil })
+	c.Send(Ping{})
+	c.Send(Data{Stream: TypeStdout, Body: make([]byte, 100<<10)})
+	if flushes != 2 {
+		t.Fatalf("%d flushes for two frames", flushes)
+	}
+	c.SetFlush(func() error { return errors.New("flush failed") })
+	if err := c.Send(Pong{}); err == nil || err.Error() != "flush failed" {
+		t.Fatalf("Send = %v, want the flush's error", err)
+	}
+}

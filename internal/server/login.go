@@ -39,11 +39,14 @@ func (c *serverConn) authenticate() error {
 	if err := c.nc.SetDeadline(start.Add(c.s.cfg.LoginGrace)); err != nil {
 		return err
 	}
-	tc := tls.Server(c.nc, c.s.tls)
+	batcher := transport.NewWriteBatcher(c.nc)
+	tc := tls.Server(batcher, c.s.tls)
 	if err := tc.Handshake(); err != nil {
 		return fmt.Errorf("tls handshake: %w", err)
 	}
+	batcher.Batch() // a frame in TLS records leaves in one write (WriteBatcher)
 	c.pc = protocol.NewConn(tc)
+	c.pc.SetFlush(batcher.Flush)
 	h, err := c.readHello()
 	if err == nil {
 		err = c.authorize(tc.ConnectionState(), h)
