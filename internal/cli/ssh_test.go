@@ -403,3 +403,32 @@ func TestSSHHostAliases(t *testing.T) {
 		t.Errorf("a client.toml typo = %d %q; want 255 naming the key", r.code, r.stderr)
 	}
 }
+
+// TestSSHFS: sshfs mounts a remote directory through rexec ssh's sftp
+// subsystem (-o ssh_command), and reads and writes go through it.
+func TestSSHFS(t *testing.T) {
+	needTool(t, "sshfs", "fusermount")
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		rexectest.SkipOrFail(t, "no /dev/fuse: %v", err)
+	}
+	w := newSSHWorld(t)
+	remote, mnt := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(remote, "there.txt"), []byte("remote file"), 0o644)
+	r := w.run("", nil, "", "sshfs", "-o", "ssh_command="+w.sshCmd(), "localhost:"+remote, mnt)
+	if r.code != 0 {
+		t.Fatalf("sshfs = %d: %s", r.code, r.stderr)
+	}
+	t.Cleanup(func() { exec.Command("fusermount", "-u", "-z", mnt).Run() })
+	if b, err := os.ReadFile(filepath.Join(mnt, "there.txt")); err != nil || string(b) != "remote file" {
+		t.Fatalf("reading through the mount: %q, %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "new.txt"), []byte("written"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("fusermount", "-u", mnt).Run(); err != nil {
+		t.Fatalf("unmount: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(remote, "new.txt")); err != nil || string(b) != "written" {
+		t.Fatalf("a file written through the mount: %q, %v", b, err)
+	}
+}
