@@ -432,3 +432,51 @@ func TestSSHFS(t *testing.T) {
 		t.Fatalf("a file written through the mount: %q, %v", b, err)
 	}
 }
+
+// TestSSHSFTPAsAccount: a root daemon's sftp subsystem for alice runs as
+// alice: what she uploads is hers, and bob's private file and home are
+// out of her reach, exactly as for her commands and file requests.
+func TestSSHSFTPAsAccount(t *testing.T) {
+	needTool(t, "sftp")
+	w := newAccountWorld(t)
+	secret := filepath.Join(w.bob.Home, "secret")
+	os.WriteFile(secret, []byte("bob's secret\n"), 0o600)
+	os.Chown(secret, w.bob.UID, w.bob.GID)
+	bin := t.TempDir()
+	os.Symlink(rexecBin, filepath.Join(bin, "rexec-ssh"))
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "up.txt"), []byte("from alice\n"), 0o644)
+	sftp := func(batch string) result {
+		t.Helper()
+		os.WriteFile(filepath.Join(dir, "batch"), []byte(batch), 0o644)
+		cmd := exec.Command("sftp", "-S", filepath.Join(bin, "rexec-ssh"), "-P", w.d.Port(), "-b", filepath.Join(dir, "batch"), w.alice.Name+"@localhost")
+		cmd.Env = append(os.Environ(), "REXEC_HOME="+w.home)
+		cmd.Dir = dir
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	}
+	if r := sftp("put up.txt\npwd\n"); r.code != 0 || !strings.Contains(r.stdout, w.alice.Home) {
+		t.Fatalf("sftp put as alice = %d %q %q; want her home as the working directory", r.code, r.stdout, r.stderr)
+	}
+	fi, err := os.Stat(filepath.Join(w.alice.Home, "up.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := ownerOf(fi); st.uid != w.alice.UID || st.gid != w.alice.GID {
+		t.Errorf("the uploaded file is owned by %d:%d, want alice's %d:%d", st.uid, st.gid, w.alice.UID, w.alice.GID)
+	}
+	if r := sftp("get " + secret + " stolen\n"); r.code == 0 {
+		t.Errorf("alice read bob's file over sftp: %q", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stolen")); err == nil {
+		t.Error("the refused download left a file")
+	}
+	if r := sftp("put up.txt " + w.bob.Home + "/planted\n"); r.code == 0 {
+		t.Errorf("alice wrote into bob's home over sftp")
+	}
+	if _, err := os.Stat(filepath.Join(w.bob.Home, "planted")); err == nil {
+		t.Error("a file appeared in bob's home")
+	}
+}
