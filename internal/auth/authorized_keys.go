@@ -235,21 +235,67 @@ func AppendAuthorizedKey(path string, pub ed25519.PublicKey, comment string) (ad
 	if len(pub) != ed25519.PublicKeySize {
 		return false, fmt.Errorf("%w: ed25519 public key of %d bytes", ErrMalformedKey, len(pub))
 	}
+	return AppendAuthorizedBlob(path, marshalPublicKey(pub), comment)
+}
+
+// AppendAuthorizedBlob is AppendAuthorizedKey for a key of any type rexec
+// authorizes (ParseUserKeyLine), given its SSH wire encoding.
+func AppendAuthorizedBlob(path string, blob []byte, comment string) (added bool, err error) {
+	typ, _, ok := readString(blob)
+	if !ok {
+		return false, fmt.Errorf("%w: truncated key blob", ErrMalformedKey)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("auth: reading authorized keys: %w", err)
 	}
 	keys, _ := ParseAuthorizedKeys(data)
 	for _, k := range keys.Keys {
-		if sameKey(k.Key, pub) {
+		if bytes.Equal(k.Blob, blob) {
 			return false, nil
 		}
 	}
-	line := AuthorizedLine(pub, sanitizeComment(comment)) + "\n"
+	line := string(typ) + " " + base64.StdEncoding.EncodeToString(blob)
+	if c := sanitizeComment(comment); c != "" {
+		line += " " + c
+	}
+	line += "\n"
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		line = "\n" + line
 	}
 	return true, appendFile(path, line)
+}
+
+// ParseUserKeyLine parses a .pub line of any key type rexec authorizes
+// (ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least
+// MinRSABits): its SSH wire encoding and comment. Options are refused.
+func ParseUserKeyLine(line []byte) (blob []byte, comment string, err error) {
+	if len(line) > maxPublicKeyLine {
+		return nil, "", fmt.Errorf("%w: public key line longer than %d bytes", ErrMalformedKey, maxPublicKeyLine)
+	}
+	line = bytes.TrimSpace(line)
+	if bytes.ContainsAny(line, "\r\n") {
+		return nil, "", fmt.Errorf("%w: public key must be a single line", ErrMalformedKey)
+	}
+	typ, rest := nextField(string(line))
+	if !offerable[typ] {
+		if _, _, err := ParsePublicKeyLine(line); err != nil {
+			return nil, "", err
+		}
+	}
+	b64, comment := nextField(rest)
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: bad base64: %w", ErrMalformedKey, err)
+	}
+	pub, err := ParseOfferedKey(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	if pub.Type() != typ {
+		return nil, "", fmt.Errorf("%w: line says %s, key is %s", ErrMalformedKey, printable([]byte(typ)), pub.Type())
+	}
+	return pub.Marshal(), strings.TrimSpace(comment), nil
 }
 
 // sanitizeComment keeps a comment on one line.

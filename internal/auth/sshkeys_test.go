@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -134,6 +135,74 @@ func FuzzParseOfferedKey(f *testing.F) {
 		}
 		if !offerable[k.Type()] {
 			t.Fatalf("accepted a %s key", k.Type())
+		}
+	})
+}
+
+var userKeyLines = []struct {
+	name, line, err string
+}{
+	{"ed25519", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIACxDCTm6btFG5scEJqUrol4vLUvkgI2VBdgklO5K1iO test", ""},
+	{"rsa", "", ""}, // filled from testdata/id_rsa.pub
+	{"options", `no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIACxDCTm6btFG5scEJqUrol4vLUvkgI2VBdgklO5K1iO`, "unsupported key type"},
+	{"dsa", "ssh-dss AAAAB3NzaC1kc3MAAACBAP1 x", "unsupported key type"},
+	{"type mismatch", "ecdsa-sha2-nistp256 AAAAC3NzaC1lZDI1NTE5AAAAIACxDCTm6btFG5scEJqUrol4vLUvkgI2VBdgklO5K1iO", "line says"},
+	{"two lines", "ssh-ed25519 AAAA\nssh-ed25519 AAAA", "single line"},
+	{"bad base64", "ssh-rsa !!!", "base64"},
+}
+
+// TestParseUserKeyLine and AppendAuthorizedBlob: the .pub of an ssh
+// user's key (rexec authorize) is added once, in the line format sshd
+// reads, and found by LookupBlob.
+func TestParseUserKeyLine(t *testing.T) {
+	rsaPub, err := os.ReadFile(filepath.Join("testdata", "id_rsa.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	userKeyLines[1].line = string(rsaPub)
+	path := filepath.Join(t.TempDir(), "authorized_keys")
+	for _, tc := range userKeyLines {
+		t.Run(tc.name, func(t *testing.T) {
+			blob, _, err := ParseUserKeyLine([]byte(tc.line))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("ParseUserKeyLine = %v, want an error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range []bool{true, false} {
+				added, err := AppendAuthorizedBlob(path, blob, "c")
+				if err != nil || added != want {
+					t.Fatalf("append %d = %v, %v; want %v", i, added, err, want)
+				}
+			}
+			keys, _, err := LoadAuthorizedKeys(path, StrictModes{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := keys.LookupBlob(blob, nil); err != nil {
+				t.Fatalf("the appended key is not found: %v", err)
+			}
+		})
+	}
+}
+
+// FuzzParseUserKeyLine: no line panics the parser, and what it accepts
+// is a key of a type rexec authorizes.
+func FuzzParseUserKeyLine(f *testing.F) {
+	for _, tc := range userKeyLines {
+		f.Add(tc.line)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		blob, _, err := ParseUserKeyLine([]byte(line))
+		if err != nil {
+			return
+		}
+		if _, err := ParseOfferedKey(blob); err != nil {
+			t.Fatalf("accepted a key ParseOfferedKey refuses: %v", err)
 		}
 	})
 }

@@ -210,3 +210,21 @@ func TestSSHSlowPassphrase(t *testing.T) {
 		t.Fatalf("a passphrase after the login grace = %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestAuthorizeSSHKeys: rexec authorize takes an ssh user's ECDSA or RSA
+// .pub, once, and that key then logs in.
+func TestAuthorizeSSHKeys(t *testing.T) {
+	w := newKeyWorld(t)
+	for _, typ := range []string{"ecdsa", "rsa"} {
+		key := w.keygen(typ, "", "id_auth_"+typ, false)
+		for _, want := range []string{"authorized: SHA256:", "already authorized: SHA256:"} {
+			r := rexec(t, w.sshWorld.home, nil, "authorize", key+".pub")
+			if r.code != 0 || !strings.HasPrefix(r.stdout, want) {
+				t.Fatalf("authorize %s = %d %q %q; want %q", typ, r.code, r.stdout, r.stderr, want)
+			}
+		}
+		if r := w.clientRun(nil, rexecBin, "ssh", "-p", w.d.Port(), "-i", key, "localhost", "echo", typ); r.code != 0 || r.stdout != typ+"\n" {
+			t.Fatalf("ssh with the authorized %s key = %d %q %q", typ, r.code, r.stdout, r.stderr)
+		}
+	}
+}
