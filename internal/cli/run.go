@@ -126,6 +126,9 @@ type runOpts struct {
 	shell   bool
 	noShell bool
 	fan     fanOpts
+	// sshStatus exits as ssh does (rexec ssh): 255 for a remote command
+	// killed by a signal, where rexec run exits 128+N.
+	sshStatus bool
 }
 
 // ttyOpts choose whether a session gets a remote terminal (-t, -T) and
@@ -299,6 +302,9 @@ func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req
 	}
 	if err != nil {
 		return fail(outcome.ExitFailure, err)
+	}
+	if o.sshStatus && res.Exit.Signal != "" {
+		return exitError{code: outcome.ExitFailure} // as ssh exits for a remote command killed by a signal
 	}
 	return exitStatus(t, res, o.timeout)
 }

@@ -168,7 +168,7 @@ func (s *sshSession) run(ctx context.Context, homeFlag string) error {
 	if err != nil {
 		return err
 	}
-	ro := &runOpts{}
+	ro := &runOpts{sshStatus: true}
 	ro.conn.port = r.port
 	ro.noStdin = o.StdinNull || o.NoCommand
 	ro.tty.escape = "~"
