@@ -3,9 +3,8 @@ package auth
 import "encoding/binary"
 
 // The SSH wire encoding (RFC 4251 §5) of the few data types that key
-// blobs and OpenSSH key files use: uint32 big-endian, and
-// "string", a uint32 length followed by that many bytes. An mpint is a
-// string holding a two's-complement big-endian number (keyblob.go).
+// blobs, OpenSSH key files and key proofs use: uint32 big-endian, and
+// "string", a uint32 length followed by that many bytes.
 
 // appendString appends an SSH "string": uint32 length then bytes.
 func appendString(b, s []byte) []byte {
