@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -226,5 +227,24 @@ func TestAuthorizeSSHKeys(t *testing.T) {
 		if r := w.clientRun(nil, rexecBin, "ssh", "-p", w.d.Port(), "-i", key, "localhost", "echo", typ); r.code != 0 || r.stdout != typ+"\n" {
 			t.Fatalf("ssh with the authorized %s key = %d %q %q", typ, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestSSHPassphraseOnTerminal: on a terminal the passphrase is asked on
+// it (not read from stdin, which carries the command's data), a wrong one
+// is asked again, and the right one logs in.
+func TestSSHPassphraseOnTerminal(t *testing.T) {
+	w := newKeyWorld(t)
+	key := w.keygen("ed25519", "typed pass", "id_typed", true)
+	p := newTmuxPane(t, w.client, 120, 30)
+	p.line("echo data | HOME=" + w.home + " SSH_AUTH_SOCK= rexec ssh -p " + w.d.Port() + " -i " + key +
+		" localhost 'cat; echo RC-OK'")
+	p.waitFor(regexp.MustCompile(`Enter passphrase for key '.*id_typed':`), "the passphrase prompt")
+	p.line("wrong")
+	p.waitFor(regexp.MustCompile(`Bad passphrase, try again`), "a second try")
+	p.line("typed pass")
+	p.waitFor(regexp.MustCompile(`(?m)^data\nRC-OK`), "the command's output after the passphrase")
+	if strings.Contains(p.screen(), "typed pass") {
+		t.Error("the passphrase was echoed")
 	}
 }
