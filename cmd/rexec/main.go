@@ -12,5 +12,5 @@ import (
 
 func main() {
 	env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	os.Exit(cli.Main(context.Background(), os.Args[1:], env))
+	os.Exit(cli.Main(context.Background(), cli.ArgsFor(os.Args[0], os.Args[1:]), env))
 }

@@ -14,14 +14,18 @@ import (
 // must not link them. net/http is linked, for /metrics alone, at a cost
 // docs/BENCHMARKS.md measures ("Start-up cost of net/http"); the reason is
 // in docs/ARCHITECTURE.md, "Rules behind the table".
+//
+// golang.org/x/crypto/ssh (with blowfish, chacha20 and curve25519, which
+// it brings) was on this list and is linked now: `rexec ssh` and the keys
+// of ssh users (ssh-agent, passphrases, RSA and ECDSA key files, key
+// proofs) and the sftp subsystem (github.com/pkg/sftp, which imports it)
+// need it, and writing its key formats, KDFs and the agent protocol again
+// would be far more code to keep correct than the cost it adds, measured
+// in docs/BENCHMARKS.md ("Start-up cost of x/crypto/ssh and pkg/sftp").
 var heavyAtStart = []string{
-	"github.com/prometheus/",         // the text exposition is internal/metrics' own
-	"golang.org/x/crypto/ssh",        // key files and known_hosts are internal/auth's own
-	"google.golang.org/protobuf/",    // came with the Prometheus client
-	"expvar",                         // likewise
-	"golang.org/x/crypto/blowfish",   // came with x/crypto/ssh
-	"golang.org/x/crypto/chacha20",   // likewise
-	"golang.org/x/crypto/curve25519", // likewise
+	"github.com/prometheus/",      // the text exposition is internal/metrics' own
+	"google.golang.org/protobuf/", // came with the Prometheus client
+	"expvar",                      // likewise
 }
 
 // TestStartupDependencies fails when the rexec binary links a package of

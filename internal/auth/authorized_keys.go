@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,14 +17,23 @@ import (
 // over 10,000 keys, far beyond any hand-kept file.
 const maxAuthorizedKeysSize = 1 << 20
 
-// AuthorizedKey is one valid ssh-ed25519 line of an authorized_keys file.
-// Line is its 1-based line number.
+// AuthorizedKey is one valid line of an authorized_keys file. Line is its
+// 1-based line number.
 type AuthorizedKey struct {
-	Key     ed25519.PublicKey
+	// Key is the ed25519 key, the one type that can be a TLS certificate's
+	// key; nil for an ECDSA or RSA line, whose key a client proves with a
+	// key proof (docs/PROTOCOL.md §1.4.1).
+	Key ed25519.PublicKey
+	// Blob is the key's SSH wire encoding, whatever its type: what is
+	// looked up and fingerprinted.
+	Blob    []byte
 	Comment string
 	Options KeyOptions
 	Line    int
 }
+
+// Fingerprint is the key's SHA256 fingerprint, as ssh-keygen -l prints it.
+func (k *AuthorizedKey) Fingerprint() string { return fingerprintBlob(k.Blob) }
 
 // AuthorizedKeys is a parsed authorized_keys file, keys in file order.
 // The zero value authorizes nobody. It is read-only after parsing and safe
@@ -47,7 +57,9 @@ var sshKeyTypes = map[string]bool{
 // ParseAuthorizedKeys parses an authorized_keys file in OpenSSH format:
 // per line, optional options (see KeyOptions), key type, base64 key,
 // optional comment. Blank lines and lines starting with '#' are ignored;
-// CRLF line ends are accepted. A line with a non-ed25519 key, a malformed
+// CRLF line ends are accepted. A line with a key type rexec does not use
+// (anything but ssh-ed25519, ecdsa-sha2-nistp256/384/521 and ssh-rsa of at
+// least MinRSABits: certificates, security keys, DSA), a malformed
 // key or an invalid or unknown option is skipped, and reported in
 // warnings as "line N: ...". It never fails: a file of garbage authorizes
 // nobody.
@@ -85,12 +97,31 @@ func parseAuthorizedLine(s string) (AuthorizedKey, error) {
 			return k, fmt.Errorf("%w: unknown key type %q", ErrMalformedKey, printable([]byte(first)))
 		}
 	}
-	blob, comment := nextField(rest)
-	key, err := parseKeyFields(first, blob)
+	b64, comment := nextField(rest)
+	k.Comment = strings.TrimSpace(comment)
+	if first != KeyTypeEd25519 {
+		if !offerable[first] {
+			return k, fmt.Errorf("%w %q (rexec uses ssh-ed25519, ecdsa-sha2-nistp256/384/521 and ssh-rsa)", ErrUnsupportedKey, printable([]byte(first)))
+		}
+		blob, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return k, fmt.Errorf("%w: bad base64: %w", ErrMalformedKey, err)
+		}
+		pub, err := ParseOfferedKey(blob)
+		if err != nil {
+			return k, err
+		}
+		if pub.Type() != first {
+			return k, fmt.Errorf("%w: line says %s, key is %s", ErrMalformedKey, printable([]byte(first)), pub.Type())
+		}
+		k.Blob = pub.Marshal()
+		return k, nil
+	}
+	key, err := parseKeyFields(first, b64)
 	if err != nil {
 		return k, err
 	}
-	k.Key, k.Comment = key, strings.TrimSpace(comment)
+	k.Key, k.Blob = key, marshalPublicKey(key)
 	return k, nil
 }
 
@@ -163,10 +194,16 @@ func readTrustFile(path string, m StrictModes) ([]byte, error) {
 // from= excludes remote, the error wraps ErrFromRefused. A nil receiver
 // authorizes nobody.
 func (a *AuthorizedKeys) Lookup(pub ed25519.PublicKey, remote net.IP) (*AuthorizedKey, error) {
+	return a.LookupBlob(marshalPublicKey(pub), remote)
+}
+
+// LookupBlob is Lookup for a key of any type, given its SSH wire
+// encoding.
+func (a *AuthorizedKeys) LookupBlob(blob []byte, remote net.IP) (*AuthorizedKey, error) {
 	listed := false
 	for i := range a.keys() {
 		k := &a.Keys[i]
-		if !sameKey(k.Key, pub) {
+		if !bytes.Equal(k.Blob, blob) {
 			continue
 		}
 		listed = true
@@ -175,9 +212,9 @@ func (a *AuthorizedKeys) Lookup(pub ed25519.PublicKey, remote net.IP) (*Authoriz
 		}
 	}
 	if listed {
-		return nil, fmt.Errorf("%w: %s from %s", ErrFromRefused, Fingerprint(pub), remote)
+		return nil, fmt.Errorf("%w: %s from %s", ErrFromRefused, fingerprintBlob(blob), remote)
 	}
-	return nil, fmt.Errorf("%w: %s", ErrNotAuthorized, Fingerprint(pub))
+	return nil, fmt.Errorf("%w: %s", ErrNotAuthorized, fingerprintBlob(blob))
 }
 
 // keys returns the entries, tolerating a nil receiver.
@@ -198,21 +235,67 @@ func AppendAuthorizedKey(path string, pub ed25519.PublicKey, comment string) (ad
 	if len(pub) != ed25519.PublicKeySize {
 		return false, fmt.Errorf("%w: ed25519 public key of %d bytes", ErrMalformedKey, len(pub))
 	}
+	return AppendAuthorizedBlob(path, marshalPublicKey(pub), comment)
+}
+
+// AppendAuthorizedBlob is AppendAuthorizedKey for a key of any type rexec
+// authorizes (ParseUserKeyLine), given its SSH wire encoding.
+func AppendAuthorizedBlob(path string, blob []byte, comment string) (added bool, err error) {
+	typ, _, ok := readString(blob)
+	if !ok {
+		return false, fmt.Errorf("%w: truncated key blob", ErrMalformedKey)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("auth: reading authorized keys: %w", err)
 	}
 	keys, _ := ParseAuthorizedKeys(data)
 	for _, k := range keys.Keys {
-		if sameKey(k.Key, pub) {
+		if bytes.Equal(k.Blob, blob) {
 			return false, nil
 		}
 	}
-	line := AuthorizedLine(pub, sanitizeComment(comment)) + "\n"
+	line := string(typ) + " " + base64.StdEncoding.EncodeToString(blob)
+	if c := sanitizeComment(comment); c != "" {
+		line += " " + c
+	}
+	line += "\n"
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		line = "\n" + line
 	}
 	return true, appendFile(path, line)
+}
+
+// ParseUserKeyLine parses a .pub line of any key type rexec authorizes
+// (ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least
+// MinRSABits): its SSH wire encoding and comment. Options are refused.
+func ParseUserKeyLine(line []byte) (blob []byte, comment string, err error) {
+	if len(line) > maxPublicKeyLine {
+		return nil, "", fmt.Errorf("%w: public key line longer than %d bytes", ErrMalformedKey, maxPublicKeyLine)
+	}
+	line = bytes.TrimSpace(line)
+	if bytes.ContainsAny(line, "\r\n") {
+		return nil, "", fmt.Errorf("%w: public key must be a single line", ErrMalformedKey)
+	}
+	typ, rest := nextField(string(line))
+	if !offerable[typ] {
+		if _, _, err := ParsePublicKeyLine(line); err != nil {
+			return nil, "", err
+		}
+	}
+	b64, comment := nextField(rest)
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: bad base64: %w", ErrMalformedKey, err)
+	}
+	pub, err := ParseOfferedKey(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	if pub.Type() != typ {
+		return nil, "", fmt.Errorf("%w: line says %s, key is %s", ErrMalformedKey, printable([]byte(typ)), pub.Type())
+	}
+	return pub.Marshal(), strings.TrimSpace(comment), nil
 }
 
 // sanitizeComment keeps a comment on one line.

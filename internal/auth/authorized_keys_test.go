@@ -66,8 +66,10 @@ var authorizedLineTests = []struct {
 	{"empty from", `from="" ssh-ed25519 ` + fixtureB64, KeyOptions{}, "", "empty pattern"},
 	{"bad environment", `environment="NOVALUE" ssh-ed25519 ` + fixtureB64, KeyOptions{}, "", "invalid environment"},
 	{"empty allow", `allow="ls,,x" ssh-ed25519 ` + fixtureB64, KeyOptions{}, "", "empty glob"},
-	{"rsa", "ssh-rsa AAAAB3NzaC1yc2EAAAABAw== rsa", KeyOptions{}, "", `unsupported key type "ssh-rsa"`},
-	{"rsa with options", "no-pty ssh-rsa AAAAB3NzaC1yc2EAAAABAw== rsa", KeyOptions{}, "", `"ssh-rsa"`},
+	{"truncated rsa", "ssh-rsa AAAAB3NzaC1yc2EAAAABAw== rsa", KeyOptions{}, "", "malformed"},
+	{"truncated rsa with options", "no-pty ssh-rsa AAAAB3NzaC1yc2EAAAABAw== rsa", KeyOptions{}, "", "malformed"},
+	{"dsa", "ssh-dss AAAAB3NzaC1kc3MAAACBAP1/U4EddRIpUt9KnC7s5Of2EbdSPO9EAMMeP4C2USZpRV1AIlH7WT2NWPq/xfW6MPbLm1Vs14E7gB00b/JmYLdrmVClpJ+f6AR7ECLCT7up1/63xhv4O1fnxqimFQ8E+4P208UewwI1VBNaFpEy9nXzrith1yrv8iIDGZ3RSAHHAAAAFQCXYFCPFSMLzLKSuYKi64QL8Fgc9QAAAIEA9+GghdabPd7LvKtcNrhXuXmUr7v6OuqC+VdMCz0HgmdRWVeOutRZT+ZxBxCBgLRJFnEj6EwoFhO3zwkyjMim4TwWeotUfI0o4KOuHiuzpnWRbqN/C/ohNWLx+2J6ASQ7zKTxvqhRkImog9/hWuWfBpKLZl6Ae1UlZAFMO/7PSSoAAACBAJGx2n8nKeWPSgiANS7O0G1yr5iVdx3Ak7pXcfdMKhBkvdLXBdDhaB4DFJh0vvnp2r+VA4CG/gRjx8S+hNY1I7pDgqnTWp3ovgdjDtWmxX9tbqUmFqK+rzbIjdJtyXKwKfsWLUBqoYFCoC0QAd6d07E1kngT23JDXOJc6RdLChJi dsa", KeyOptions{}, "", "unsupported key type"},
+	{"short rsa", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC0P4EddRIpUt9KnC7s5Of2EbdSPO9EAMMeP4C2USZpRV1AIlH7WT2NWPq/xfW6MPbLm1Vs14E7gB00b/JmYLdrmVClpJ+f6AR7ECLCT7up1/63xhv4O1fnxqimFQ8E+4P208UewwI1VBNaFpEy9nXzrith1yrv8iIDGZ3RSAHHAQ== short", KeyOptions{}, "", "at least 2048"},
 	{"bad base64", "ssh-ed25519 !!!", KeyOptions{}, "", "base64"},
 	{"no key", "no-pty", KeyOptions{}, "", "unknown key type"},
 	{"key missing", "ssh-ed25519", KeyOptions{}, "", "malformed"},
@@ -104,11 +106,14 @@ func TestParseAuthorizedKeysFile(t *testing.T) {
 	a, b := mustIdentity(t, "a"), mustIdentity(t, "b")
 	data := string(rsaPub) + AuthorizedLine(a.Public, "a") + "\r\n  \n" + "garbage\n" + AuthorizedLine(b.Public, "b")
 	keys, warnings := ParseAuthorizedKeys([]byte(data))
-	if len(keys.Keys) != 2 || keys.Keys[0].Line != 2 || keys.Keys[1].Line != 5 || keys.Keys[0].Comment != "a" {
-		t.Errorf("Parse(file) = %+v, want a on line 2 and b on line 5", keys.Keys)
+	if len(keys.Keys) != 3 || keys.Keys[1].Line != 2 || keys.Keys[2].Line != 5 || keys.Keys[1].Comment != "a" {
+		t.Fatalf("Parse(file) = %+v, want rsa on line 1, a on line 2 and b on line 5", keys.Keys)
 	}
-	if len(warnings) != 2 || !strings.HasPrefix(warnings[0], "line 1: ") || !strings.HasPrefix(warnings[1], "line 4: ") {
-		t.Errorf("Parse(file) warnings = %q, want lines 1 and 4", warnings)
+	if rsa := keys.Keys[0]; rsa.Key != nil || rsa.Fingerprint() != "SHA256:bVUqRj0aaeXYItV2HoBPprR4nOw/FtIJRi5O5aj5EqQ" || rsa.Comment != "rsa" {
+		t.Errorf("the RSA line = %+v (%s); want the fingerprint ssh-keygen -l prints", rsa, rsa.Fingerprint())
+	}
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "line 4: ") {
+		t.Errorf("Parse(file) warnings = %q, want line 4", warnings)
 	}
 }
 

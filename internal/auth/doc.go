@@ -10,19 +10,23 @@
 //   - known_hosts checking and pinning, with OpenSSH's hashed entries,
 //     wildcards, negations and @revoked.
 //
-// Only ssh-ed25519 keys are supported; other key types are skipped with a
-// warning (authorized_keys) or refused with ErrUnsupportedKey (key files).
-// A known_hosts line with another key type still makes its host known, so
-// that a host pinned with an RSA key is reported as changed, not new.
+// Identities and host keys are ssh-ed25519: an Ed25519 key is the TLS
+// certificate's key. A client may also be authorized by an ECDSA or RSA
+// key, or a key held by ssh-agent, which it proves with a key proof over
+// the TLS exporter (sshkeys.go, docs/PROTOCOL.md §1.4.1): authorized_keys
+// accepts those lines too. A known_hosts line with another key type still
+// makes its host known, so that a host pinned with an RSA key is reported
+// as changed, not new.
 //
 // auth sits at the bottom of the dependency graph: it imports nothing
-// internal and, outside its tests, only the standard library. The key
-// file encodings and the known_hosts reader are its own rather than
-// golang.org/x/crypto/ssh's, because that package's initialization and
-// the ciphers it links cost every short-lived `rexec run`; the tests keep
-// x/crypto/ssh as the reference both are compared with. internal/transport
-// builds TLS configurations from an Identity, and the server and client
-// use AuthorizedKeys and KnownHosts to decide whom to trust after the TLS
+// internal. Key files of every type, passphrases, SSH signatures, the
+// ssh-agent protocol and the parsing of foreign key blobs are
+// golang.org/x/crypto/ssh's; the Ed25519 identity files of the fast path
+// (LoadIdentity, WriteFiles), authorized_keys options and the known_hosts
+// matcher are this package's own, and x/crypto/ssh's knownhosts package
+// is the reference its tests compare with. internal/transport builds TLS
+// configurations from an Identity, and the server and client use
+// AuthorizedKeys and KnownHosts to decide whom to trust after the TLS
 // handshake.
 //
 // All functions are safe for concurrent use; the types hold no hidden

@@ -108,17 +108,6 @@ func FuzzOpenSSHPrivateKey(f *testing.F) {
 	})
 }
 
-// FuzzKeyBlob: parseAnyPublicKey accepts exactly the blobs x/crypto/ssh's
-// ParsePublicKey accepts, with the same type, encoding and plain key.
-func FuzzKeyBlob(f *testing.F) {
-	for _, blob := range keyBlobCases(f) {
-		f.Add(blob)
-	}
-	f.Fuzz(func(t *testing.T, blob []byte) {
-		checkKeyBlob(t, "fuzz", blob)
-	})
-}
-
 // FuzzKnownHosts: for any file, host, port and key, KnownHosts.Check
 // decides as x/crypto's knownhosts does (see oracleVerdict for the one
 // intended difference): same verdict, same pinned lines and fingerprints,

@@ -173,11 +173,6 @@ func EnsureIdentity(path, comment string) (id *Identity, created bool, err error
 	return id, true, nil
 }
 
-// sameKey reports whether a and b are the same public key.
-func sameKey(a, b ed25519.PublicKey) bool {
-	return len(a) == ed25519.PublicKeySize && bytes.Equal(a, b)
-}
-
 // CheckSecretFile applies the private-key rules (no access by group or
 // others, owned by the effective user) to another file that holds a
 // secret, such as a stored TLS session ticket, given its open file's

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // The known_hosts format (sshd(8), "SSH_KNOWN_HOSTS FILE FORMAT"), as
@@ -254,4 +256,32 @@ func hostGlob(pat, host string) bool {
 		host = host[:len(host)-1]
 	}
 	return wildcardMatch(pat, host, globSyntax{bytewise: true})
+}
+
+// parsedKey is a public key blob of any type x/crypto/ssh parses.
+type parsedKey struct {
+	// typ is the key type name the blob starts with.
+	typ string
+	// wire is the canonical encoding, as x/crypto/ssh marshals it.
+	wire []byte
+	// plain is wire for a key, and the certified key's wire for a
+	// certificate: what a @revoked line revokes.
+	plain []byte
+}
+
+// parseAnyPublicKey parses a public key blob of any type x/crypto/ssh's
+// ParsePublicKey accepts (a known_hosts line with a key of another type
+// than rexec's still makes its host known, so that a host pinned with an
+// RSA key is reported as changed, not new). Trailing bytes are an error.
+func parseAnyPublicKey(blob []byte) (parsedKey, error) {
+	pub, err := ssh.ParsePublicKey(blob)
+	if err != nil {
+		return parsedKey{}, err
+	}
+	k := parsedKey{typ: pub.Type(), wire: pub.Marshal()}
+	k.plain = k.wire
+	if c, ok := pub.(*ssh.Certificate); ok {
+		k.plain = c.Key.Marshal()
+	}
+	return k, nil
 }

@@ -3,9 +3,8 @@ package auth
 import "encoding/binary"
 
 // The SSH wire encoding (RFC 4251 §5) of the few data types that key
-// blobs and OpenSSH key files use: uint32 and uint64 big-endian, and
-// "string", a uint32 length followed by that many bytes. An mpint is a
-// string holding a two's-complement big-endian number (keyblob.go).
+// blobs, OpenSSH key files and key proofs use: uint32 big-endian, and
+// "string", a uint32 length followed by that many bytes.
 
 // appendString appends an SSH "string": uint32 length then bytes.
 func appendString(b, s []byte) []byte {
@@ -51,17 +50,6 @@ func (r *wireReader) uint32() uint32 {
 	}
 	v := binary.BigEndian.Uint32(r.b)
 	r.b = r.b[4:]
-	return v
-}
-
-// uint64 reads a big-endian uint64.
-func (r *wireReader) uint64() uint64 {
-	if r.bad || len(r.b) < 8 {
-		r.advance(nil, false)
-		return 0
-	}
-	v := binary.BigEndian.Uint64(r.b)
-	r.b = r.b[8:]
 	return v
 }
 

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -80,11 +79,11 @@ func newAuthorizeCmd(g *globals, env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pub, comment, err := readPubKey(h, args, env.Stdin)
+			blob, comment, err := readPubKey(h, args, env.Stdin)
 			if err != nil {
 				return fail(outcome.ExitError, err)
 			}
-			added, err := auth.AppendAuthorizedKey(h.Path(config.AuthorizedKeysFile), pub, comment)
+			added, err := auth.AppendAuthorizedBlob(h.Path(config.AuthorizedKeysFile), blob, comment)
 			if err != nil {
 				return fail(outcome.ExitError, err)
 			}
@@ -92,15 +91,16 @@ func newAuthorizeCmd(g *globals, env Env) *cobra.Command {
 			if !added {
 				verb = "already authorized"
 			}
-			fmt.Fprintf(env.Stdout, "%s: %s %s\n", verb, auth.Fingerprint(pub), comment)
+			fmt.Fprintf(env.Stdout, "%s: %s %s\n", verb, auth.FingerprintBlob(blob), comment)
 			return nil
 		},
 	}
 }
 
-// readPubKey reads a .pub line from a file, stdin ("-"), or the local
-// identity's .pub when no argument is given.
-func readPubKey(h config.Home, args []string, stdin io.Reader) (ed25519.PublicKey, string, error) {
+// readPubKey reads a .pub line (ed25519, ECDSA or RSA: an ssh user's key
+// too) from a file, stdin ("-"), or the local identity's .pub when no
+// argument is given, and returns the key's wire encoding and comment.
+func readPubKey(h config.Home, args []string, stdin io.Reader) ([]byte, string, error) {
 	var data []byte
 	var err error
 	switch {
@@ -117,7 +117,7 @@ func readPubKey(h config.Home, args []string, stdin io.Reader) (ed25519.PublicKe
 	if err != nil {
 		return nil, "", err
 	}
-	return auth.ParsePublicKeyLine(bytes.TrimSpace(data))
+	return auth.ParseUserKeyLine(bytes.TrimSpace(data))
 }
 
 func newTrustCmd(g *globals, env Env) *cobra.Command {

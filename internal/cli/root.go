@@ -51,6 +51,9 @@ func fail(code int, err error) error { return failure{code: code, err: err} }
 // Main runs rexec with args (without the program name) and returns the exit
 // status. Errors are printed as one line on env.Stderr.
 func Main(ctx context.Context, args []string, env Env) int {
+	if home, rest, ok := sshArgs(args); ok {
+		return sshMain(ctx, home, rest, env) // ssh's options are not cobra's
+	}
 	root := newRoot(env)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -67,6 +70,24 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return f.code
 	}
 	return outcome.ExitUsage // errors of the command line itself
+}
+
+// sshArgs recognises `rexec [--home DIR] ssh ARGS...` and returns the
+// home and ARGS: ssh's options are parsed by sshargs, not cobra.
+func sshArgs(args []string) (home string, rest []string, ok bool) {
+	for len(args) > 0 {
+		switch a := args[0]; {
+		case a == "ssh":
+			return home, args[1:], true
+		case a == "--home" && len(args) > 1:
+			home, args = args[1], args[2:]
+		case strings.HasPrefix(a, "--home="):
+			home, args = strings.TrimPrefix(a, "--home="), args[1:]
+		default:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
 }
 
 // oneLine keeps an error on a single line whatever it wraps, with the
@@ -130,7 +151,9 @@ client. docs/CLI.md in the source tree is the full contract.`,
 		newVersionCmd(env),
 		newAuditCmd(env),
 		newCompletionCmd(env),
+		newSSHCmd(g, env),
 		newFileHelperCmd(),
+		newSFTPServerCmd(),
 	)
 	return root
 }
@@ -144,6 +167,23 @@ func stdinFile(env Env) (*os.File, bool) {
 // Command is rexec's command tree, for tools that document it (the man
 // page generator, cmd/rexec-man); Main runs the same tree.
 func Command(env Env) *cobra.Command { return newRoot(env) }
+
+// newSFTPServerCmd is the hidden command the daemon's sftp subsystem
+// runs, as a session of the connection's account: an SFTP server on
+// stdin and stdout (daemon.RunSFTPServer). It is not for users.
+func newSFTPServerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    daemon.SFTPServerArg,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := daemon.RunSFTPServer(); err != nil {
+				return fail(outcome.ExitFailure, err)
+			}
+			return nil
+		},
+	}
+}
 
 // newFileHelperCmd is the hidden command a root daemon starts its own
 // binary with, as an account, to serve that account's file requests

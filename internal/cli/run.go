@@ -29,6 +29,9 @@ type connOpts struct {
 	user           string
 	acceptNew      bool
 	connectTimeout time.Duration
+	// plan, when set, are the keys to use (rexec ssh), instead of -i or
+	// rexec's identity.
+	plan *keyPlan
 }
 
 func (o *connOpts) register(cmd *cobra.Command) {
@@ -46,23 +49,16 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 	if err != nil {
 		return client.Config{}, err
 	}
-	path := o.identity
-	if path == "" {
-		path = h.Path(config.IdentityFile)
-	}
-	id, err := auth.LoadIdentity(path)
+	id, offer, err := o.loadKeys(h, env)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			err = fmt.Errorf("no identity at %s: run `rexec keygen` (or `rexec serve` once on this machine), or pass -i", path)
-		}
-		return client.Config{}, fail(outcome.ExitFailure, err)
+		return client.Config{}, err
 	}
 	if o.user != "" {
 		if err := client.CheckUser(o.user); err != nil {
 			return client.Config{}, fail(outcome.ExitFailure, fmt.Errorf("-l: %w", err))
 		}
 	}
-	cfg := client.Config{Identity: id, KnownHosts: auth.KnownHosts{Path: h.Path(config.KnownHostsFile)}, User: o.user,
+	cfg := client.Config{Identity: id, Offer: offer, KnownHosts: auth.KnownHosts{Path: h.Path(config.KnownHostsFile)}, User: o.user,
 		AcceptNew: o.acceptNew, TicketDir: h.Path(config.TicketsDir), ConnectTimeout: o.connectTimeout, Software: "rexec/" + version()}
 	if isTerminal(env) {
 		cfg.Confirm = func(host, fp string) (bool, error) {
@@ -71,6 +67,53 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// loadKeys loads the identity: -i or rexec's own, on the fast path (an
+// unencrypted ed25519 file is the TLS certificate's key). When that file
+// is missing (and -i was not given), is of another type, is
+// passphrase-protected or is a .pub naming an agent key, the keys are
+// those of docs/CLI.md §11.1: the file named, or ssh's default files,
+// and ssh-agent's keys, offered and proven (planKeys). o.plan, when set,
+// decides instead (rexec ssh).
+func (o *connOpts) loadKeys(h config.Home, env Env) (*auth.Identity, []client.OfferedKey, error) {
+	path := o.identity
+	if path == "" {
+		path = h.Path(config.IdentityFile)
+	}
+	var err error
+	if o.plan == nil {
+		var id *auth.Identity
+		id, err = auth.LoadIdentity(path)
+		switch {
+		case err == nil:
+			return id, nil, nil
+		case errors.Is(err, os.ErrNotExist) && o.identity == "", errors.Is(err, auth.ErrUnsupportedKey),
+			errors.Is(err, auth.ErrEncryptedKey), errors.Is(err, auth.ErrMalformedKey) && strings.HasSuffix(path, ".pub"):
+		default:
+			return nil, nil, fail(outcome.ExitFailure, err)
+		}
+	}
+	plan := o.plan
+	if plan == nil {
+		ko := keyOpts{env: env}
+		if o.identity != "" {
+			ko.paths = []string{o.identity}
+		}
+		p := planKeys(h, ko)
+		plan = &p
+	}
+	for _, w := range plan.warnings {
+		fmt.Fprintf(env.Stderr, "rexec: warning: %s\n", oneLine(w))
+	}
+	if plan.identity == nil && len(plan.offer) == 0 {
+		if errors.Is(err, os.ErrNotExist) || err == nil {
+			err = fmt.Errorf("no identity at %s and none of ssh's (~/.ssh/id_ed25519, id_ecdsa, id_rsa, ssh-agent): "+
+				"run `rexec keygen` (or `rexec serve` once on this machine), or pass -i", path)
+		}
+		return nil, nil, fail(outcome.ExitFailure, err)
+	}
+	return plan.identity, plan.offer, nil
 }
 
 type runOpts struct {
@@ -84,6 +127,9 @@ type runOpts struct {
 	noShell bool
 	detach  bool
 	fan     fanOpts
+	// sshStatus exits as ssh does (rexec ssh): 255 for a remote command
+	// killed by a signal, where rexec run exits 128+N.
+	sshStatus bool
 }
 
 // ttyOpts choose whether a session gets a remote terminal (-t, -T) and
@@ -268,6 +314,9 @@ func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req
 	}
 	if err != nil {
 		return fail(outcome.ExitFailure, err)
+	}
+	if o.sshStatus && res.Exit.Signal != "" {
+		return exitError{code: outcome.ExitFailure} // as ssh exits for a remote command killed by a signal
 	}
 	return exitStatus(t, res, o.timeout)
 }

@@ -70,6 +70,28 @@ type Config struct {
 	// and, when the connection drops, connect again and resume it from
 	// the acknowledged offsets, for as long as the server holds it.
 	Resume bool
+	// Offer are further keys the client can prove besides Identity (agent
+	// keys, ECDSA and RSA keys, passphrase-protected keys), offered in the
+	// hello in this order (PROTOCOL.md §1.4.1; at most
+	// protocol.MaxOfferedKeys). With Offer set, Dial waits for the
+	// server's answer instead of pipelining the first request, and proves
+	// the one key the server asks for: its Prove runs only then, so a
+	// passphrase is asked only for a key the server would accept. With
+	// Identity nil the certificate holds a fresh key of this connection
+	// alone, which no server authorizes, and no ticket is kept.
+	Offer []OfferedKey
+}
+
+// OfferedKey is a key the client can prove with a key proof.
+type OfferedKey struct {
+	// Blob is the public key's SSH wire encoding.
+	Blob []byte
+	// Name says where the key comes from ("agent: comment", a path), for
+	// messages.
+	Name string
+	// Prove signs data with the key and returns the SSH encoding of the
+	// signature (auth.SignProof); it may ask for a passphrase.
+	Prove func(data []byte) ([]byte, error)
 }
 
 // account is the account to ask t's server for, and whether the user
@@ -141,19 +163,34 @@ type Conn struct {
 // refusal (AuthFailed, Denied) comes back from that request, or from Ready.
 func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
 	if cfg.Identity == nil {
-		return nil, newError(outcome.AuthFailed, t.String(), errors.New("no identity"))
+		if len(cfg.Offer) == 0 {
+			return nil, newError(outcome.AuthFailed, t.String(), errors.New("no identity"))
+		}
+		id, err := auth.GenerateIdentity("rexec connection key")
+		if err != nil {
+			return nil, newError(outcome.AuthFailed, t.String(), err)
+		}
+		cfg.Identity, cfg.TicketDir = id, ""
 	}
-	timeout := cfg.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
+	if len(cfg.Offer) > protocol.MaxOfferedKeys {
+		cfg.Offer = cfg.Offer[:protocol.MaxOfferedKeys]
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout(cfg))
 	defer cancel()
 	var tickets *ticketStore
 	if cfg.TicketDir != "" {
 		tickets = newTicketStore(cfg.TicketDir, cfg.Identity.Public, t.Addr())
 	}
 	c, err := connect(ctx, cfg, t, tickets)
+	if errors.Is(err, errSlowProof) {
+		// The server's login grace ran out while a passphrase was typed;
+		// the key is decrypted now, so a second connection proves it at
+		// once.
+		retry, rcancel := context.WithTimeout(parent, connectTimeout(cfg))
+		defer rcancel()
+		c, err = connect(retry, cfg, t, tickets)
+	}
 	if errors.Is(err, errNotResumed) {
 		// The ticket was refused (the daemon restarted, or no longer
 		// resumes): forget it, so later runs do not offer it, and run the
@@ -175,6 +212,14 @@ func (c *Conn) redial(ctx context.Context) (*Conn, error) {
 		nc.keepalive = c.keepalive
 	}
 	return nc, err
+}
+
+// connectTimeout is cfg's connect timeout or the default.
+func connectTimeout(cfg Config) time.Duration {
+	if cfg.ConnectTimeout > 0 {
+		return cfg.ConnectTimeout
+	}
+	return DefaultConnectTimeout
 }
 
 // connect dials and runs the handshake once.
@@ -261,7 +306,8 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *
 			tc.CurvePreferences = transport.ResumeCurves
 		}
 	}
-	tlsConn := tls.Client(nc, tc)
+	batcher := transport.NewWriteBatcher(nc)
+	tlsConn := tls.Client(batcher, tc)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		return nil, classifyHandshake(t, err)
 	}
@@ -273,10 +319,26 @@ func handshake(ctx context.Context, cfg Config, t Target, nc net.Conn, tickets *
 	}
 	cs := tlsConn.ConnectionState()
 	c := &Conn{target: t, nc: nc, HostKey: hostKey, Resumed: cs.DidResume, curve: cs.CurveID}
-	c.pc = helloConn{Conn: protocol.NewConn(tlsConn), c: c}
+	batcher.Batch()
+	pc := protocol.NewConn(tlsConn)
+	pc.SetFlush(batcher.Flush)
+	c.pc = helloConn{Conn: pc, c: c}
 	if err := c.sendHello(cfg); err != nil {
 		c.pc.Close()
 		return nil, err
+	}
+	if len(cfg.Offer) > 0 {
+		// A proof may ask for a passphrase: the connect deadline stops
+		// while it is typed and starts again after.
+		pause := func() (resume func()) {
+			stop()
+			_ = nc.SetDeadline(time.Time{})
+			return func() { _ = nc.SetDeadline(time.Now().Add(connectTimeout(cfg))) }
+		}
+		if err := c.proveOffered(cfg, cs, pause); err != nil {
+			c.pc.Close()
+			return nil, err
+		}
 	}
 	c.helloDL, _ = ctx.Deadline()
 	_ = nc.SetDeadline(time.Time{})
@@ -363,6 +425,9 @@ func (c *Conn) sendHello(cfg Config) error {
 	h := protocol.Hello{Version: protocol.Version, Software: sw,
 		OS: runtime.GOOS + "/" + runtime.GOARCH, Encoding: "utf-8", User: user, UserExplicit: explicit,
 		Features: []string{protocol.FeatureJobs, protocol.FeatureResume}}
+	for _, k := range cfg.Offer {
+		h.Keys = append(h.Keys, k.Blob)
+	}
 	if err := c.pc.Conn.Send(h); err != nil {
 		return newError(outcome.ConnectionLost, c.target.String(), fmt.Errorf("sending hello: %w", err))
 	}
@@ -392,6 +457,11 @@ func (c *Conn) readHello() error {
 	if err != nil {
 		return c.recvError("waiting for the server's hello", err)
 	}
+	return c.acceptHello(m)
+}
+
+// acceptHello takes m as the server's answer to our hello.
+func (c *Conn) acceptHello(m protocol.Message) error {
 	switch m := m.(type) {
 	case protocol.Hello:
 		if m.Version != protocol.Version {

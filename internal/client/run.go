@@ -198,6 +198,9 @@ func (r *run) copyStdin(in io.Reader) {
 	buf := make([]byte, stdinChunk)
 	for {
 		n, err := in.Read(buf)
+		if n > 0 && err == nil {
+			n, err = readReady(in, buf, n)
+		}
 		if n > 0 {
 			if !r.reserve(int64(n)) {
 				return

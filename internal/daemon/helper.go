@@ -23,6 +23,16 @@ func RunFileHelper(umask int) error {
 	return server.ServeFileHelper(rw, umask, slog.New(slog.DiscardHandler))
 }
 
+// SFTPServerArg is the hidden command line word of the sftp subsystem's
+// process (server.SFTPServerArg).
+const SFTPServerArg = server.SFTPServerArg
+
+// RunSFTPServer is the sftp subsystem's process: an SFTP server on
+// standard input and output, as the session's account.
+func RunSFTPServer() error {
+	return server.ServeSFTP(os.Stdin, os.Stdout)
+}
+
 // stdioLink is the helper's end of its link: standard input and output.
 type stdioLink struct {
 	r io.ReadCloser

@@ -21,8 +21,10 @@ type Conn struct {
 	r    *frame.Reader
 	link bool // a helper link: its own messages decode too (link.go)
 
-	wmu  sync.Mutex // wmu guards wbuf and the order of writes to rw
+	wmu  sync.Mutex // wmu guards wbuf, flush and the order of writes to rw
 	wbuf []byte
+	// flush, when set, runs after each frame is written (SetFlush).
+	flush func() error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -101,10 +103,22 @@ func (c *Conn) write(hdr, body []byte) error {
 			return err
 		}
 		_, err = c.rw.Write(body)
-		return err
+	} else {
+		_, err = c.rw.Write(c.wbuf)
 	}
-	_, err = c.rw.Write(c.wbuf)
+	if err == nil && c.flush != nil {
+		err = c.flush()
+	}
 	return err
+}
+
+// SetFlush makes each Send end with f, for a stream whose writes are held
+// below (transport.WriteBatcher under TLS): a frame then leaves in one
+// write. Call it before the Conn is shared.
+func (c *Conn) SetFlush(f func() error) {
+	c.wmu.Lock()
+	c.flush = f
+	c.wmu.Unlock()
 }
 
 // Close closes the underlying stream once and returns its error.

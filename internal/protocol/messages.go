@@ -31,6 +31,8 @@ const (
 	TypePing     = "ping"
 	TypePong     = "pong"
 	TypeError    = "error"
+	TypeKeyOK    = "key_ok"
+	TypeKeyProof = "key_proof"
 )
 
 // Message is any value of the types below. Type reports the wire name.
@@ -56,6 +58,30 @@ type Hello struct {
 	// (FeatureJobs, FeatureResume): a peer sends the messages of a
 	// feature only to a peer that listed it (PROTOCOL.md §5).
 	Features []string `json:"features,omitempty"`
+	// Keys, from the client, are further public keys (SSH wire encoding,
+	// base64 in JSON) it can prove possession of besides its
+	// certificate's, in order of preference: agent keys, ECDSA and RSA
+	// keys, passphrase-protected ones (§1.4.1). A client that sends Keys
+	// waits for the server's answer before sending a request.
+	Keys [][]byte `json:"keys,omitempty"`
+}
+
+// MaxOfferedKeys bounds hello.keys, as sshd's MaxAuthTries bounds the
+// keys one connection may try; each entry is bounded by the header limit.
+const MaxOfferedKeys = 16
+
+// KeyOK answers a hello whose certificate key is not authorized but one
+// of whose Keys is: the server asks the client to prove that key
+// (§1.4.1). Server → client, before the server's hello.
+type KeyOK struct {
+	Key []byte `json:"key"`
+}
+
+// KeyProof is the client's proof of the key KeyOK named: an SSH signature
+// (string format, string blob) over the data of §1.4.1, which binds this
+// TLS connection. Client → server, once, right after KeyOK.
+type KeyProof struct {
+	Signature []byte `json:"signature"`
 }
 
 // MaxUserLen bounds hello.user: account names are at most 32 bytes on
@@ -84,7 +110,18 @@ type Exec struct {
 	// ResumeToken before any output and holds the session for a while
 	// when the connection drops. A server without FeatureResume ignores it.
 	Resume bool `json:"resume,omitempty"`
+	// SendEnv are variables offered as ssh's SendEnv and SetEnv offer
+	// them: the server sets those its accept list admits and drops the
+	// rest without a word, whatever the key (§4.2.1); Env, by contrast, is
+	// refused for a restricted key when it sets a name not accepted.
+	SendEnv map[string]string `json:"send_env,omitempty"`
+	// Subsystem names a service to run instead of a command, as ssh's -s
+	// does ("sftp"); it excludes Command and Argv (§4.2.4).
+	Subsystem string `json:"subsystem,omitempty"`
 }
+
+// MaxSubsystemLen bounds exec.subsystem: names are short words.
+const MaxSubsystemLen = 64
 
 // Data carries stream bytes in the frame body: stdin (client to server),
 // stdout and stderr (server to client). Body aliases the connection's read
@@ -152,6 +189,8 @@ func (Exit) Type() string     { return TypeExit }
 func (Ping) Type() string     { return TypePing }
 func (Pong) Type() string     { return TypePong }
 func (Error) Type() string    { return TypeError }
+func (KeyOK) Type() string    { return TypeKeyOK }
+func (KeyProof) Type() string { return TypeKeyProof }
 
 // newMessage returns a pointer to a zero message of the named type, or nil
 // for a type this version does not know (a protocol error, §3).
@@ -179,6 +218,10 @@ func newMessage(typ string) Message {
 		return &Pong{}
 	case TypeError:
 		return &Error{}
+	case TypeKeyOK:
+		return &KeyOK{}
+	case TypeKeyProof:
+		return &KeyProof{}
 	}
 	if m := newJobMessage(typ); m != nil {
 		return m

@@ -60,6 +60,22 @@ func TestDecode(t *testing.T) {
 		{`{"type":"exec","command":"x","env":{"A=B":"1"}}`, "", nil, ErrBadField},
 		{`{"type":"exec","command":"x","timeout_ms":-1}`, "", nil, ErrBadField},
 		{`{"type":"exec","command":"x","rows":99999999999999999999}`, "", nil, ErrBadField},
+		{`{"type":"exec","subsystem":"sftp"}`, "", Exec{Subsystem: "sftp"}, nil},
+		{`{"type":"hello","version":1,"keys":["AAAA"]}`, "", Hello{Version: 1, Keys: [][]byte{{0, 0, 0}}}, nil},
+		{`{"type":"hello","version":1,"keys":[""]}`, "", nil, ErrBadField},
+		{`{"type":"hello","version":1,"keys":["!!"]}`, "", nil, ErrBadField},
+		{`{"type":"hello","version":1,"keys":["AA","AA","AA","AA","AA","AA","AA","AA","AA","AA","AA","AA","AA","AA","AA","AA","AA"]}`, "", nil, ErrBadField},
+		{`{"type":"key_ok","key":"AAAA"}`, "", KeyOK{Key: []byte{0, 0, 0}}, nil},
+		{`{"type":"key_ok"}`, "", nil, ErrBadField},
+		{`{"type":"key_proof","signature":"AAAA"}`, "", KeyProof{Signature: []byte{0, 0, 0}}, nil},
+		{`{"type":"key_proof","signature":""}`, "", nil, ErrBadField},
+		{`{"type":"exec","command":"x","send_env":{"LANG":"C"}}`, "", Exec{Command: "x", SendEnv: map[string]string{"LANG": "C"}}, nil},
+		{`{"type":"exec","subsystem":"sftp","command":"x"}`, "", nil, ErrBadField},
+		{`{"type":"exec","subsystem":"sftp","argv":["x"]}`, "", nil, ErrBadField},
+		{`{"type":"exec","subsystem":"a b"}`, "", nil, ErrBadField},
+		{`{"type":"exec","subsystem":"/bin/sh"}`, "", nil, ErrBadField},
+		{`{"type":"exec","command":"x","send_env":{"A=B":"1"}}`, "", nil, ErrBadField},
+		{`{"type":"exec","command":"x","send_env":{"A":"1\u0000"}}`, "", nil, ErrBadField},
 		{`{"type":"resize","rows":0,"cols":80}`, "", nil, ErrBadField},
 		{`{"type":"stdin_ack","count":-5}`, "", nil, ErrBadField},
 		{`{"type":"ping","size":2}`, "hi", nil, ErrBadField},
@@ -205,4 +221,27 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed %#v to %#v", m, m2)
 		}
 	})
+}
+
+// nopCloser is a buffer as a stream.
+type nopCloser struct{ bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }
+
+// TestSetFlush: the flush hook runs once after each frame, data frames
+// written in two pieces included, and its error is Send's.
+func TestSetFlush(t *testing.T) {
+	var buf nopCloser
+	c := NewConn(&buf)
+	flushes := 0
+	c.SetFlush(func() error { flushes++; return nil })
+	c.Send(Ping{})
+	c.Send(Data{Stream: TypeStdout, Body: make([]byte, 100<<10)})
+	if flushes != 2 {
+		t.Fatalf("%d flushes for two frames", flushes)
+	}
+	c.SetFlush(func() error { return errors.New("flush failed") })
+	if err := c.Send(Pong{}); err == nil || err.Error() != "flush failed" {
+		t.Fatalf("Send = %v, want the flush's error", err)
+	}
 }

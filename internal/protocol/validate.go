@@ -24,6 +24,8 @@ func validate(m Message) error {
 			err = fmt.Errorf("hello: user must be at most %d bytes without NUL", MaxUserLen)
 		case len(m.Features) > MaxFeatures:
 			err = fmt.Errorf("hello: more than %d features", MaxFeatures)
+		default:
+			err = validateHelloKeys(m.Keys)
 		}
 	case *Exec:
 		err = validateExec(m)
@@ -40,6 +42,14 @@ func validate(m Message) error {
 	case *Error:
 		if m.Code == "" {
 			err = fmt.Errorf("error: code is required")
+		}
+	case *KeyOK:
+		if len(m.Key) == 0 {
+			err = fmt.Errorf("key_ok: key is required")
+		}
+	case *KeyProof:
+		if len(m.Signature) == 0 {
+			err = fmt.Errorf("key_proof: signature is required")
 		}
 	default:
 		if err = validateJob(m); err == nil {
@@ -59,9 +69,16 @@ func validateExec(m *Exec) error {
 	if len(m.Argv) == 0 {
 		m.Argv = nil
 	}
+	if len(m.SendEnv) == 0 {
+		m.SendEnv = nil
+	}
 	switch {
 	case m.Command != "" && len(m.Argv) > 0:
 		return fmt.Errorf("exec: command and argv are exclusive")
+	case m.Subsystem != "" && (m.Command != "" || len(m.Argv) > 0):
+		return fmt.Errorf("exec: subsystem excludes command and argv")
+	case len(m.Subsystem) > MaxSubsystemLen || !plainName(m.Subsystem):
+		return fmt.Errorf("exec: subsystem %q is not a plain name", truncate(m.Subsystem))
 	case len(m.Argv) > maxArgs:
 		return fmt.Errorf("exec: more than %d arguments", maxArgs)
 	case len(m.Argv) > 0 && m.Argv[0] == "":
@@ -77,12 +94,39 @@ func validateExec(m *Exec) error {
 	if hasNUL(m.Command) || hasNUL(m.Cwd) || hasNUL(m.Term) || anyNUL(m.Argv) {
 		return fmt.Errorf("exec: NUL byte in a string")
 	}
-	for k, v := range m.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || hasNUL(v) {
-			return fmt.Errorf("exec: invalid environment name %q", truncate(k))
+	for _, env := range []map[string]string{m.Env, m.SendEnv} {
+		for k, v := range env {
+			if k == "" || strings.ContainsAny(k, "=\x00") || hasNUL(v) {
+				return fmt.Errorf("exec: invalid environment name %q", truncate(k))
+			}
 		}
 	}
 	return nil
+}
+
+// validateHelloKeys bounds hello.keys: at most MaxOfferedKeys, none
+// empty.
+func validateHelloKeys(keys [][]byte) error {
+	if len(keys) > MaxOfferedKeys {
+		return fmt.Errorf("hello: more than %d keys", MaxOfferedKeys)
+	}
+	for _, k := range keys {
+		if len(k) == 0 {
+			return fmt.Errorf("hello: an empty key")
+		}
+	}
+	return nil
+}
+
+// plainName reports whether s is empty or made of letters, digits and
+// "-_.@" only, the characters of subsystem names.
+func plainName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.@", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 func checkSize(rows, cols, min int) error {

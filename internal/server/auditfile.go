@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/audit"
-	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/metrics"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
@@ -55,7 +54,7 @@ func (c *serverConn) beginFileAudit(m protocol.Message) (*sessionAudit, error) {
 // newFileAudit is the audit of file request m, nothing written yet.
 func (c *serverConn) newFileAudit(m protocol.Message) *sessionAudit {
 	return &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
-		base: audit.Record{Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key), User: c.acct.name,
+		base: audit.Record{Session: session.NewID(), Fingerprint: c.key.Fingerprint(), User: c.acct.name,
 			Comment: c.key.Comment, Remote: c.remote, Kind: m.Type(), Path: filePath(m)}}
 }
 

@@ -97,7 +97,7 @@ func (c *serverConn) serve() {
 	defer c.pc.Close()
 	stopKeepalive := c.startKeepalive()
 	defer stopKeepalive()
-	c.log.Info("authenticated", "key", auth.Fingerprint(c.key.Key), "comment", c.key.Comment)
+	c.log.Info("authenticated", "key", c.key.Fingerprint(), "comment", c.key.Comment)
 	err = c.loop()
 	c.endSession()
 	c.stopHelper()

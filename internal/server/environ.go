@@ -54,18 +54,51 @@ var localeVars = []string{"LANG", "LANGUAGE", "LC_*"}
 // and why, or "".
 func checkClientEnv(env map[string]string, accept []string) string {
 	for _, k := range sortedKeys(env) {
-		switch {
-		case matchesAny(neverAccepted, k) && !neverAcceptedExcept[k]:
-			return fmt.Sprintf("accept_env: this key may not set %s: it changes which program runs or "+
-				"how programs load or shells start (drop -e %s)", k, k)
-		case !matchesAny(accept, k):
-			return fmt.Sprintf("accept_env: this key may set only %s; %s is not accepted (drop -e %s)",
-				strings.Join(accept, ", "), k, k)
-		case matchesAny(localeVars, k) && strings.Contains(env[k], "/"):
-			return fmt.Sprintf("accept_env: %s must name a locale, not a path", k)
+		if reason := envRefusal(k, env[k], accept); reason != "" {
+			return reason
 		}
 	}
 	return ""
+}
+
+// envRefusal is why the accept list refuses K=V, or "".
+func envRefusal(k, v string, accept []string) string {
+	switch {
+	case matchesAny(neverAccepted, k) && !neverAcceptedExcept[k]:
+		return fmt.Sprintf("accept_env: this key may not set %s: it changes which program runs or "+
+			"how programs load or shells start (drop -e %s)", k, k)
+	case !matchesAny(accept, k):
+		return fmt.Sprintf("accept_env: this key may set only %s; %s is not accepted (drop -e %s)",
+			strings.Join(accept, ", "), k, k)
+	case matchesAny(localeVars, k) && strings.Contains(v, "/"):
+		return fmt.Sprintf("accept_env: %s must name a locale, not a path", k)
+	}
+	return ""
+}
+
+// withSendEnv adds to env the variables of send (exec.send_env: ssh's
+// SendEnv and SetEnv) that the accept list admits, for any key, as sshd's
+// AcceptEnv does: the others are dropped without a word, and a name env
+// sets already keeps env's value. env is not modified; the result is a
+// new map when anything was added.
+func withSendEnv(env, send map[string]string, accept []string) map[string]string {
+	var out map[string]string
+	for _, k := range sortedKeys(send) {
+		if _, set := env[k]; set || envRefusal(k, send[k], accept) != "" {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(env)+len(send))
+			for ek, ev := range env {
+				out[ek] = ev
+			}
+		}
+		out[k] = send[k]
+	}
+	if out == nil {
+		return env
+	}
+	return out
 }
 
 // matchesAny reports whether name matches one of the shell-style patterns

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/rexec-dev/rexec/internal/audit"
-	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/outcome"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
@@ -94,7 +93,7 @@ func (c *serverConn) newSession(req protocol.Exec) (*execSession, error) {
 		c.sendError(protocol.CodeDenied, denied)
 		return nil, nil
 	}
-	slot := auth.Fingerprint(c.key.Key)
+	slot := c.key.Fingerprint()
 	if reason, ok := c.s.running.acquire(slot); !ok {
 		c.sendError(protocol.CodeUnavailable, reason)
 		return nil, errors.New(reason)
@@ -329,13 +328,24 @@ func (s *execSession) pump(r io.Reader, stream string, wg *sync.WaitGroup) {
 	}
 }
 
-// writeStdin copies queued stdin to the process and acknowledges each chunk
-// so the client may send more (PROTOCOL.md §4.3). If the process stops
-// reading its stdin, later input is discarded but still acknowledged.
+// stdinAckBatch is how many written stdin bytes may wait for their
+// acknowledgement while more input is queued: a tool that writes in small
+// pieces (rsync, git) would otherwise cost a frame and a write system call
+// per piece in each direction. Far below the window, so the client never
+// waits on it; whenever the queue runs empty everything written is
+// acknowledged at once.
+const stdinAckBatch = 256 << 10
+
+// writeStdin copies queued stdin to the process and acknowledges what it
+// wrote so the client may send more (PROTOCOL.md §4.3): at once when
+// nothing more is queued, else in batches of stdinAckBatch. If the
+// process stops reading its stdin, later input is discarded but still
+// acknowledged.
 func (s *execSession) writeStdin(wg *sync.WaitGroup) {
 	defer wg.Done()
 	w := s.p.Stdin()
 	broken := false
+	unacked := 0
 	for {
 		b, state := s.stdin.pop()
 		switch state {
@@ -352,15 +362,22 @@ func (s *execSession) writeStdin(wg *sync.WaitGroup) {
 				broken = true
 			}
 		}
+		putChunk(b)
 		s.stdin.release(len(b))
-		if s.link != nil {
-			s.ackStdin(len(b))
+		unacked += len(b)
+		if unacked < stdinAckBatch && s.stdin.queued() {
 			continue
 		}
-		if err := s.c.pc.Send(protocol.StdinAck{Count: int64(len(b))}); err != nil {
+		if s.link != nil {
+			s.ackStdin(unacked)
+			unacked = 0
+			continue
+		}
+		if err := s.c.pc.Send(protocol.StdinAck{Count: int64(unacked)}); err != nil {
 			s.cancel(errClientGone)
 			return
 		}
+		unacked = 0
 	}
 }
 

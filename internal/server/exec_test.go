@@ -282,11 +282,13 @@ func TestStdinWindowEnforced(t *testing.T) {
 		t.Fatal(err)
 	}
 	pids := c.readPIDs(t, 1)
-	// sleep never reads: once its stdin pipe (64 KiB) is full, nothing is
-	// acknowledged, and the frame that crosses the window is refused. Sending
-	// exactly that much leaves nothing unread for the server to reset on.
+	// sleep never reads: once its stdin pipe (grown to 1 MiB on Linux, as
+	// session grows its pipes) is full, nothing is acknowledged, and the
+	// frame that crosses the window is refused. Sending exactly that much
+	// leaves nothing unread for the server to reset on.
+	const stdinPipe = 1 << 20
 	chunk := make([]byte, 256<<10)
-	for sent := 0; sent <= protocol.StdinWindow; sent += len(chunk) {
+	for sent := 0; sent <= protocol.StdinWindow+stdinPipe; sent += len(chunk) {
 		if err := c.send(protocol.Data{Stream: protocol.TypeStdin, Body: chunk}); err != nil {
 			break // the server may already have closed the connection
 		}

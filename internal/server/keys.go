@@ -133,7 +133,7 @@ func (s *Server) lookupKey(files []keyFile, pub []byte, ip net.IP) (*auth.Author
 			failed = true
 			continue
 		}
-		k, err := keys.Lookup(pub, ip)
+		k, err := keys.LookupBlob(pub, ip)
 		switch {
 		case err == nil:
 			return k, f, nil
@@ -257,11 +257,11 @@ func (s *Server) endRevoked() {
 		if k == nil || a == nil {
 			continue // not authenticated yet: its authorization reads the new files
 		}
-		_, _, err := s.lookupKey(a.files, k.Key, c.ip)
+		_, _, err := s.lookupKey(a.files, k.Blob, c.ip)
 		if err == nil || errors.Is(err, errFilesFailed) {
 			continue
 		}
-		fp := auth.Fingerprint(k.Key)
+		fp := k.Fingerprint()
 		c.log.Info("key removed from authorized_keys: ending its connection", "key", fp, "user", a.name)
 		c.sendError(protocol.CodeRevoked, fmt.Sprintf(
 			"key %s is no longer authorized on this server (removed from authorized_keys)", fp))

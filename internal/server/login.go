@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -38,11 +39,14 @@ func (c *serverConn) authenticate() error {
 	if err := c.nc.SetDeadline(start.Add(c.s.cfg.LoginGrace)); err != nil {
 		return err
 	}
-	tc := tls.Server(c.nc, c.s.tls)
+	batcher := transport.NewWriteBatcher(c.nc)
+	tc := tls.Server(batcher, c.s.tls)
 	if err := tc.Handshake(); err != nil {
 		return fmt.Errorf("tls handshake: %w", err)
 	}
+	batcher.Batch() // a frame in TLS records leaves in one write (WriteBatcher)
 	c.pc = protocol.NewConn(tc)
+	c.pc.SetFlush(batcher.Flush)
 	h, err := c.readHello()
 	if err == nil {
 		err = c.authorize(tc.ConnectionState(), h)
@@ -100,13 +104,26 @@ func (c *serverConn) authorize(cs tls.ConnectionState, h protocol.Hello) error {
 		c.auditRefusedKey(pub, h.User, "account", err.Error())
 		return c.refuseKey(refused)
 	}
-	key, _, err := c.s.lookupKey(a.files, pub, c.ip)
+	key, _, err := c.s.lookupKey(a.files, auth.PublicKeyBlob(pub), c.ip)
+	if err != nil && len(h.Keys) > 0 {
+		offered, perr := c.authorizeOffered(cs, h, a, pub)
+		switch {
+		case perr != nil:
+			return perr // sent: a refused proof, or the protocol broken
+		case offered != nil:
+			key, err = offered, nil
+		}
+	}
 	switch {
+	case err == nil:
 	case errors.Is(err, auth.ErrFromRefused):
 		c.auditRefusedKey(pub, a.name, "from=", "key not authorized from "+c.remote)
 		return c.refuseKey(unauthorizedError(fmt.Sprintf("key %s is not authorized from this address", fp)))
-	case err != nil:
+	default:
 		c.auditRefusedKey(pub, a.name, "authorized_keys", "key not in the account's authorized_keys ("+err.Error()+")")
+		if len(h.Keys) > 0 {
+			refused = unauthorizedError(fmt.Sprintf("none of the %d keys offered is authorized for %q on this server", len(h.Keys)+1, h.User))
+		}
 		return c.refuseKey(refused)
 	}
 	c.key, c.acct = key, a
@@ -114,6 +131,52 @@ func (c *serverConn) authorize(cs tls.ConnectionState, h protocol.Hello) error {
 	c.authKey.Store(key)
 	c.log = c.log.With("user", a.name)
 	return nil
+}
+
+// authorizeOffered looks up the keys the client offered in its hello
+// besides its certificate's (PROTOCOL.md §1.4.1), in order, and asks for
+// a proof of the first one the account's files authorize: key_ok naming
+// it, then the client's key_proof, an SSH signature over this
+// connection's TLS exporter, the host key, the certificate key, the
+// offered key and the account, which must verify. It returns that key's
+// entry; nil and nil when no offered key is authorized; a sent refusal
+// when the proof is missing or wrong. Only one key is proven per
+// connection.
+func (c *serverConn) authorizeOffered(cs tls.ConnectionState, h protocol.Hello, a *sessionAccount, certKey ed25519.PublicKey) (*auth.AuthorizedKey, error) {
+	for _, blob := range h.Keys {
+		pub, err := auth.ParseOfferedKey(blob)
+		if err != nil {
+			continue
+		}
+		key, _, err := c.s.lookupKey(a.files, pub.Marshal(), c.ip)
+		if err != nil {
+			continue
+		}
+		if err := c.pc.Send(protocol.KeyOK{Key: blob}); err != nil {
+			return nil, err
+		}
+		m, err := c.pc.Recv()
+		if err != nil {
+			return nil, c.protocolFailure("reading key_proof", err)
+		}
+		proof, ok := m.(protocol.KeyProof)
+		if !ok {
+			c.sendError(protocol.CodeProtocol, "expected key_proof, got "+m.Type())
+			return nil, fmt.Errorf("expected key_proof, got %s", m.Type())
+		}
+		exporter, err := cs.ExportKeyingMaterial(auth.ExporterLabel, nil, auth.ExporterLen)
+		if err != nil {
+			return nil, err
+		}
+		data := auth.ProofData(exporter, c.s.cfg.HostKey.Public, certKey, blob, h.User)
+		if err := auth.VerifyProof(pub, data, proof.Signature); err != nil {
+			c.log.Info("key proof refused", "key", key.Fingerprint(), "err", err)
+			c.auditRefusedKey(certKey, a.name, "key proof", key.Fingerprint()+": "+err.Error())
+			return nil, c.refuseKey(unauthorizedError(fmt.Sprintf("the proof of key %s is not valid for this connection", key.Fingerprint())))
+		}
+		return key, nil
+	}
+	return nil, nil
 }
 
 // refuseKey sends a refused key's error and returns it.
@@ -152,9 +215,9 @@ func (c *serverConn) leaveGate(err error) {
 // get the fatal error "revoked", which ends the connection. A client
 // reconnects to use a changed line.
 func (c *serverConn) reauthorize(m protocol.Message) error {
-	fp := auth.Fingerprint(c.key.Key)
+	fp := c.key.Fingerprint()
 	var msg string
-	k, _, err := c.s.lookupKey(c.acct.files, c.key.Key, c.ip)
+	k, _, err := c.s.lookupKey(c.acct.files, c.key.Blob, c.ip)
 	switch {
 	case errors.Is(err, errFilesFailed):
 		msg = "an authorized_keys file of this account is unsafe or unreadable: no key of it is authorized until its owner fixes it"

@@ -25,7 +25,9 @@ var errAuditFailed = errors.New("the audit log cannot be written; the server ref
 const (
 	kindExec  = "exec"
 	kindShell = "shell"
-	kindAuth  = "auth" // a refused authentication: one end record, no session
+	// kindSubsystem is an exec naming a subsystem (sftp).
+	kindSubsystem = "subsystem"
+	kindAuth      = "auth" // a refused authentication: one end record, no session
 )
 
 // sessionAudit is the audit and metrics side of one session: the start
@@ -45,6 +47,9 @@ type sessionAudit struct {
 
 // kindOf names what an exec request is, for the audit log.
 func kindOf(req protocol.Exec) string {
+	if req.Subsystem != "" {
+		return kindSubsystem
+	}
 	if req.Command == "" && len(req.Argv) == 0 {
 		return kindShell
 	}
@@ -60,7 +65,7 @@ func kindOf(req protocol.Exec) string {
 // the working directory and the terminal request.
 func (c *serverConn) beginAudit(id, kind string, req protocol.Exec) (*sessionAudit, error) {
 	a := &sessionAudit{log: c.s.cfg.Audit, m: c.s.cfg.Metrics, start: time.Now(),
-		base: audit.Record{Session: id, Fingerprint: auth.Fingerprint(c.key.Key), Comment: c.key.Comment, User: c.acct.name,
+		base: audit.Record{Session: id, Fingerprint: c.key.Fingerprint(), Comment: c.key.Comment, User: c.acct.name,
 			Remote: c.remote, Kind: kind, Argv: req.Argv, Command: req.Command}}
 	if a.log == nil {
 		return a, nil
@@ -215,7 +220,7 @@ func (c *serverConn) auditRevoked(m protocol.Message, reason string) {
 	if c.s.cfg.Audit == nil {
 		return
 	}
-	r := audit.Record{Event: audit.EventEnd, Session: session.NewID(), Fingerprint: auth.Fingerprint(c.key.Key),
+	r := audit.Record{Event: audit.EventEnd, Session: session.NewID(), Fingerprint: c.key.Fingerprint(),
 		Comment: c.key.Comment, User: c.acct.name, Remote: c.remote, Kind: kindAuth, Outcome: "denied",
 		DeniedRule: "authorized_keys", Reason: reason + " (request: " + m.Type() + ")"}
 	if err := c.s.cfg.Audit.Append(r); err != nil {

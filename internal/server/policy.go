@@ -37,7 +37,13 @@ func applyPolicy(o *auth.KeyOptions, req protocol.Exec, acceptEnv []string) (pro
 			return req, reason
 		}
 	}
+	req.Env, req.SendEnv = withSendEnv(req.Env, req.SendEnv, acceptEnv), nil
 	switch {
+	case req.Subsystem != "":
+		var reason string
+		if req, reason = subsystemPolicy(o, req); reason != "" {
+			return req, reason
+		}
 	case o.HasCommand:
 		original := originalCommand(req)
 		req.Command, req.Argv = o.Command, nil

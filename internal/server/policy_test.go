@@ -50,6 +50,29 @@ func TestKeyPolicy(t *testing.T) {
 			protocol.Exec{}, "", 0, "allow="},
 		{"environment wins over the client", `environment="MODE=admin"`,
 			protocol.Exec{Command: "echo $MODE", Env: map[string]string{"MODE": "user"}}, "admin\n", 0, ""},
+		// Subsystems obey the key as exec and file requests do: a forced
+		// command replaces sftp, a key without file transfer is refused it.
+		{"forced command replaces sftp", `command="echo forced: $REXEC_ORIGINAL_COMMAND"`,
+			protocol.Exec{Subsystem: "sftp"}, "forced: sftp\n", 0, ""},
+		{"forced command replaces sftp even with file-transfer", `command="echo forced",file-transfer`,
+			protocol.Exec{Subsystem: "sftp"}, "forced\n", 0, ""},
+		{"restrict refuses sftp", `restrict`, protocol.Exec{Subsystem: "sftp"}, "", 0, "no-file-transfer"},
+		{"no-file-transfer refuses sftp", `no-file-transfer`, protocol.Exec{Subsystem: "sftp"}, "", 0, "no-file-transfer"},
+		{"allow= refuses sftp", `allow="*,echo after"`, protocol.Exec{Subsystem: "sftp"}, "", 0, "no-file-transfer"},
+		{"allow= with file-transfer refuses sftp", `allow="*,echo after",file-transfer`, protocol.Exec{Subsystem: "sftp"}, "", 0, "allow="},
+		{"an unknown subsystem is refused", ``, protocol.Exec{Subsystem: "shell"}, "", 0, "subsystem:"},
+		// send_env (ssh's SendEnv, SetEnv): what the accept list admits
+		// is set, the rest dropped without a denial, for any key.
+		{"send_env for a restricted key", `no-pty`,
+			protocol.Exec{Command: "echo $LANG/$FOO/$LD_PRELOAD/$PATH", SendEnv: map[string]string{
+				"LANG": "C", "FOO": "x", "LD_PRELOAD": "/tmp/evil.so", "PATH": "/tmp/evil"}}, "C///" + os.Getenv("PATH") + "\n", 0, ""},
+		{"send_env for a forced command", `command="echo $GIT_PROTOCOL/$BASH_ENV"`,
+			protocol.Exec{Command: "x", SendEnv: map[string]string{"GIT_PROTOCOL": "version=2", "BASH_ENV": "/tmp/evil"}}, "version=2/\n", 0, ""},
+		{"send_env for any key goes through the accept list", ``,
+			protocol.Exec{Command: "echo $GIT_PROTOCOL/$FOO/$LC_ALL", SendEnv: map[string]string{
+				"GIT_PROTOCOL": "version=2", "FOO": "x", "LC_ALL": "../../tmp"}}, "version=2//\n", 0, ""},
+		{"env wins over send_env", ``,
+			protocol.Exec{Command: "echo $LANG", Env: map[string]string{"LANG": "C.UTF-8"}, SendEnv: map[string]string{"LANG": "C"}}, "C.UTF-8\n", 0, ""},
 	}
 	ts := startServer(t, Config{})
 	for _, tt := range tests {
@@ -72,6 +95,20 @@ func TestKeyPolicy(t *testing.T) {
 				t.Errorf("%s: got %v; want exit %d stdout %q", tt.opts, r, tt.code, tt.stdout)
 			}
 		})
+	}
+}
+
+// TestSFTPSubsystem: an unrestricted key's -s sftp gets an SFTP server,
+// which answers SSH_FXP_INIT with SSH_FXP_VERSION (draft-ietf-secsh-filexfer-02
+// §4), running as a session of the account.
+func TestSFTPSubsystem(t *testing.T) {
+	ts := startServer(t, Config{})
+	c := ts.dial(t)
+	defer c.close()
+	initPacket := "\x00\x00\x00\x05\x01\x00\x00\x00\x03" // length 5, SSH_FXP_INIT, version 3
+	r := c.mustRun(t, protocol.Exec{Subsystem: "sftp"}, initPacket)
+	if r.exit == nil || r.exit.Code != 0 || len(r.stdout) < 9 || r.stdout[4] != 2 {
+		t.Fatalf("sftp subsystem: %v; want an SSH_FXP_VERSION packet and exit 0", r)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/metrics"
 	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/session"
@@ -69,7 +68,7 @@ func (c *serverConn) serveTransfer(m protocol.Message) error {
 
 // withSlot counts a put or get as a session against the server's limits.
 func (c *serverConn) withSlot(f func() error) error {
-	slot := auth.Fingerprint(c.key.Key)
+	slot := c.key.Fingerprint()
 	if reason, ok := c.s.running.acquire(slot); !ok {
 		c.sendError(protocol.CodeUnavailable, reason)
 		return errors.New(reason)

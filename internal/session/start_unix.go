@@ -118,6 +118,7 @@ func (s *sysProcess) attachIO(p *Process, cmd *exec.Cmd, ps *PTYSpec, u *User) (
 		}
 		files[i], files[i+1] = r, w
 	}
+	growPipe(files[1])
 	growPipe(files[3])
 	growPipe(files[5])
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[3], files[5]
