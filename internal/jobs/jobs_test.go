@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -224,6 +225,76 @@ func TestTTL(t *testing.T) {
 	}
 	if _, err := os.Stat(j.dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("expired job's directory left: %v", err)
+	}
+}
+
+// TestSweep: with a real clock and a short TTL, a finished job nobody
+// lists, reads or adds a job beside is removed from disk by the sweep
+// alone, not before its TTL, and gives its share of the total back; a
+// running job stays; the sweep ends with its context.
+func TestSweep(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	s := open(t, Config{TTL: ttl})
+	done, err := s.Create(alice, "echo", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.Create(alice, "sleep", "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := done.Write(Stdout, pattern(0, 5000)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	swept := make(chan struct{})
+	go func() { defer close(swept); s.Sweep(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-swept:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Sweep did not return after its context ended")
+		}
+	}()
+	if err := done.Finish(End{Outcome: "exited"}); err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	var gone time.Time
+	for deadline := ended.Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(done.dir); errors.Is(err, fs.ErrNotExist) {
+			gone = time.Now()
+			break
+		}
+	}
+	switch {
+	case gone.IsZero():
+		t.Fatalf("finished job still on disk 10 s after it ended, TTL %v", ttl)
+	case gone.Sub(ended) < ttl:
+		t.Errorf("finished job removed %v after it ended, before its TTL of %v", gone.Sub(ended), ttl)
+	}
+	if _, err := os.Stat(running.dir); err != nil {
+		t.Errorf("running job swept: %v", err)
+	}
+	if r := s.Reserved(); r != s.JobMax() {
+		t.Errorf("%d bytes reserved after the sweep, want the running job's cap %d", r, s.JobMax())
+	}
+}
+
+func TestSweepInterval(t *testing.T) {
+	tests := []struct {
+		ttl, want time.Duration
+	}{
+		{DefaultTTL, maxSweepInterval},
+		{8 * time.Minute, time.Minute},
+		{time.Minute, time.Minute / 8},
+		{time.Millisecond, minSweepInterval},
+	}
+	for _, tt := range tests {
+		if got := (&Store{cfg: Config{TTL: tt.ttl}}).sweepInterval(); got != tt.want {
+			t.Errorf("TTL %v: sweep every %v, want %v", tt.ttl, got, tt.want)
+		}
 	}
 }
 
