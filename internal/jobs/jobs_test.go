@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,6 +164,91 @@ func TestCap(t *testing.T) {
 	}
 	if kept := in.Written[Stdout] - in.Kept[Stdout] + in.Written[Stderr] - in.Kept[Stderr]; kept < capBytes/2 {
 		t.Errorf("only %d bytes kept of a %d cap", kept, capBytes)
+	}
+}
+
+// openFiles counts this process's descriptors open on files under dir.
+func openFiles(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if dst, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(dst, dir) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReader: a Reader going through a stream in order while the job
+// writes and drops reads exactly the bytes a fresh read would, keeps one
+// segment open at a time (none after Close), and lets a dropped segment
+// go at its next read, which reports the drop.
+func TestReader(t *testing.T) {
+	const capBytes = 1 << 20
+	s := open(t, Config{JobMax: capBytes})
+	j, err := s.Create(alice, "yes", "sess")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := j.NewReader(Stdout)
+	var written, off int64
+	buf := make([]byte, 50<<10)
+	for i := 0; i < 200; i++ {
+		n := int64(20<<10 + i*131)
+		if err := j.Write(Stdout, pattern(written, n)); err != nil {
+			t.Fatal(err)
+		}
+		written += n
+		for k := 0; k < 1000 && off < written; k++ {
+			got, err := r.ReadAt(off, buf)
+			if errors.Is(err, ErrDropped) {
+				off = j.Info().Kept[Stdout]
+				continue
+			}
+			if err != nil {
+				t.Fatalf("read at %d: %v", off, err)
+			}
+			if !bytes.Equal(buf[:got], pattern(off, int64(got))) {
+				t.Fatalf("bytes at %d differ", off)
+			}
+			off += int64(got)
+		}
+		if off != written {
+			t.Fatalf("reader at %d, job wrote %d", off, written)
+		}
+		// the job's open segment, and the reader's
+		if n := openFiles(t, j.dir); n > 2 {
+			t.Fatalf("after write %d: %d files of the job open", i, n)
+		}
+		if i == 2 || i == 100 { // fall behind: the reader's segment is dropped
+			for k := 0; k < 9; k++ {
+				if err := j.Write(Stdout, pattern(written, capBytes/8)); err != nil {
+					t.Fatal(err)
+				}
+				written += capBytes / 8
+			}
+			if _, err := r.ReadAt(off, buf); !errors.Is(err, ErrDropped) {
+				t.Fatalf("read of a dropped segment: %v, want ErrDropped", err)
+			}
+			if n := openFiles(t, j.dir); n != 1 {
+				t.Fatalf("%d files of the job open after the drop was read, want the job's own", n)
+			}
+			off = j.Info().Kept[Stdout]
+		}
+	}
+	if err := j.Finish(End{Outcome: "exited"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadAt(written, buf); !errors.Is(err, io.EOF) {
+		t.Errorf("read at the end of a finished job: %v, want io.EOF", err)
+	}
+	r.Close()
+	if n := openFiles(t, j.dir); n != 0 {
+		t.Errorf("%d files of the job open after Finish and Close", n)
 	}
 }
 
