@@ -100,7 +100,7 @@ func replay(b *testing.B, cfg client.Config, t client.Target, job string) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric((cpuTime(b) - cpu0).Seconds()/float64(b.N)*float64(1<<30)/replayBytes, "cpu-s/GiB")
+	b.ReportMetric((cpuTime(b)-cpu0).Seconds()/float64(b.N)*float64(1<<30)/replayBytes, "cpu-s/GiB")
 }
 
 type countWriter struct{ n int64 }
