@@ -18,8 +18,11 @@ import (
 // serverConn is one client connection. Its serve goroutine is the only
 // reader; sessions started from it send through the same protocol.Conn.
 type serverConn struct {
-	s      *Server
+	s *Server
+	// nc is the connection TLS runs over: batch, for a network
+	// connection (batch.go); tcp() is the socket under it.
 	nc     net.Conn
+	batch  *batchConn
 	remote string
 	log    *slog.Logger
 
@@ -62,7 +65,8 @@ type serverConn struct {
 
 // newConn registers nc, or returns nil while the server is closing.
 func (s *Server) newConn(nc net.Conn) *serverConn {
-	c := &serverConn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+	b := &batchConn{Conn: nc}
+	c := &serverConn{s: s, nc: b, batch: b, remote: nc.RemoteAddr().String()}
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.ip = ta.IP
 	}
@@ -76,6 +80,14 @@ func (s *Server) newConn(nc net.Conn) *serverConn {
 	s.wg.Add(1)
 	s.startWatchingLocked()
 	return c
+}
+
+// tcp is the socket under the connection, for its TCP settings.
+func (c *serverConn) tcp() net.Conn {
+	if c.batch != nil {
+		return c.batch.Conn
+	}
+	return c.nc
 }
 
 func (c *serverConn) serve() {

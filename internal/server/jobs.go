@@ -443,7 +443,12 @@ func (c *serverConn) followJob(ctx context.Context, j *jobs.Job, off [2]int64) e
 			n, err := rd[st].ReadAt(off[st], buf)
 			switch {
 			case err == nil:
-				if err := c.pc.Send(protocol.Data{Stream: streamType(st), Body: buf[:n]}); err != nil {
+				c.batch.hold() // the frame's records in a few writes
+				err := c.pc.Send(protocol.Data{Stream: streamType(st), Body: buf[:n]})
+				if rerr := c.batch.release(); err == nil {
+					err = rerr
+				}
+				if err != nil {
 					return err
 				}
 				off[st] += int64(n)

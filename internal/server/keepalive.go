@@ -31,7 +31,7 @@ func (c *serverConn) startKeepalive() (stop func()) {
 	c.lastRequest.Store(now)
 	c.lastFrame.Store(now)
 	ka := c.s.cfg.KeepaliveInterval
-	w := watchPeer(c.nc, ka, c.s.cfg.uncappedProbes)
+	w := watchPeer(c.tcp(), ka, c.s.cfg.uncappedProbes)
 	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -107,7 +107,7 @@ func (c *serverConn) idleFor() time.Duration {
 func (c *serverConn) dropDeadPeer(st tcpState, limit time.Duration) {
 	c.log.Info("peer gone: its kernel answered nothing", "silence", st.silence, "limit", limit,
 		"unacked_segments", st.unacked, "unsent_bytes", st.notsent, "probes_unanswered", st.probes)
-	if tc, ok := c.nc.(*net.TCPConn); ok {
+	if tc, ok := c.tcp().(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
 	c.nc.Close()

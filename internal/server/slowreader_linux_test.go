@@ -105,7 +105,7 @@ func serverRawConn(ts *testServer) syscall.RawConn {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	for c := range ts.conns {
-		if tc, ok := c.nc.(*net.TCPConn); ok && len(ts.conns) == 1 {
+		if tc, ok := c.tcp().(*net.TCPConn); ok && len(ts.conns) == 1 {
 			if rc, err := tc.SyscallConn(); err == nil {
 				return rc
 			}
