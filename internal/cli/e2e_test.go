@@ -255,10 +255,12 @@ func TestNoOrphans(t *testing.T) {
 // TestClientSignalsForwarded: SIGINT and SIGTERM at the client reach the
 // remote command, whose own exit status the client then returns; a second
 // signal gives up on a command that ignores the first: the client exits
-// 255 and the server kills the remote tree.
+// 255 and the server kills the remote tree at once (the run is resumable,
+// and the daemon's resume window is far longer than the bound: the
+// client's abort, not the window, ended it).
 func TestClientSignalsForwarded(t *testing.T) {
 	home := t.TempDir()
-	d := startDaemon(t, home)
+	d := startDaemon(t, home, "--resume-window", "10m")
 	// start runs script, waits for its first line (its shell's pid) and
 	// returns the client, its exit channel and the rest of its output.
 	start := func(t *testing.T, script string) (*exec.Cmd, int, <-chan error, *bufio.Scanner) {

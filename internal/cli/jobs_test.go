@@ -2,7 +2,9 @@ package cli_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -245,5 +247,40 @@ func TestJobsSurviveRestart(t *testing.T) {
 		if r := rexec(t, home, nil, "attach", d2.host(), tt.id); r.code != tt.code || r.stdout != tt.out {
 			t.Errorf("attach %s after restart = %d %q %q", tt.id, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestJobExpiresUnlisted: a finished job's directory leaves the daemon's
+// disk once --job-ttl has passed, though nobody lists, attaches to or
+// starts a job (the daemon's periodic sweep, not a lazy expiry).
+func TestJobExpiresUnlisted(t *testing.T) {
+	home := t.TempDir()
+	const ttl = time.Second
+	d := startDaemon(t, home, "--job-ttl", ttl.String())
+	id := jobID(t, rexec(t, home, nil, "run", "--detach", d.host(), "echo done"))
+	dir := filepath.Join(home, "jobs", id)
+	meta := filepath.Join(dir, "meta.json")
+	var ended time.Time
+	if !rexectest.Eventually(30*time.Second, func() bool {
+		var m struct {
+			Ended time.Time `json:"ended"`
+		}
+		b, err := os.ReadFile(meta)
+		if err == nil && json.Unmarshal(b, &m) == nil && !m.Ended.IsZero() {
+			ended = m.Ended
+			return true
+		}
+		return false
+	}) {
+		t.Fatalf("job %s never recorded its end in %s", id, meta)
+	}
+	if !rexectest.Eventually(ttl+30*time.Second, func() bool {
+		_, err := os.Stat(dir)
+		return errors.Is(err, fs.ErrNotExist)
+	}) {
+		t.Fatalf("job %s still on disk %v after it ended, --job-ttl %v", id, time.Since(ended), ttl)
+	}
+	if early := time.Since(ended); early < ttl {
+		t.Errorf("job %s removed %v after it ended, before --job-ttl %v", id, early, ttl)
 	}
 }

@@ -77,6 +77,8 @@ func (d *daemon) run(ctx context.Context, cfg server.Config, stdio bool) error {
 	}
 	bg, stopBG := context.WithCancel(ctx)
 	defer func() { stopBG(); d.wg.Wait() }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); store.Sweep(bg) }() // finished jobs past job_ttl leave the disk
 	if err := d.startMetrics(bg, cfg.Metrics, lns); err != nil {
 		closeAll(lns)
 		if legacyLn != nil {

@@ -237,41 +237,84 @@ func (j *Job) dropOldestLocked() bool {
 // possibly fewer than len(p) though more follow). It fails with
 // ErrDropped below the first byte kept, and with io.EOF at the end of a
 // finished job's stream or ErrPastEnd at the end of a running one's (or
-// past either).
+// past either). A reader going through a stream in order should use a
+// Reader, which keeps the segment open between reads.
 func (j *Job) ReadAt(stream int, off int64, p []byte) (int, error) {
+	r := j.NewReader(stream)
+	defer r.Close()
+	return r.ReadAt(off, p)
+}
+
+// NewReader returns a Reader of stream. The caller closes it.
+func (j *Job) NewReader(stream int) *Reader { return &Reader{j: j, stream: stream} }
+
+// Reader reads one stream of a job at the offsets its caller asks for,
+// keeping the segment file it last read open: a reader going through
+// the stream in order (an attach) costs one read per chunk, not an open
+// and a close as well. It is for one goroutine.
+type Reader struct {
+	j      *Job
+	stream int
+	f      *os.File // the segment starting at start, or nil
+	start  int64
+}
+
+// ReadAt is Job.ReadAt through r's open segment. A segment dropped over
+// the cap is closed at the next read that finds it gone, so a reader
+// holds a dropped segment's disk space only while it reads it.
+func (r *Reader) ReadAt(off int64, p []byte) (int, error) {
+	j, name := r.j, streamNames[r.stream]
 	j.mu.Lock()
-	sp := &j.spools[stream]
+	sp := &j.spools[r.stream]
 	first, end, ended := sp.first(), sp.end(), j.meta.End != nil
 	var seg segment
+	found := false
 	for _, s := range sp.segs {
 		if off >= s.start && off < s.start+s.size {
-			seg = s
+			seg, found = s, true
 			break
 		}
 	}
 	j.mu.Unlock()
+	// The open segment goes when it was dropped or the read is in
+	// another; at the end of a running stream the reader waits in it.
+	if r.f != nil && (r.start < first || (found && seg.start != r.start)) {
+		r.Close()
+	}
 	switch {
 	case off < first:
-		return 0, fmt.Errorf("%w: %s bytes [%d, %d)", ErrDropped, streamNames[stream], off, first)
+		return 0, fmt.Errorf("%w: %s bytes [%d, %d)", ErrDropped, name, off, first)
 	case off == end && ended:
 		return 0, io.EOF
 	case off >= end:
-		return 0, fmt.Errorf("%w: %s offset %d, end %d", ErrPastEnd, streamNames[stream], off, end)
+		return 0, fmt.Errorf("%w: %s offset %d, end %d", ErrPastEnd, name, off, end)
 	}
-	f, err := os.Open(filepath.Join(j.dir, segName(streamNames[stream], seg.start)))
-	if isNotExist(err) {
-		return 0, fmt.Errorf("%w: %s bytes from %d", ErrDropped, streamNames[stream], off)
+	if r.f == nil {
+		f, err := os.Open(filepath.Join(j.dir, segName(name, seg.start)))
+		if isNotExist(err) {
+			return 0, fmt.Errorf("%w: %s bytes from %d", ErrDropped, name, off)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("jobs: %w", err)
+		}
+		r.f, r.start = f, seg.start
 	}
-	if err != nil {
-		return 0, fmt.Errorf("jobs: %w", err)
-	}
-	defer f.Close()
 	n := min(int64(len(p)), seg.start+seg.size-off)
-	got, err := f.ReadAt(p[:n], off-seg.start)
+	got, err := r.f.ReadAt(p[:n], off-seg.start)
 	if got > 0 {
 		return got, nil
 	}
 	return 0, fmt.Errorf("jobs: %s: %w", j.meta.ID, err)
+}
+
+// Close closes the segment r holds open, if any.
+func (r *Reader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return err
 }
 
 // Finish records how the job ended and closes its spools.

@@ -2,11 +2,13 @@ package jobs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,6 +167,91 @@ func TestCap(t *testing.T) {
 	}
 }
 
+// openFiles counts this process's descriptors open on files under dir.
+func openFiles(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if dst, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(dst, dir) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReader: a Reader going through a stream in order while the job
+// writes and drops reads exactly the bytes a fresh read would, keeps one
+// segment open at a time (none after Close), and lets a dropped segment
+// go at its next read, which reports the drop.
+func TestReader(t *testing.T) {
+	const capBytes = 1 << 20
+	s := open(t, Config{JobMax: capBytes})
+	j, err := s.Create(alice, "yes", "sess")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := j.NewReader(Stdout)
+	var written, off int64
+	buf := make([]byte, 50<<10)
+	for i := 0; i < 200; i++ {
+		n := int64(20<<10 + i*131)
+		if err := j.Write(Stdout, pattern(written, n)); err != nil {
+			t.Fatal(err)
+		}
+		written += n
+		for k := 0; k < 1000 && off < written; k++ {
+			got, err := r.ReadAt(off, buf)
+			if errors.Is(err, ErrDropped) {
+				off = j.Info().Kept[Stdout]
+				continue
+			}
+			if err != nil {
+				t.Fatalf("read at %d: %v", off, err)
+			}
+			if !bytes.Equal(buf[:got], pattern(off, int64(got))) {
+				t.Fatalf("bytes at %d differ", off)
+			}
+			off += int64(got)
+		}
+		if off != written {
+			t.Fatalf("reader at %d, job wrote %d", off, written)
+		}
+		// the job's open segment, and the reader's
+		if n := openFiles(t, j.dir); n > 2 {
+			t.Fatalf("after write %d: %d files of the job open", i, n)
+		}
+		if i == 2 || i == 100 { // fall behind: the reader's segment is dropped
+			for k := 0; k < 9; k++ {
+				if err := j.Write(Stdout, pattern(written, capBytes/8)); err != nil {
+					t.Fatal(err)
+				}
+				written += capBytes / 8
+			}
+			if _, err := r.ReadAt(off, buf); !errors.Is(err, ErrDropped) {
+				t.Fatalf("read of a dropped segment: %v, want ErrDropped", err)
+			}
+			if n := openFiles(t, j.dir); n != 1 {
+				t.Fatalf("%d files of the job open after the drop was read, want the job's own", n)
+			}
+			off = j.Info().Kept[Stdout]
+		}
+	}
+	if err := j.Finish(End{Outcome: "exited"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadAt(written, buf); !errors.Is(err, io.EOF) {
+		t.Errorf("read at the end of a finished job: %v, want io.EOF", err)
+	}
+	r.Close()
+	if n := openFiles(t, j.dir); n != 0 {
+		t.Errorf("%d files of the job open after Finish and Close", n)
+	}
+}
+
 func TestTotalAndOwner(t *testing.T) {
 	s := open(t, Config{JobMax: 1 << 20, TotalMax: 2<<20 + 100})
 	a, err := s.Create(alice, "a", "s1")
@@ -224,6 +311,76 @@ func TestTTL(t *testing.T) {
 	}
 	if _, err := os.Stat(j.dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("expired job's directory left: %v", err)
+	}
+}
+
+// TestSweep: with a real clock and a short TTL, a finished job nobody
+// lists, reads or adds a job beside is removed from disk by the sweep
+// alone, not before its TTL, and gives its share of the total back; a
+// running job stays; the sweep ends with its context.
+func TestSweep(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	s := open(t, Config{TTL: ttl})
+	done, err := s.Create(alice, "echo", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.Create(alice, "sleep", "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := done.Write(Stdout, pattern(0, 5000)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	swept := make(chan struct{})
+	go func() { defer close(swept); s.Sweep(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-swept:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Sweep did not return after its context ended")
+		}
+	}()
+	if err := done.Finish(End{Outcome: "exited"}); err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	var gone time.Time
+	for deadline := ended.Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(done.dir); errors.Is(err, fs.ErrNotExist) {
+			gone = time.Now()
+			break
+		}
+	}
+	switch {
+	case gone.IsZero():
+		t.Fatalf("finished job still on disk 10 s after it ended, TTL %v", ttl)
+	case gone.Sub(ended) < ttl:
+		t.Errorf("finished job removed %v after it ended, before its TTL of %v", gone.Sub(ended), ttl)
+	}
+	if _, err := os.Stat(running.dir); err != nil {
+		t.Errorf("running job swept: %v", err)
+	}
+	if r := s.Reserved(); r != s.JobMax() {
+		t.Errorf("%d bytes reserved after the sweep, want the running job's cap %d", r, s.JobMax())
+	}
+}
+
+func TestSweepInterval(t *testing.T) {
+	tests := []struct {
+		ttl, want time.Duration
+	}{
+		{DefaultTTL, maxSweepInterval},
+		{8 * time.Minute, time.Minute},
+		{time.Minute, time.Minute / 8},
+		{time.Millisecond, minSweepInterval},
+	}
+	for _, tt := range tests {
+		if got := (&Store{cfg: Config{TTL: tt.ttl}}).sweepInterval(); got != tt.want {
+			t.Errorf("TTL %v: sweep every %v, want %v", tt.ttl, got, tt.want)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +37,15 @@ const (
 	// frees an eighth of the cap, so the spool stays between seven and
 	// eight eighths full once it wrapped.
 	segmentsPerCap = 8
+	// sweepsPerTTL is how many sweeps (Sweep) run per TTL: a finished
+	// job nobody asks about stays at most an eighth of its TTL longer.
+	sweepsPerTTL = 8
+	// maxSweepInterval bounds the sweep's period for long TTLs: a job is
+	// removed at most a minute after it expired.
+	maxSweepInterval = time.Minute
+	// minSweepInterval bounds how often the sweep runs however short
+	// the TTL, so that a tiny TTL cannot make it spin.
+	minSweepInterval = 10 * time.Millisecond
 )
 
 // Streams of a job, as indexes into its spools.
@@ -248,7 +258,30 @@ func (s *Store) Running() []*Job {
 	return out
 }
 
-// Expire removes finished jobs older than the TTL.
+// Sweep removes finished jobs past their TTL periodically, until ctx
+// ends. Get, List and Create expire jobs too, but only when somebody
+// calls them: without the sweep a job nobody asks about would stay on
+// disk, and hold its share of the total, for good. The daemon runs it on
+// a goroutine it waits for.
+func (s *Store) Sweep(ctx context.Context) {
+	t := time.NewTicker(s.sweepInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.expire()
+		}
+	}
+}
+
+// sweepInterval is Sweep's period: an eighth of the TTL, within bounds.
+func (s *Store) sweepInterval() time.Duration {
+	return min(max(s.cfg.TTL/sweepsPerTTL, minSweepInterval), maxSweepInterval)
+}
+
+// expire removes finished jobs older than the TTL.
 func (s *Store) expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

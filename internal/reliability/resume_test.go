@@ -7,10 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,6 +186,252 @@ func TestResumeWindowPasses(t *testing.T) {
 	}
 	if d := time.Since(cutAt); d < window {
 		t.Errorf("tree gone %v after the cut, before the window of %v", d, window)
+	}
+	e.checkSettled(t, before)
+}
+
+// outageCut is where an outage cuts its first connection: bytes from the
+// server, well past the TLS handshake, the hellos, the resume token and
+// the command's first lines, and inside the bulk output that follows.
+const outageCut = 100 << 10
+
+// outageTimeout bounds each wait of the outage tests.
+const outageTimeout = 30 * time.Second
+
+// killWait is how long a process tree may take to disappear after the
+// server was told to end it (SIGTERM, KillGrace, SIGKILL, reaping).
+const killWait = 3 * time.Second
+
+// outage is a proxy whose first connection is cut at outageCut, and which
+// then refuses every connection until reopen: the client's connection is
+// down, and it is trying to reconnect, for as long as the test wants.
+type outage struct {
+	*faultproxy.Proxy
+	open    atomic.Bool
+	once    sync.Once
+	retried chan struct{} // closed at the first refused reconnection
+}
+
+func newOutage(t *testing.T, e *env) *outage {
+	t.Helper()
+	o := &outage{retried: make(chan struct{})}
+	p, err := faultproxy.Listen(e.addr, func(n int) faultproxy.Plan {
+		switch {
+		case n == 0:
+			return faultproxy.Plan{Faults: []faultproxy.Fault{{Kind: faultproxy.Cut, Dir: faultproxy.Down, At: outageCut}}}
+		case !o.open.Load():
+			o.once.Do(func() { close(o.retried) })
+			return faultproxy.Plan{Drop: true}
+		}
+		return faultproxy.Plan{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	o.Proxy = p
+	return o
+}
+
+// waitRetry waits until the client, its connection cut, tries to connect
+// again: from then on it holds what it would send on a live connection.
+func (o *outage) waitRetry(t *testing.T) {
+	t.Helper()
+	select {
+	case <-o.retried:
+	case <-time.After(outageTimeout):
+		t.Fatal("the client never tried to reconnect after the cut")
+	}
+}
+
+// reopen lets the next reconnection through.
+func (o *outage) reopen() { o.open.Store(true) }
+
+// resumableVia is the client's configuration for resumable runs through o.
+func (e *env) resumableVia(o *outage) client.Config {
+	cfg := e.client
+	cfg.Resume = true
+	cfg.Dialer = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, o.Addr())
+	}
+	return cfg
+}
+
+// runResult is what a Run returned.
+type runResult struct {
+	res client.Result
+	err error
+}
+
+// startRun dials through o and runs req in the background.
+func (e *env) startRun(t *testing.T, o *outage, req protocol.Exec, sio client.IO) <-chan runResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*outageTimeout)
+	c, err := client.Dial(ctx, e.resumableVia(o), target)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan runResult, 1)
+	go func() {
+		defer cancel()
+		defer c.Close()
+		res, err := c.Run(ctx, req, sio)
+		done <- runResult{res, err}
+	}()
+	return done
+}
+
+// firstPIDs waits until out holds n lines and returns them as pids.
+func firstPIDs(t *testing.T, out *rexectest.SyncBuffer, n int) []int {
+	t.Helper()
+	var pids []int
+	if !rexectest.Eventually(outageTimeout, func() bool {
+		lines := strings.SplitN(out.String(), "\n", n+1)
+		if len(lines) <= n {
+			return false
+		}
+		pids = pids[:0]
+		for _, l := range lines[:n] {
+			pid, err := strconv.Atoi(l)
+			if err != nil {
+				t.Fatalf("line %q is not a pid", l)
+			}
+			pids = append(pids, pid)
+		}
+		return true
+	}) {
+		t.Fatalf("no %d pids in the output %q", n, out.String())
+	}
+	return pids
+}
+
+// TestResumeSignalWhileDown: a signal given while the connection of a
+// resumable run is down (cut, the client reconnecting, every attempt
+// refused) is held by the client and delivered after the resume: the
+// remote trap sees it, and the run ends with the trap's exit status and
+// output.
+func TestResumeSignalWhileDown(t *testing.T) {
+	e := startEnv(t, server.Config{ResumeWindow: outageTimeout})
+	before := quiet(t)
+	o := newOutage(t, e)
+	sigs := make(chan string)
+	out := &rexectest.SyncBuffer{}
+	script := `trap 'echo trapped; exit 7' TERM; echo $$; head -c 200000 /dev/zero; echo; while :; do sleep 0.05; done`
+	done := e.startRun(t, o, protocol.Exec{Command: script}, client.IO{Stdout: out, Stderr: writerFunc(nil), Signals: sigs})
+	o.waitRetry(t)
+	select {
+	case sigs <- "TERM":
+	case <-time.After(outageTimeout):
+		t.Fatal("the run did not take the signal")
+	}
+	// The remote shell has not seen it: the connection is still down.
+	time.Sleep(200 * time.Millisecond)
+	if strings.Contains(out.String(), "trapped") {
+		t.Fatal("the trap ran before the connection came back")
+	}
+	o.reopen()
+	r := <-done
+	if r.err != nil || r.res.Exit.Code != 7 || !strings.HasSuffix(out.String(), "\ntrapped\n") {
+		t.Fatalf("run = %+v, %v, output ending %q; want exit 7 from the trap, \"trapped\" last",
+			r.res.Exit, r.err, out.String()[max(len(out.String())-20, 0):])
+	}
+	if n := len(o.Links()); n < 3 {
+		t.Errorf("%d connections; want the cut one, a refused one, the resumed one", n)
+	}
+	o.Close()
+	e.checkSettled(t, before)
+}
+
+// TestResumeTimeoutWhileDown: the --timeout of a resumable run whose
+// connection was cut fires on the server at its time although no client
+// is connected: the tree is killed while the connection is still down,
+// not before the timeout, and the resumed client gets the timed-out exit
+// (124).
+func TestResumeTimeoutWhileDown(t *testing.T) {
+	const timeout = 1500 * time.Millisecond
+	e := startEnv(t, server.Config{ResumeWindow: outageTimeout})
+	before := quiet(t)
+	o := newOutage(t, e)
+	out := &rexectest.SyncBuffer{}
+	start := time.Now()
+	done := e.startRun(t, o, protocol.Exec{Command: `sleep 60 & echo $!; echo $$; head -c 200000 /dev/zero; wait`,
+		TimeoutMS: timeout.Milliseconds()}, client.IO{Stdout: out, Stderr: writerFunc(nil)})
+	pids := firstPIDs(t, out, 2)
+	o.waitRetry(t)
+	if left := rexectest.WaitGone(timeout+killWait, pids...); len(left) > 0 {
+		t.Fatalf("processes %v alive %v after the start, the connection down: the timeout did not fire", left, time.Since(start))
+	}
+	if gone := time.Since(start); gone < timeout {
+		t.Fatalf("tree gone %v after the start, before the %v timeout", gone, timeout)
+	}
+	o.reopen()
+	r := <-done
+	if r.err != nil || !r.res.Exit.TimedOut || r.res.Exit.Code != outcome.ExitTimedOut {
+		t.Fatalf("run = %+v, %v; want timed out, exit %d", r.res.Exit, r.err, outcome.ExitTimedOut)
+	}
+	o.Close()
+	e.checkSettled(t, before)
+}
+
+// TestPTYCutNotResumed: a run on a terminal is never resumable, whatever
+// the client asks (rexec run -t asks for resumption, rexec shell does
+// not): a cut ends it as before, connection_lost at once with no
+// reconnection, and the server kills the tree at once although its
+// resume window is long.
+func TestPTYCutNotResumed(t *testing.T) {
+	e := startEnv(t, server.Config{ResumeWindow: time.Hour})
+	before := quiet(t)
+	const script = "sleep 30 & echo $!; head -c 200000 /dev/zero | tr '\\0' x; wait"
+	tests := []struct {
+		name   string
+		resume bool
+		req    protocol.Exec
+		stdin  string // typed into the session
+	}{
+		{"run -t", true, protocol.Exec{Command: script, PTY: true, Term: "xterm", Rows: 24, Cols: 80}, ""},
+		{"shell", false, protocol.Exec{PTY: true, Term: "xterm", Rows: 24, Cols: 80}, script + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOutage(t, e)
+			o.reopen() // a reconnection would get through: none may come
+			cfg := e.resumableVia(o)
+			cfg.Resume = tt.resume
+			ctx, cancel := context.WithTimeout(context.Background(), outageTimeout)
+			defer cancel()
+			c, err := client.Dial(ctx, cfg, target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			in, typed := io.Pipe()
+			defer typed.Close()
+			go typed.Write([]byte(tt.stdin))
+			out := &rexectest.SyncBuffer{}
+			_, err = c.Run(ctx, tt.req, client.IO{Stdin: in, Stdout: out, Stderr: writerFunc(nil)})
+			if client.OutcomeOf(err) != outcome.ConnectionLost || ctx.Err() != nil {
+				t.Fatalf("Run = %v; want connection_lost at the cut", err)
+			}
+			if n := len(o.Links()); n != 1 {
+				t.Errorf("%d connections: a terminal session was resumed", n)
+			}
+			var pid int
+			for _, l := range strings.Split(out.String(), "\n") {
+				if n, err := strconv.Atoi(strings.TrimSpace(l)); err == nil && n > 1 {
+					pid = n
+					break
+				}
+			}
+			if pid == 0 {
+				t.Fatalf("no pid in the terminal's output %q", out.String()[:min(len(out.String()), 300)])
+			}
+			if left := rexectest.WaitGone(killWait, pid); len(left) > 0 {
+				t.Errorf("the session's child %d outlived the cut by %v: held for a resume?", pid, killWait)
+			}
+			o.Close()
+		})
 	}
 	e.checkSettled(t, before)
 }

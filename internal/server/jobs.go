@@ -31,8 +31,12 @@ const (
 	kindKill   = "kill"
 )
 
-// attachReadSize is the most one read of a spool takes, one frame's body.
-const attachReadSize = 1 << 20
+// attachReadSize is the most one read of a spool takes: a whole frame's
+// body, so that a replay costs one read and one frame per MiB. Unlike
+// a session's pipe (bulkReadSize), the spool is read as fast as the
+// connection takes it, and the larger frames cost fewer CPU-seconds per
+// GiB than 256 KiB ones (docs/BENCHMARKS.md, "Detached jobs").
+const attachReadSize = protocol.MaxDataBody
 
 // jobRun is a detached job's running process, for kill and shutdown.
 type jobRun struct {
@@ -426,13 +430,20 @@ func (c *serverConn) attachJob(m protocol.Attach) error {
 // everything was sent, then the exit.
 func (c *serverConn) followJob(ctx context.Context, j *jobs.Job, off [2]int64) error {
 	buf := make([]byte, attachReadSize)
+	rd := [2]*jobs.Reader{j.NewReader(jobs.Stdout), j.NewReader(jobs.Stderr)}
+	defer func() {
+		for _, r := range rd {
+			r.Close()
+		}
+	}()
 	for {
 		changed := j.Changed()
 		progressed, eof := false, 0
 		for st := range off {
-			n, err := j.ReadAt(st, off[st], buf)
+			n, err := rd[st].ReadAt(off[st], buf)
 			switch {
 			case err == nil:
+				// a frame's TLS records leave in one write (transport.WriteBatcher)
 				if err := c.pc.Send(protocol.Data{Stream: streamType(st), Body: buf[:n]}); err != nil {
 					return err
 				}

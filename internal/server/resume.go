@@ -215,15 +215,19 @@ func (srv *Server) takeResumable(token, owner string) *execSession {
 	return s
 }
 
-// dropResumable forgets s (its end, or its window passed).
-func (srv *Server) dropResumable(s *execSession) {
+// dropResumable forgets s (its end, or its window passed); it reports
+// whether s was held under a token (not taken by a resume meanwhile).
+func (srv *Server) dropResumable(s *execSession) bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
+	held := false
 	for tok, x := range srv.resumable {
 		if x == s {
 			delete(srv.resumable, tok)
+			held = true
 		}
 	}
+	return held
 }
 
 // cancelResumable ends every session waiting for its client (shutdown).
@@ -352,16 +356,17 @@ func (s *execSession) lose(c *serverConn) bool {
 	return true
 }
 
-// expire ends a session whose window passed without a resume.
+// expire ends a session whose window passed without a resume. A resume
+// that took the session's token first wins: the session is no longer
+// held, and that resume re-arms the window if it is refused (hold).
 func (s *execSession) expire() {
 	l := s.link
 	l.mu.Lock()
 	lost := l.wire == nil
 	l.mu.Unlock()
-	if !lost {
+	if !lost || !s.c.s.dropResumable(s) {
 		return
 	}
-	s.c.s.dropResumable(s)
 	s.cancel(errClientGone)
 	for _, o := range l.outs {
 		o.stop()
@@ -423,6 +428,19 @@ func (s *execSession) deliverExit() {
 	c.exitSent()
 }
 
+// hold files s under token again after a resume of it was refused, and
+// restarts its window: the session waits for its owner as before, and
+// ends as connection_lost if nobody resumes it.
+func (s *execSession) hold(token string) {
+	l := s.link
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.wire == nil {
+		l.expiry = time.AfterFunc(s.c.s.cfg.ResumeWindow, s.expire)
+	}
+	s.c.s.registerResumable(token, s)
+}
+
 // resumeSession serves resume: the session of the token, if this key
 // may have it, moves to this connection.
 func (c *serverConn) resumeSession(m protocol.Resume) error {
@@ -466,7 +484,7 @@ func (c *serverConn) resumeSession(m protocol.Resume) error {
 	for i, off := range []int64{m.Stdout, m.Stderr} {
 		if err := l.outs[i].rewind(off); err != nil {
 			unlock()
-			c.s.registerResumable(m.Token, s) // the owner may try again
+			s.hold(m.Token) // the owner may try again
 			c.release()
 			c.sendError(protocol.CodeBadRequest, err.Error())
 			return nil
@@ -481,10 +499,13 @@ func (c *serverConn) resumeSession(m protocol.Resume) error {
 	c.mu.Lock()
 	c.active = s
 	c.mu.Unlock()
+	// Filed under the new token before the wire is released: an exit
+	// delivered on c from now on forgets it (deliverExit), never the
+	// other way round, which would keep an ended session filed.
+	c.s.registerResumable(reply.Token, s)
 	err := c.pc.Send(reply)
 	l.mu.Unlock()
 	unlock()
-	c.s.registerResumable(reply.Token, s)
 	c.s.cfg.Metrics.Resumed(metrics.ResumeOK)
 	c.auditJob("resume", "", "ok", "session "+s.p.ID())
 	c.log.Info("session resumed", "id", s.p.ID(), "stdout", m.Stdout, "stderr", m.Stderr, "stdin", reply.Stdin)

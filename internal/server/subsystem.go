@@ -57,7 +57,7 @@ func subsystemPolicy(o *auth.KeyOptions, req protocol.Exec) (protocol.Exec, stri
 // working directory (the account's home), until the client closes its
 // end.
 func ServeSFTP(r io.Reader, w io.WriteCloser) error {
-	srv, err := sftp.NewServer(stdioRWC{r: r, w: w})
+	srv, err := sftp.NewServer(newSFTPStdio(r, w))
 	if err != nil {
 		return fmt.Errorf("sftp: %w", err)
 	}
@@ -67,14 +67,3 @@ func ServeSFTP(r io.Reader, w io.WriteCloser) error {
 	}
 	return nil
 }
-
-// stdioRWC joins a process's stdin and stdout into the one stream
-// sftp.NewServer takes.
-type stdioRWC struct {
-	r io.Reader
-	w io.WriteCloser
-}
-
-func (s stdioRWC) Read(p []byte) (int, error)  { return s.r.Read(p) }
-func (s stdioRWC) Write(p []byte) (int, error) { return s.w.Write(p) }
-func (s stdioRWC) Close() error                { return s.w.Close() }
