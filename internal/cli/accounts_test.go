@@ -447,3 +447,56 @@ func readAll(r io.Reader) (string, error) {
 	b, err := io.ReadAll(r)
 	return string(b), err
 }
+
+// TestHostAliases: a host alias of client.toml (docs/CLI.md §11.2) names
+// the host, port and account for run, fan-out, cp and trust, as a Host
+// block of ~/.ssh/config does for ssh, scp and rsync; the command line
+// (-l, user@, -p, host:port) wins over it.
+func TestHostAliases(t *testing.T) {
+	w := newAccountWorld(t)
+	w.authorize(w.bob)
+	toml := fmt.Sprintf("[hosts.box]\nhostname = \"localhost\"\nport = %s\nuser = %q\n", w.d.Port(), w.alice.Name)
+	if err := os.WriteFile(filepath.Join(w.home, "client.toml"), []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+	}{
+		{"the alias's host, port and account", []string{"box", "--", "id", "-un"}, 0, w.alice.Name + "\n"},
+		{"-l over the alias's account", []string{"-l", w.bob.Name, "box", "--", "id", "-un"}, 0, w.bob.Name + "\n"},
+		{"user@ over the alias's account", []string{w.bob.Name + "@box", "--", "id", "-un"}, 0, w.bob.Name + "\n"},
+		{"-p over the alias's port", []string{"-p", "1", "box", "--", "true"}, 255, ""},
+		{"host:port over the alias's port", []string{"box:1", "--", "true"}, 255, ""},
+		{"fan-out", []string{"--output", "group", "box", w.host(w.bob), "--", "id", "-un"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := w.run(tt.args...)
+			if r.code != tt.code || (tt.stdout != "" && r.stdout != tt.stdout) {
+				t.Errorf("run %q = %d %q %q; want %d %q", tt.args, r.code, r.stdout, r.stderr, tt.code, tt.stdout)
+			}
+			if tt.name == "fan-out" && (!strings.Contains(r.stdout, "box\n") || !strings.Contains(r.stdout, "\n"+w.alice.Name+"\n") || !strings.Contains(r.stdout, "\n"+w.bob.Name+"\n")) {
+				t.Errorf("fan-out to the alias and bob: %q; want box's group with %s and %s's", r.stdout, w.alice.Name, w.bob.Name)
+			}
+		})
+	}
+	src := filepath.Join(t.TempDir(), "aliased.txt")
+	os.WriteFile(src, []byte("via the alias\n"), 0o644)
+	if r := rexec(t, w.home, nil, "cp", src, "box:"); r.code != 0 {
+		t.Fatalf("cp to the alias: %d %q", r.code, r.stderr)
+	}
+	fi, err := os.Stat(filepath.Join(w.alice.Home, "aliased.txt"))
+	if err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(w.alice.UID) {
+		t.Errorf("cp to box: landed %v, %v; want in %s's home, hers", fi, err, w.alice.Name)
+	}
+	if r := rexec(t, w.home, nil, "trust", "-y", "box"); r.code != 0 || !strings.Contains(r.stdout, "already pinned") {
+		t.Errorf("trust box = %d %q %q; want the key pinned for localhost:%s found", r.code, r.stdout, r.stderr, w.d.Port())
+	}
+	os.WriteFile(filepath.Join(w.home, "client.toml"), []byte("[hosts.box]\nhostnam = \"x\"\n"), 0o600)
+	if r := w.run("box", "--", "true"); r.code != 255 || !strings.Contains(r.stderr, "hosts.box.hostnam") {
+		t.Errorf("a client.toml typo = %d %q; want 255 naming the key", r.code, r.stderr)
+	}
+}

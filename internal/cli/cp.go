@@ -68,6 +68,7 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 	f.StringVar(&o.conn.user, "login", "", "the remote account when HOST has no user@ (default: your login name)")
 	f.BoolVar(&o.conn.acceptNew, "accept-new", false, "pin an unknown host key without asking")
 	f.DurationVar(&o.conn.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
+	o.conn.portFlag = f.Lookup("port")
 	f.BoolVarP(&o.recursive, "recursive", "r", false, "copy directories recursively (symbolic links are copied as links)")
 	f.BoolVarP(&o.preserve, "preserve", "p", false, "keep mode and modification time (always done; accepted for scp compatibility)")
 	f.BoolVar(&o.resume, "resume", false, "continue an interrupted copy, re-using the part already there once verified")

@@ -143,6 +143,12 @@ key, then trust it again. The old file is kept as known_hosts.old.`,
 			if err != nil {
 				return fail(outcome.ExitUsage, err)
 			}
+			aliases, err := loadAliases(h)
+			if err != nil {
+				return fail(outcome.ExitFailure, err)
+			}
+			cfg := client.Config{Aliases: aliases, PortGiven: cmd.Flags().Changed("port")}
+			t = cfg.Resolve(t)
 			if remove {
 				return untrust(h, t, env)
 			}

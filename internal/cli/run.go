@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rexec-dev/rexec/internal/auth"
 	"github.com/rexec-dev/rexec/internal/client"
@@ -32,6 +33,11 @@ type connOpts struct {
 	// plan, when set, are the keys to use (rexec ssh), instead of -i or
 	// rexec's identity.
 	plan *keyPlan
+	// portFlag is the command's port flag, to tell -p given from its
+	// default (a host alias's port yields to the command line only).
+	portFlag *pflag.Flag
+	// noAliases leaves client.toml unread (rexec ssh resolves its own).
+	noAliases bool
 }
 
 func (o *connOpts) register(cmd *cobra.Command) {
@@ -41,6 +47,7 @@ func (o *connOpts) register(cmd *cobra.Command) {
 	f.StringVarP(&o.user, "login", "l", "", "the remote account when HOST has no user@ (default: your login name)")
 	f.BoolVar(&o.acceptNew, "accept-new", false, "pin an unknown host key without asking")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
+	o.portFlag = f.Lookup("port")
 }
 
 // clientConfig loads the identity and trust settings for a client command.
@@ -59,7 +66,13 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 		}
 	}
 	cfg := client.Config{Identity: id, Offer: offer, KnownHosts: auth.KnownHosts{Path: h.Path(config.KnownHostsFile)}, User: o.user,
-		AcceptNew: o.acceptNew, TicketDir: h.Path(config.TicketsDir), ConnectTimeout: o.connectTimeout, Software: "rexec/" + version()}
+		AcceptNew: o.acceptNew, TicketDir: h.Path(config.TicketsDir), ConnectTimeout: o.connectTimeout, Software: "rexec/" + version(),
+		PortGiven: o.portFlag != nil && o.portFlag.Changed}
+	if !o.noAliases {
+		if cfg.Aliases, err = loadAliases(h); err != nil {
+			return client.Config{}, fail(outcome.ExitFailure, err)
+		}
+	}
 	if isTerminal(env) {
 		cfg.Confirm = func(host, fp string) (bool, error) {
 			return askOnTerminal(env, fmt.Sprintf("The authenticity of host '%s' can't be established.\n"+
@@ -67,6 +80,21 @@ func (o *connOpts) clientConfig(g *globals, env Env) (client.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// loadAliases reads the host aliases of client.toml (docs/CLI.md §11.2)
+// for every command that connects: hostname, user, port and connect
+// timeout. A missing file has none.
+func loadAliases(h config.Home) (map[string]client.HostAlias, error) {
+	cf, err := config.LoadClientFile(h.Path(config.ClientConfigFile))
+	if err != nil || len(cf.Hosts) == 0 {
+		return nil, err
+	}
+	m := make(map[string]client.HostAlias, len(cf.Hosts))
+	for name, ch := range cf.Hosts {
+		m[name] = client.HostAlias{HostName: ch.HostName, User: ch.User, Port: ch.Port, ConnectTimeout: ch.ConnectTimeout}
+	}
+	return m, nil
 }
 
 // loadKeys loads the identity: -i or rexec's own, on the fast path (an

@@ -249,7 +249,7 @@ func sendEnv(patterns, set []string, environ []string) map[string]string {
 // UserKnownHostsFile) and the timeout.
 func (s *sshSession) clientConfig(h config.Home, r resolved) (client.Config, error) {
 	o := s.o
-	co := connOpts{user: r.user, connectTimeout: client.DefaultConnectTimeout}
+	co := connOpts{user: r.user, connectTimeout: client.DefaultConnectTimeout, noAliases: true}
 	ko := keyOpts{paths: r.identities, identitiesOnly: o.IdentitiesOnly, batch: o.BatchMode, env: s.env}
 	plan := planKeys(h, ko)
 	co.plan = &plan

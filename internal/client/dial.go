@@ -80,6 +80,12 @@ type Config struct {
 	// Identity nil the certificate holds a fresh key of this connection
 	// alone, which no server authorizes, and no ticket is kept.
 	Offer []OfferedKey
+	// Aliases are the host aliases of the client configuration
+	// (client.toml), applied by Dial to the target's host (HostAlias).
+	Aliases map[string]HostAlias
+	// PortGiven says the port targets default to was given on the
+	// command line (-p): it wins over an alias's port.
+	PortGiven bool
 }
 
 // OfferedKey is a key the client can prove with a key proof.
@@ -162,6 +168,7 @@ type Conn struct {
 // behind our hello and reads the answer first (PROTOCOL.md §1.7), so that
 // refusal (AuthFailed, Denied) comes back from that request, or from Ready.
 func Dial(ctx context.Context, cfg Config, t Target) (*Conn, error) {
+	t = cfg.Resolve(t)
 	if cfg.Identity == nil {
 		if len(cfg.Offer) == 0 {
 			return nil, newError(outcome.AuthFailed, t.String(), errors.New("no identity"))
