@@ -88,7 +88,10 @@ func parseReadme(doc string) ([]tourLine, error) {
 			if !isSh {
 				continue
 			}
-			l, ok, err := parseLine(s)
+			// The line as the tour reads it back: trimmed the way
+			// tourLine.text is, so that a trailing \v or \f cannot
+			// make a line mean one thing here and another in the check.
+			l, ok, err := parseLine(strings.TrimSpace(s))
 			if err != nil {
 				return nil, fmt.Errorf("README.md:%d: %w", num, err)
 			}
