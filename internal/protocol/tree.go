@@ -1,10 +1,8 @@
 package protocol
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/rexec-dev/rexec/internal/protocol/frame"
 )
@@ -173,25 +171,19 @@ var ErrInner = errors.New("protocol: bad inner frame")
 // truncated or invalid frame is ErrInner; fn's error stops the walk and
 // is returned.
 func EachInner(body []byte, fn func(Message) error) error {
-	r := frame.NewReader(bytes.NewReader(body))
-	for {
-		f, err := r.Next()
-		if err == io.EOF {
-			return nil
-		}
+	for len(body) > 0 {
+		f, rest, err := frame.Cut(body)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrInner, err)
 		}
+		body = rest
 		m, err := Decode(f)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrInner, err)
-		}
-		if d, ok := m.(Data); ok {
-			d.Body = append([]byte(nil), d.Body...) // the reader reuses its buffer
-			m = d
 		}
 		if err := fn(m); err != nil {
 			return err
 		}
 	}
+	return nil
 }
