@@ -170,6 +170,7 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 		}
 	}
 	g := &getter{c: c, r: r, o: o, dir: dir, top: top, sum: &sum, answer: getAnswer{tree: o.Recursive}}
+	defer g.close()
 	for {
 		m, err := c.recv()
 		if err != nil {
@@ -192,7 +193,7 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 			sum.add(transfer.Result{}, fe)
 			o.done("", "", transfer.Result{}, fe)
 		case protocol.GetEnd:
-			return sum, nil
+			return sum, g.finish()
 		default:
 			err = c.unexpected(m)
 		}
@@ -214,6 +215,22 @@ type getter struct {
 	dir, top string
 	sum      *CopySummary
 	answer   getAnswer
+	apply    *transfer.Applier // the batches', from the first batch on
+}
+
+// finish makes the batches received durable and reports their entries.
+func (g *getter) finish() error {
+	if g.apply == nil {
+		return nil
+	}
+	return g.apply.Finish()
+}
+
+// close drops what a broken get staged and not yet put in place.
+func (g *getter) close() {
+	if g.apply != nil {
+		g.apply.Close()
+	}
 }
 
 // shown is the local path of an entry, for messages.
