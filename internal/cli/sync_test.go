@@ -1,11 +1,18 @@
 package cli_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rexec-dev/rexec/internal/audit"
 )
 
 // inodes maps each regular file below root to its inode: a file sent again
@@ -38,12 +45,89 @@ func changedFiles(before, after map[string]uint64) []string {
 	return out
 }
 
+// serverBytes reads the daemon's file and stream byte counters from its
+// /metrics (rexec_bytes_total, in and out).
+func serverBytes(t *testing.T, d *daemon) (in, out int64) {
+	t.Helper()
+	m := metricsRE.FindStringSubmatch(d.Logs())
+	if m == nil {
+		t.Fatalf("no metrics address in the logs:\n%s", d.Logs())
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		for dir, v := range map[string]*int64{"in": &in, "out": &out} {
+			if rest, ok := strings.CutPrefix(line, `rexec_bytes_total{direction="`+dir+`"} `); ok {
+				n, err := strconv.ParseFloat(rest, 64)
+				if err != nil {
+					t.Fatalf("metrics line %q: %v", line, err)
+				}
+				*v = int64(n)
+				found++
+			}
+		}
+	}
+	if found != 2 {
+		t.Fatalf("rexec_bytes_total in and out not in /metrics:\n%s", body)
+	}
+	return in, out
+}
+
+// treeBytes is the size of the files below root.
+func treeBytes(t *testing.T, root string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// auditedRequests returns the end records the audit log at path gained
+// after its first skip lines: their kinds, and the file bytes they name.
+func auditedRequests(t *testing.T, path string, skip int) (kinds []string, bytes int64, lines int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for _, line := range all[skip:] {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if r.Event == audit.EventEnd {
+			kinds = append(kinds, r.Kind)
+			bytes += r.BytesIn + r.BytesOut
+		}
+	}
+	return kinds, bytes, len(all)
+}
+
 // TestSyncUpDown: sync sends a tree, then nothing when unchanged (the
-// summary says 0 bytes and no file is replaced), then one changed file
-// only; --delete removes extras inside DST and nothing outside; -n changes
-// nothing; --exclude leaves names alone; the same in the other direction.
+// summary says 0 bytes, no file is replaced, and the server's own byte
+// counters, /metrics and the audit log, do not move), then one changed
+// file only; --delete removes extras inside DST and nothing outside; -n
+// changes nothing; --exclude leaves names alone; the same in the other
+// direction.
 func TestSyncUpDown(t *testing.T) {
-	d := startDaemon(t, t.TempDir())
+	auditPath := filepath.Join(t.TempDir(), "audit.log")
+	d := startDaemon(t, t.TempDir(), "--metrics", "127.0.0.1:0", "--audit-log", auditPath)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "tree")
 	makeTree(t, src)
@@ -51,19 +135,32 @@ func TestSyncUpDown(t *testing.T) {
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	first, _ := serverBytes(t, d)
 	if r := rexec(t, d.Home, nil, "sync", "-P", d.Port(), src+"/", "localhost:"+dst); r.code != 0 {
 		t.Fatalf("first sync = %d, stderr %q", r.code, r.stderr)
+	}
+	if in, _ := serverBytes(t, d); in-first < treeBytes(t, src) {
+		t.Errorf("first sync: the server counted %d bytes in, the tree holds %d", in-first, treeBytes(t, src))
 	}
 	if msg := sameTree(t, src, dst); msg != "" {
 		t.Fatalf("after the first sync: %s", msg)
 	}
 	before := inodes(t, dst)
+	in0, out0 := serverBytes(t, d)
+	_, _, seen := auditedRequests(t, auditPath, 0)
 	r := rexec(t, d.Home, nil, "sync", "-P", d.Port(), src+"/", "localhost:"+dst)
 	if r.code != 0 || !strings.Contains(r.stderr, "sent 0 files (0 bytes), 0 bytes on the wire, 0 removed") {
 		t.Fatalf("unchanged sync = %d, stderr %q; want a summary of nothing sent", r.code, r.stderr)
 	}
 	if c := changedFiles(before, inodes(t, dst)); len(c) != 0 {
 		t.Fatalf("unchanged sync replaced %v", c)
+	}
+	if in, out := serverBytes(t, d); in != in0 || out != out0 {
+		t.Errorf("unchanged sync: the server counted %d bytes in and %d out", in-in0, out-out0)
+	}
+	kinds, n, _ := auditedRequests(t, auditPath, seen)
+	if n != 0 || !slices.Contains(kinds, "list") || slices.Contains(kinds, "put_tree") {
+		t.Errorf("unchanged sync: audited requests %v with %d file bytes; want a list and no upload", kinds, n)
 	}
 	// One changed file: that file only.
 	writeText(t, filepath.Join(src, "d01/e1/f0001"), "changed")
@@ -121,10 +218,31 @@ func TestSyncUpDown(t *testing.T) {
 		t.Fatalf("after sync down: %s", msg)
 	}
 	before = inodes(t, down)
+	in0, out0 = serverBytes(t, d)
+	_, _, seen = auditedRequests(t, auditPath, 0)
+	r = rexec(t, d.Home, nil, "sync", "-P", d.Port(), "localhost:"+src+"/", down)
+	if r.code != 0 || !strings.Contains(r.stderr, "sent 0 files (0 bytes), 0 bytes on the wire, 0 removed") {
+		t.Fatalf("unchanged sync down = %d, stderr %q", r.code, r.stderr)
+	}
+	if in, out := serverBytes(t, d); in != in0 || out != out0 {
+		t.Errorf("unchanged sync down: the server counted %d bytes in and %d out", in-in0, out-out0)
+	}
+	if kinds, n, _ := auditedRequests(t, auditPath, seen); n != 0 || !slices.Equal(kinds, []string{"list"}) {
+		t.Errorf("unchanged sync down: audited requests %v with %d file bytes; want one list", kinds, n)
+	}
+	// A stray local file: removed, and the directories' times put back
+	// (a selective get of no file), still without a byte of content.
 	writeText(t, filepath.Join(down, "stray"), "x")
+	in0, out0 = serverBytes(t, d)
 	r = rexec(t, d.Home, nil, "sync", "-P", d.Port(), "--delete", "localhost:"+src+"/", down)
 	if r.code != 0 || !strings.Contains(r.stderr, "sent 0 files (0 bytes), 0 bytes on the wire, 1 removed") {
-		t.Fatalf("unchanged sync down = %d, stderr %q", r.code, r.stderr)
+		t.Fatalf("sync down --delete = %d, stderr %q", r.code, r.stderr)
+	}
+	if in, out := serverBytes(t, d); in != in0 || out != out0 {
+		t.Errorf("sync down --delete of a stray: the server counted %d bytes in and %d out", in-in0, out-out0)
+	}
+	if msg := sameTree(t, src, down); msg != "" {
+		t.Errorf("after sync down --delete: %s", msg)
 	}
 	if c := changedFiles(before, inodes(t, down)); len(c) != 0 {
 		t.Fatalf("unchanged sync down replaced %v", c)
