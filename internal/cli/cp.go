@@ -193,7 +193,7 @@ func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []client.
 	case !isDir && len(srcs) > 1:
 		rep.fail(fmt.Errorf("%s: not a directory (several sources need one)", dst.Path))
 		return nil
-	case !isDir && strings.HasSuffix(dst.Path, "/"):
+	case !isDir && strings.HasSuffix(dst.Path, "/") && o.sync == nil: // sync makes it
 		rep.fail(fmt.Errorf("%s: no such directory", dst.Path))
 		return nil
 	}

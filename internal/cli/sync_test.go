@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -165,7 +166,7 @@ func TestSyncUpDown(t *testing.T) {
 	// One changed file: that file only.
 	writeText(t, filepath.Join(src, "d01/e1/f0001"), "changed")
 	r = rexec(t, d.Home, nil, "sync", "-P", d.Port(), src+"/", "localhost:"+dst)
-	if r.code != 0 || !strings.Contains(r.stderr, "sent 1 files (7 bytes)") {
+	if r.code != 0 || !strings.Contains(r.stderr, "sent 1 file (7 bytes)") {
 		t.Fatalf("sync of one change = %d, stderr %q", r.code, r.stderr)
 	}
 	if c := changedFiles(before, inodes(t, dst)); len(c) != 1 || !strings.HasSuffix(c[0], "d01/e1/f0001") {
@@ -227,8 +228,8 @@ func TestSyncUpDown(t *testing.T) {
 	if in, out := serverBytes(t, d); in != in0 || out != out0 {
 		t.Errorf("unchanged sync down: the server counted %d bytes in and %d out", in-in0, out-out0)
 	}
-	if kinds, n, _ := auditedRequests(t, auditPath, seen); n != 0 || !slices.Equal(kinds, []string{"list"}) {
-		t.Errorf("unchanged sync down: audited requests %v with %d file bytes; want one list", kinds, n)
+	if kinds, n, _ := auditedRequests(t, auditPath, seen); n != 0 || !slices.Equal(kinds, []string{"stat", "list"}) {
+		t.Errorf("unchanged sync down: audited requests %v with %d file bytes; want a stat and a list", kinds, n)
 	}
 	// A stray local file: removed, and the directories' times put back
 	// (a selective get of no file), still without a byte of content.
@@ -249,5 +250,126 @@ func TestSyncUpDown(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(down, "stray")); err == nil {
 		t.Error("--delete down left the stray file")
+	}
+}
+
+// sameFile fails unless got has want's content, mode and modification time.
+func sameFile(t *testing.T, want, got string) {
+	t.Helper()
+	wi, err1 := os.Stat(want)
+	gi, err2 := os.Stat(got)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("stat %s, %s: %v, %v", want, got, err1, err2)
+	}
+	if fileSHA(t, want) != fileSHA(t, got) || wi.Mode() != gi.Mode() || !wi.ModTime().Equal(gi.ModTime()) {
+		t.Fatalf("%s is not a copy of %s: %v %v, want %v %v", got, want, gi.Mode(), gi.ModTime(), wi.Mode(), wi.ModTime())
+	}
+}
+
+// sameSizeAndTime rewrites path with other content of the same size and
+// puts its modification time back: only a checksum sees the change.
+func sameSizeAndTime(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if err := os.WriteFile(path, b, fi.Mode()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSyncSingleFile: a single file syncs as rsync syncs it, both ways.
+// Up, --checksum compares digests (the server's stat carries one), so an
+// unchanged file is not sent again and a change that keeps size and time
+// is; down, a remote file goes as the local name, into a directory, or
+// into a directory made for it (DST/), and is not fetched again while it
+// is unchanged; a remote file with a trailing / is refused.
+func TestSyncSingleFile(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	dir := t.TempDir()
+	src := filepath.Join(dir, "f.bin")
+	writeRandom(t, src, 100000, 3)
+	sync := func(args ...string) result {
+		t.Helper()
+		r := rexec(t, d.Home, nil, append([]string{"sync", "-P", d.Port()}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("sync %v = %d, stderr %q", args, r.code, r.stderr)
+		}
+		return r
+	}
+	sent := func(r result, n int) {
+		t.Helper()
+		want := fmt.Sprintf("sent %d file", n)
+		if !strings.Contains(r.stderr, want) {
+			t.Fatalf("stderr %q, want %q", r.stderr, want)
+		}
+	}
+	// Up.
+	up := filepath.Join(dir, "up.bin")
+	sent(sync("-c", src, remote(up)), 1)
+	sameFile(t, src, up)
+	sent(sync("-c", src, remote(up)), 0)
+	sameSizeAndTime(t, src)
+	sent(sync(src, remote(up)), 0) // size and time alone miss it, as rsync's do
+	sent(sync("-c", src, remote(up)), 1)
+	sameFile(t, src, up)
+	// Down: as a name, into a directory, into a directory made for it.
+	down := filepath.Join(dir, "down.bin")
+	sent(sync(remote(src), down), 1)
+	sameFile(t, src, down)
+	sent(sync(remote(src), down), 0)
+	sent(sync("-c", remote(src), down), 0)
+	sameSizeAndTime(t, src)
+	sent(sync(remote(src), down), 0)
+	sent(sync("-c", remote(src), down), 1)
+	sameFile(t, src, down)
+	into := filepath.Join(dir, "into")
+	if err := os.Mkdir(into, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sent(sync(remote(src), into), 1)
+	sameFile(t, src, filepath.Join(into, "f.bin"))
+	sent(sync(remote(src), filepath.Join(dir, "made")+"/"), 1)
+	sameFile(t, src, filepath.Join(dir, "made", "f.bin"))
+	if r := rexec(t, d.Home, nil, "sync", "-P", d.Port(), remote(src)+"/", filepath.Join(dir, "x")); r.code != 1 ||
+		!strings.Contains(r.stderr, "not a directory") {
+		t.Errorf("sync of a file with a trailing / = %d, stderr %q; want 1 and not a directory", r.code, r.stderr)
+	}
+	if left := tempFilesIn(t, dir); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestSyncNewDestination: sync SRC HOST:NEW makes NEW/SRC, and NEW, made
+// for it with no entry of its own, gets a new directory's mode (0755, the
+// daemon's create mask being empty), not the 0700 that keeps a directory
+// private while its tree arrives.
+func TestSyncNewDestination(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	dir := t.TempDir()
+	src := filepath.Join(dir, "site")
+	makeSmallTree(t, src)
+	dst := filepath.Join(dir, "new", "deeper")
+	if err := os.Mkdir(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := rexec(t, d.Home, nil, "sync", "-P", d.Port(), src, remote(dst)); r.code != 0 {
+		t.Fatalf("sync into a new destination = %d, stderr %q", r.code, r.stderr)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("new destination %s: %v, %v; want a directory with mode 0755", dst, fi, err)
+	}
+	if msg := sameTree(t, src, filepath.Join(dst, "site")); msg != "" {
+		t.Fatal(msg)
 	}
 }

@@ -75,9 +75,21 @@ func (c *Conn) remoteFileError(m protocol.Error) *transfer.FileError {
 // answer that names anything but the path's own last component
 // (RequestedName) is a protocol violation: the connection is closed.
 func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, error) {
+	return c.stat(ctx, protocol.Stat{Path: path})
+}
+
+// StatDigest is Stat with the file digest of a file (PROTOCOL.md §8.6)
+// in the answer's Digest, which the server reads the file to compute:
+// sync --checksum of a single file.
+func (c *Conn) StatDigest(ctx context.Context, path string) (protocol.StatResult, error) {
+	return c.stat(ctx, protocol.Stat{Path: path, Checksum: true})
+}
+
+func (c *Conn) stat(ctx context.Context, req protocol.Stat) (protocol.StatResult, error) {
+	path := req.Path
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
-	if err := c.pc.Send(protocol.Stat{Path: path}); err != nil {
+	if err := c.pc.Send(req); err != nil {
 		return protocol.StatResult{}, c.sendError("sending stat", err)
 	}
 	for {

@@ -20,6 +20,11 @@ var transferDecodeTests = []struct {
 }{
 	{`{"type":"stat","path":"a/b"}`, "", Stat{Path: "a/b"}, nil},
 	{`{"type":"stat"}`, "", Stat{}, nil},
+	{`{"type":"stat","path":"f","checksum":true}`, "", Stat{Path: "f", Checksum: true}, nil},
+	{`{"type":"stat_result","kind":"file","length":5,"digest":"` + digest + `"}`, "",
+		StatResult{Kind: KindFile, Length: 5, Digest: digest}, nil},
+	{`{"type":"stat_result","kind":"dir","digest":"` + digest + `"}`, "", nil, ErrBadField},
+	{`{"type":"stat_result","kind":"file","digest":"ABC"}`, "", nil, ErrBadField},
 	{`{"type":"stat_result","name":"b","kind":"file","length":5,"mode":420,"mtime_ns":-3}`, "",
 		StatResult{Name: "b", Kind: KindFile, Length: 5, Mode: 0o644, MtimeNS: -3}, nil},
 	{`{"type":"put","path":"d","name":"x/y","kind":"file","length":9,"mode":2541,"mtime_ns":7,"resume":true}`, "",

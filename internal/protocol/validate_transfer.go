@@ -77,6 +77,8 @@ func validateStatResult(m *StatResult) error {
 		return fmt.Errorf("stat_result: length %d out of range", m.Length)
 	case m.Mode < 0 || m.Mode > MaxMode:
 		return fmt.Errorf("stat_result: mode %#o out of range", m.Mode)
+	case m.Digest != "" && (m.Kind != KindFile || !isHexDigest(m.Digest)):
+		return fmt.Errorf("stat_result: a digest is 64 lower-case hex digits, of a file")
 	}
 	return checkPath("stat_result: name", m.Name, false)
 }
