@@ -98,8 +98,12 @@ func (o *cpOpts) syncUpOver(ctx context.Context, c *client.Conn, srcs []client.O
 			rep.fail(nerr)
 			continue
 		}
-		sum, err := c.SyncUp(ctx, src.Path, base, root, o.sync.rules, o.sync.dry, rep.options(o))
-		rep.synced(sum, c.Target().Host+":"+path.Join(base, root), true)
+		where := c.Target().Host + ":" + path.Join(base, root)
+		opts, bar := rep.treeOptions(o, where)
+		failed := rep.failed
+		sum, err := c.SyncUp(ctx, src.Path, base, root, o.sync.rules, o.sync.dry, opts)
+		bar.end(err == nil && rep.failed == failed)
+		rep.synced(sum, where, true)
 		if err := rep.fileOrFatal(err); err != nil {
 			return err
 		}
@@ -155,7 +159,10 @@ func (o *cpOpts) syncDown(ctx context.Context, c *client.Conn, src client.Operan
 		}
 		dir, top = filepath.Clean(dst), name
 	}
-	sum, err := c.SyncDown(ctx, src.Path, dir, top, o.sync.rules, o.sync.dry, rep.options(o))
+	opts, bar := rep.treeOptions(o, filepath.Join(dir, top))
+	failed := rep.failed
+	sum, err := c.SyncDown(ctx, src.Path, dir, top, o.sync.rules, o.sync.dry, opts)
+	bar.end(err == nil && rep.failed == failed)
 	rep.synced(sum, filepath.Join(dir, top), false)
 	return rep.fileOrFatal(err)
 }
@@ -189,7 +196,10 @@ func (o *cpOpts) syncDownFile(ctx context.Context, c *client.Conn, src client.Op
 		rep.fail(fmt.Errorf("%s: cannot sync a file as this name", dst))
 		return nil
 	}
-	sum, err := c.SyncDownFile(ctx, src.Path, st, dir, top, o.sync.rules, o.sync.dry, rep.options(o))
+	opts, bar := rep.treeOptions(o, filepath.Join(dir, top))
+	failed := rep.failed
+	sum, err := c.SyncDownFile(ctx, src.Path, st, dir, top, o.sync.rules, o.sync.dry, opts)
+	bar.end(err == nil && rep.failed == failed)
 	rep.synced(sum, filepath.Join(dir, top), false)
 	return rep.fileOrFatal(err)
 }

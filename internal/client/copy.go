@@ -31,10 +31,15 @@ type CopyOptions struct {
 	// tells how many bytes crossed the wire and where a resume started.
 	Done func(name, kind string, res transfer.Result, err error)
 	// Progress, when non-nil, is called as a tree transfer (PutTree, a
-	// recursive Get) moves files: with 1 for each file complete (0 for a
-	// count of bytes alone) and the file bytes that crossed the wire.
-	// It feeds one bar for the whole transfer.
+	// recursive Get, a sync) moves files: with 1 for each file complete
+	// (0 for a count of bytes alone) and the file bytes that crossed the
+	// wire or that a resume kept. It feeds one bar for the whole transfer.
 	Progress func(files int, n int64)
+	// Total, when non-nil, is told what a tree transfer will move, once
+	// that is known, for the same bar: a recursive Get asks the server
+	// to count first (get with count, tree_size), a sync calls it with
+	// its plan. Without it nothing is counted.
+	Total func(files int, bytes int64)
 	// Select, when non-nil, makes a recursive Get ask for these names
 	// only (and every directory): sync's download of what changed.
 	Select []string
@@ -172,7 +177,7 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
 	get := protocol.Get{Path: path, Recursive: o.Recursive, Resume: o.Resume, Batch: o.Recursive,
-		Select: o.Select != nil}
+		Select: o.Select != nil, Count: o.Recursive && o.Total != nil}
 	if err := c.pc.Send(get); err != nil {
 		return sum, c.sendError("sending get", err)
 	}
@@ -183,12 +188,18 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 	}
 	g := &getter{c: c, r: r, o: o, dir: dir, top: top, sum: &sum, answer: getAnswer{tree: o.Recursive}}
 	defer g.close()
-	for {
+	for first := true; ; first = false {
 		m, err := c.recv()
 		if err != nil {
 			return sum, err
 		}
 		switch m := m.(type) {
+		case protocol.TreeSize:
+			if !first || !get.Count {
+				err = c.unexpected(m)
+			} else {
+				o.Total(int(min(m.Files, maxListed)), m.Bytes)
+			}
 		case protocol.Entry:
 			err = g.entry(m)
 		case protocol.Data:
@@ -292,6 +303,9 @@ func (g *getter) file(e protocol.Entry) (transfer.Result, error) {
 		Started: func(off int64) {
 			if g.o.Start != nil {
 				progress = g.o.Start(g.shown(e.Name), e.Length, off)
+			}
+			if g.o.Progress != nil && off > 0 {
+				g.o.Progress(0, off)
 			}
 		},
 		Progress: func(n int64) {

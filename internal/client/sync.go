@@ -145,6 +145,7 @@ func (c *Conn) SyncUp(ctx context.Context, src, base, root string, r SyncRules, 
 	if dry || (len(plan.Send) == 0 && len(plan.Remove) == 0) {
 		return sum, nil
 	}
+	o.total(plan)
 	wire := func(name string) string {
 		switch {
 		case name == ".":
@@ -203,6 +204,8 @@ func (c *Conn) SyncDown(ctx context.Context, src, dir, top string, r SyncRules, 
 	if dry || (len(plan.Send) == 0 && len(plan.Remove) == 0) {
 		return sum, nil
 	}
+	o.total(plan)
+	o.Total = nil // counted: the get need not count again
 	if len(plan.Remove) > 0 {
 		if err := removeLocal(dir, top, plan.Remove, o); err != nil {
 			return sum, err
@@ -257,10 +260,18 @@ func (c *Conn) SyncDownFile(ctx context.Context, src string, st protocol.StatRes
 	if dry || len(plan.Send) == 0 {
 		return sum, nil
 	}
+	o.total(plan)
 	o.Recursive, o.Select = false, nil
 	cs, err := c.Get(ctx, src, dir, top, o)
 	sum.CopySummary = cs
 	return sum, err
+}
+
+// total tells o.Total what a sync's plan sends.
+func (o CopyOptions) total(p SyncPlan) {
+	if o.Total != nil {
+		o.Total(p.Files, p.Bytes)
+	}
 }
 
 // orderRemote puts a manifest in post-order (children before their

@@ -128,6 +128,7 @@ type Get struct {
 	Resume    bool   `json:"resume,omitempty"`
 	Batch     bool   `json:"batch,omitempty"`
 	Select    bool   `json:"select,omitempty"`
+	Count     bool   `json:"count,omitempty"` // a TreeSize first (§8.10), for a progress bar
 }
 
 // Entry is one item of a get. Name is relative to the requested path,

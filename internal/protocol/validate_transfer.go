@@ -41,8 +41,8 @@ func validateTransfer(m Message) error {
 		if err := checkPath("get: path", m.Path, false); err != nil {
 			return err
 		}
-		if m.Select && !m.Recursive {
-			return fmt.Errorf("get: select is only for a tree")
+		if (m.Select || m.Count) && !m.Recursive {
+			return fmt.Errorf("get: select and count are only for a tree")
 		}
 	}
 	return validateTree(m)

@@ -157,13 +157,24 @@ func readSelection(w xferWire) (map[string]bool, error) {
 }
 
 // serveGetTree sends a tree in batches (get with batch), or only the
-// selected files and links with every directory (get with select).
+// selected files and links with every directory (get with select); with
+// count, its size first (tree_size).
 func (c *serverConn) serveGetTree(m protocol.Get, p string) error {
 	w := xferWire{c}
 	var sel map[string]bool
 	if m.Select {
 		var err error
 		if sel, err = readSelection(w); err != nil {
+			return err
+		}
+	}
+	if m.Count {
+		var keep func(string) bool
+		if sel != nil {
+			keep = func(name string) bool { return sel[name] }
+		}
+		files, bytes := transfer.Measure(p, m.Recursive, keep)
+		if err := w.Send(protocol.TreeSize{Files: files, Bytes: bytes}); err != nil {
 			return err
 		}
 	}

@@ -107,3 +107,21 @@ func EntryOf(name, local string, info fs.FileInfo) (protocol.Entry, error) {
 	}
 	return e, nil
 }
+
+// Measure walks path as Walk does and returns how many regular files it
+// holds and their bytes, for a progress bar (a get with count): keep,
+// when not nil, picks the files counted by name; what cannot be read is
+// left out.
+func Measure(path string, recursive bool, keep func(name string) bool) (files, bytes int64) {
+	_ = Walk(path, recursive, func(name, local string, e protocol.Entry, err error) error {
+		if err != nil || e.Kind != protocol.KindFile || keep != nil && !keep(name) {
+			return nil
+		}
+		if fi, err := os.Stat(local); err == nil {
+			files++
+			bytes += fi.Size()
+		}
+		return nil
+	})
+	return files, bytes
+}
