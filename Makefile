@@ -63,7 +63,8 @@ bench:
 # Reliability (docs/TESTING.md). The fault-injection suites run in `make
 # test` at their default size; `make reliability` runs the full one (1,000
 # bit flips, 1,000 cuts, 1,000 reorders, 1,000 damaged uploads, 1,000 cut
-# and 1,000 bit-flipped downloads). `make load` and `make
+# and 1,000 bit-flipped downloads, the tree and sync faults; the 10,000-file
+# tree copies and the tree kill tests at full size). `make load` and `make
 # soak` build the real binary and load a `rexec serve` process (build tag
 # load, never part of `go test ./...`).
 SOAKTIME ?= 30m
@@ -71,6 +72,7 @@ SOAKTIME ?= 30m
 
 reliability:
 	REXEC_RELIABILITY_FULL=1 $(GO) test -count 1 -v -timeout 30m ./internal/faultproxy/ ./internal/reliability/
+	REXEC_RELIABILITY_FULL=1 $(GO) test -count 1 -v -timeout 30m -run '^TestCpTree(Identical|Kill)' ./internal/cli/
 
 load:
 	$(GO) test -tags load -count 1 -v -timeout 30m -run '^TestLoad' ./internal/reliability/load/

@@ -169,7 +169,16 @@ func (o *cpOpts) uploadOver(ctx context.Context, c *client.Conn, srcs []client.O
 		rep.fail(err)
 		return nil
 	}
-	rep.sum, err = c.Put(ctx, dir, items, rep.options(o))
+	opts := rep.options(o)
+	var bar *treeBar
+	if o.recursive || len(items) > 1 { // one tree upload: one bar
+		opts, bar = rep.treeOptions(o, c.Target().Host+":"+dst.Path)
+		if bar != nil {
+			bar.setTotal(sourceSize(srcs, o.recursive))
+		}
+	}
+	rep.sum, err = c.Put(ctx, dir, items, opts)
+	bar.end(err == nil && rep.failed == 0)
 	return err
 }
 
@@ -194,7 +203,7 @@ func (o *cpOpts) download(ctx context.Context, cfg client.Config, srcs []client.
 	case !isDir && len(srcs) > 1:
 		rep.fail(fmt.Errorf("%s: not a directory (several sources need one)", dst.Path))
 		return nil
-	case !isDir && strings.HasSuffix(dst.Path, "/"):
+	case !isDir && strings.HasSuffix(dst.Path, "/") && o.sync == nil: // sync makes it
 		rep.fail(fmt.Errorf("%s: no such directory", dst.Path))
 		return nil
 	}
@@ -251,8 +260,14 @@ func (o *cpOpts) get(ctx context.Context, c *client.Conn, src client.Operand, ds
 		dir, top = dst, name
 	}
 	opts := rep.options(o)
-	opts.Recursive = o.recursive && st.Kind == protocol.KindDir
+	var bar *treeBar
+	if o.recursive && st.Kind == protocol.KindDir { // one tree download: one bar
+		opts, bar = rep.treeOptions(o, shown)
+		opts.Recursive = true
+	}
+	failed := rep.failed
 	_, err = c.Get(ctx, src.Path, dir, top, opts)
+	bar.end(err == nil && rep.failed == failed)
 	return rep.fileOrFatal(err)
 }
 
@@ -267,9 +282,10 @@ type cpReport struct {
 	first   error // the first failure
 	denied  bool  // a failure was the key's policy (no-file-transfer)
 	sum     client.CopySummary
-	stdout  io.Writer // sync -n lists its plan here
-	dry     bool      // sync -n
-	quiet   bool      // -q: no sync summary
+	stdout  io.Writer   // sync -n lists its plan here
+	dry     bool        // sync -n
+	quiet   bool        // -q: no sync summary
+	prog    *cpProgress // the terminal's bars (nil: none), for a tree's bar
 }
 
 // newCpReport reports on out, or above the bars of prog when it is not nil.
@@ -277,7 +293,7 @@ func newCpReport(out io.Writer, prog *cpProgress, o *cpOpts) *cpReport {
 	r := &cpReport{out: out, prefix: "rexec: ", verbose: o.verbose, stdout: io.Discard, quiet: o.quiet}
 	r.dry = o.sync != nil && o.sync.dry
 	if prog != nil {
-		r.out, r.meter = prog, prog
+		r.out, r.meter, r.prog = prog, prog, prog
 	}
 	return r
 }
@@ -288,6 +304,25 @@ func (r *cpReport) options(o *cpOpts) client.CopyOptions {
 		opts.Start = r.meter.start
 	}
 	return opts
+}
+
+// treeOptions are the options of a tree transfer (cp -r, several
+// sources, a sync): its files and bytes count into one bar, labelled
+// label, instead of a bar per file, or into the host's bar of a fan-out.
+// end (never nil) completes the bar.
+func (r *cpReport) treeOptions(o *cpOpts, label string) (opts client.CopyOptions, bar *treeBar) {
+	opts = r.options(o)
+	opts.Start = nil
+	switch m := r.meter.(type) {
+	case *hostMeter:
+		opts.Progress = func(_ int, n int64) { m.count(n) }
+	case *cpProgress:
+		if !r.dry {
+			bar = r.prog.tree(label)
+			opts.Progress, opts.Total = bar.progress, bar.setTotal
+		}
+	}
+	return opts, bar
 }
 
 func (r *cpReport) done(name, kind string, res transfer.Result, err error) {

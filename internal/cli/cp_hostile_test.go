@@ -537,9 +537,9 @@ func checkHostileDownload(t *testing.T, rhome string, statName map[bool]string,
 
 // TestCpHostileNamesOnTerminal: on a terminal, a file of the tree whose
 // name holds escape sequences (a legitimate name, written inside the
-// destination) gets a bar labelled with them escaped, and a server's
-// error message is printed escaped: the terminal's title is never set,
-// the screen never cleared.
+// destination) is reported (-v) with them escaped beside the tree's bar,
+// and a server's error message is printed escaped: the terminal's title
+// is never set, the screen never cleared.
 func TestCpHostileNamesOnTerminal(t *testing.T) {
 	rhome := t.TempDir()
 	if r := rexec(t, rhome, nil, "keygen"); r.code != 0 {
@@ -555,7 +555,7 @@ func TestCpHostileNamesOnTerminal(t *testing.T) {
 		},
 	})
 	dst := t.TempDir()
-	screen, code := onTerminal(t, rhome, "cp", "--accept-new", "-P", s.Port, "-r", "localhost:/srv/proj", dst)
+	screen, code := onTerminal(t, rhome, "cp", "--accept-new", "-P", s.Port, "-r", "-v", "localhost:/srv/proj", dst)
 	if code != 1 {
 		t.Errorf("status %d, want 1 (one item refused by the server); screen %q", code, screen)
 	}

@@ -343,9 +343,19 @@ func partialSize(target string) int64 {
 }
 
 // interruptAt starts an upload and kills its client with SIGKILL once the
-// server's partial file holds at least min bytes (bounded wait).
+// server's partial file holds at least min bytes (bounded wait). A partial
+// file an earlier upload left is removed first: otherwise the kill could
+// come as soon as the new client has sent its put, the server then
+// truncating that partial file after the kill (an upload without --resume
+// starts over), and a resume would find next to nothing to keep.
 func interruptAt(t *testing.T, d *daemon, src, dst string, min int64) {
 	t.Helper()
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".rexec-part-*"))
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cmd := startCp(t, d, src, dst)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()

@@ -10,7 +10,6 @@ import (
 	"github.com/rexec-dev/rexec/internal/client"
 	"github.com/rexec-dev/rexec/internal/fanout"
 	"github.com/rexec-dev/rexec/internal/outcome"
-	"github.com/rexec-dev/rexec/internal/protocol"
 	"github.com/rexec-dev/rexec/internal/transfer"
 )
 
@@ -52,7 +51,7 @@ func (o *cpOpts) runFanout(ctx context.Context, g *globals, env Env, srcs, dsts 
 		if isTerminalWriter(env.Stdout) {
 			env.Stdout = job.prog
 		}
-		job.total = sourceBytes(srcs, o.recursive)
+		_, job.total = sourceSize(srcs, o.recursive)
 	}
 	r := &fanout.Runner{Config: cfg, Job: job.run, JobTimeout: o.timeout, Options: opts}
 	return o.fan.run(ctx, r, hosts, env, errw, job.prog.wait)
@@ -97,19 +96,16 @@ func checkSources(srcs []client.Operand, recursive bool) error {
 	return nil
 }
 
-// sourceBytes is the size of the files of srcs, each host bar's total.
-// A file that cannot be read counts 0: its failure is reported per host.
-func sourceBytes(srcs []client.Operand, recursive bool) int64 {
-	var total int64
+// sourceSize is how many files srcs hold and their bytes: a tree bar's
+// total, and each host bar's. A file that cannot be read is left out:
+// its failure is reported.
+func sourceSize(srcs []client.Operand, recursive bool) (files int, bytes int64) {
 	for _, s := range srcs {
-		_ = transfer.Walk(s.Path, recursive, func(_, local string, _ protocol.Entry, err error) error {
-			if fi, serr := os.Stat(local); err == nil && serr == nil && fi.Mode().IsRegular() {
-				total += fi.Size()
-			}
-			return nil
-		})
+		n, b := transfer.Measure(s.Path, recursive, nil)
+		files += int(n)
+		bytes += b
 	}
-	return total
+	return files, bytes
 }
 
 // cpJob is the work of rexec cp on each host of a fan-out (a fanout.Job):

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -40,8 +41,9 @@ type cpProgress struct {
 	stop   chan struct{} // closed by wait: tick returns
 	ticked chan struct{} // closed when tick has returned
 
-	mu   sync.Mutex // mu guards bars
-	bars map[string]*mpb.Bar
+	mu    sync.Mutex // mu guards bars and trees
+	bars  map[string]*mpb.Bar
+	trees int // tree bars made, for their keys
 }
 
 // newProgress returns a progress display on w when w is a terminal and
@@ -169,6 +171,163 @@ func shorten(s string) string {
 		return string(r[:maxBarName-1]) + "…"
 	}
 	return s
+}
+
+// rateWindow is how far back a tree bar's rate looks: long enough to
+// smooth the bursts of a batch (hundreds of files counted at once), short
+// enough to follow a change of pace.
+const rateWindow = 2 * time.Second
+
+// rateSample is how often a tree bar notes its byte count for the rate.
+const rateSample = 100 * time.Millisecond
+
+// treeBar is the one bar of a tree transfer (cp -r, several sources, a
+// sync): the files done of those expected, the bytes with their rate and
+// the time left once the total is known. Its rate is its own (bytes over
+// the last rateWindow, the average once done): files arrive by the batch,
+// hundreds in a burst, which mpb's per-increment average cannot follow.
+// Its methods are safe for concurrent use; a nil treeBar shows nothing.
+type treeBar struct {
+	cp  *cpProgress
+	key string // its key in cp.bars
+	bar *mpb.Bar
+
+	mu          sync.Mutex // guards what follows
+	done, files int
+	bytes       int64     // moved so far
+	total       int64     // expected; 0 while unknown
+	start, fin  time.Time // fin: when it ended
+	samples     []sample  // bytes over time, the last rateWindow of them
+}
+
+// sample is a tree bar's byte count at a moment.
+type sample struct {
+	at    time.Time
+	bytes int64
+}
+
+// tree adds the bar of one tree transfer, labelled name; nil (no bar)
+// when cp is nil. Its total is unknown until setTotal.
+func (cp *cpProgress) tree(name string) *treeBar {
+	if cp == nil {
+		return nil
+	}
+	b := &treeBar{cp: cp, start: time.Now()}
+	b.samples = []sample{{at: b.start}}
+	b.bar = cp.p.AddBar(0,
+		mpb.PrependDecorators(decor.Name(shorten(name), decor.WCSyncSpaceR), decor.Any(b.filesText, decor.WCSyncSpace)),
+		mpb.AppendDecorators(
+			decor.Any(b.bytesText, decor.WCSyncSpace),
+			decor.Any(b.rateText, decor.WCSyncSpace),
+			decor.Any(b.etaText, decor.WCSyncSpace),
+		))
+	cp.mu.Lock()
+	cp.trees++
+	b.key = fmt.Sprintf("\x00tree %d", cp.trees) // no file name starts with NUL
+	cp.bars[b.key] = b.bar
+	cp.mu.Unlock()
+	return b
+}
+
+// filesText is the bar's file count: "3/10 files", or "3 files" while
+// the total is unknown.
+func (b *treeBar) filesText(decor.Statistics) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.files == 0 {
+		return fmt.Sprintf("%d files", b.done)
+	}
+	return fmt.Sprintf("%d/%d files", b.done, b.files)
+}
+
+// rate is the bytes per second over the samples, or over the whole
+// transfer once it is done. b.mu is held.
+func (b *treeBar) rate(now time.Time) float64 {
+	from := b.samples[0]
+	if !b.fin.IsZero() {
+		from, now = sample{at: b.start}, b.fin
+	}
+	if d := now.Sub(from.at).Seconds(); d > 0 {
+		return float64(b.bytes-from.bytes) / d
+	}
+	return 0
+}
+
+// bytesText is the bytes moved of those expected, "1.5 MiB / 40.0 MiB",
+// or "1.5 MiB" while the total is unknown.
+func (b *treeBar) bytesText(decor.Statistics) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.total == 0 {
+		return fmt.Sprintf("% .1f", decor.SizeB1024(b.bytes))
+	}
+	return fmt.Sprintf("% .1f / % .1f", decor.SizeB1024(b.bytes), decor.SizeB1024(b.total))
+}
+
+// rateText is the bar's rate, as "12.5 MiB/s".
+func (b *treeBar) rateText(decor.Statistics) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return fmt.Sprintf("% .1f/s", decor.SizeB1024(int64(b.rate(time.Now()))))
+}
+
+// etaText is the time left at the current rate, "done" at the end, and
+// nothing while the total or the rate is unknown.
+func (b *treeBar) etaText(decor.Statistics) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.rate(time.Now())
+	switch {
+	case !b.fin.IsZero():
+		return "done"
+	case b.total == 0 || r <= 0:
+		return ""
+	}
+	left := time.Duration(float64(max(b.total-b.bytes, 0)) / r * float64(time.Second))
+	return left.Round(time.Second).String()
+}
+
+// setTotal is CopyOptions.Total: the files and bytes to expect.
+func (b *treeBar) setTotal(files int, bytes int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.files, b.total = files, bytes
+	b.mu.Unlock()
+	b.bar.SetTotal(bytes, false)
+}
+
+// progress is CopyOptions.Progress: files complete and bytes moved.
+func (b *treeBar) progress(files int, n int64) {
+	if b == nil {
+		return
+	}
+	now := time.Now()
+	b.mu.Lock()
+	b.done += files
+	b.bytes += n
+	if now.Sub(b.samples[len(b.samples)-1].at) >= rateSample {
+		b.samples = append(b.samples, sample{at: now, bytes: b.bytes})
+		for len(b.samples) > 2 && now.Sub(b.samples[1].at) >= rateWindow {
+			b.samples = b.samples[1:]
+		}
+	}
+	b.mu.Unlock()
+	if n > 0 {
+		b.bar.IncrInt64(n)
+	}
+}
+
+// end completes the bar, or stops it where it is when the transfer failed.
+func (b *treeBar) end(ok bool) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.fin = time.Now()
+	b.mu.Unlock()
+	b.cp.done(b.key, !ok)
 }
 
 // cpMeter shows the progress of a copy's files: a bar per file (one

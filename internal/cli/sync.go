@@ -99,8 +99,12 @@ func (o *cpOpts) syncUpOver(ctx context.Context, c *client.Conn, srcs []client.O
 			rep.fail(nerr)
 			continue
 		}
-		sum, err := c.SyncUp(ctx, src.Path, base, root, o.sync.rules, o.sync.dry, rep.options(o))
-		rep.synced(sum, c.Target().Host+":"+path.Join(base, root), true)
+		where := c.Target().Host + ":" + path.Join(base, root)
+		opts, bar := rep.treeOptions(o, where)
+		failed := rep.failed
+		sum, err := c.SyncUp(ctx, src.Path, base, root, o.sync.rules, o.sync.dry, opts)
+		bar.end(err == nil && rep.failed == failed)
+		rep.synced(sum, where, true)
 		if err := rep.fileOrFatal(err); err != nil {
 			return err
 		}
@@ -117,8 +121,27 @@ func remoteDir(p string) string {
 	return d
 }
 
-// syncDown is sync's download of one remote directory into dst.
+// syncDown is sync's download of one remote directory (or file) into dst.
 func (o *cpOpts) syncDown(ctx context.Context, c *client.Conn, src client.Operand, dst string, rep *cpReport) error {
+	stat := c.Stat
+	if o.sync.rules.Checksum {
+		stat = c.StatDigest
+	}
+	st, err := stat(ctx, src.Path)
+	if err != nil {
+		return rep.fileOrFatal(err)
+	}
+	shown := c.Target().Host + ":" + src.Path
+	switch {
+	case st.Kind == protocol.KindFile && strings.HasSuffix(src.Path, "/"):
+		rep.fail(fmt.Errorf("%s: not a directory", shown))
+		return nil
+	case st.Kind == protocol.KindFile:
+		return o.syncDownFile(ctx, c, src, st, dst, rep)
+	case st.Kind != protocol.KindDir:
+		rep.fail(fmt.Errorf("%s: is a %s, neither a directory nor a file", shown, st.Kind))
+		return nil
+	}
 	if fi, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) && !o.sync.dry {
 		if err := os.Mkdir(dst, 0o755); err != nil {
 			rep.fail(transfer.NewFileError(dst, errors.New(transfer.Reason(err))))
@@ -132,12 +155,52 @@ func (o *cpOpts) syncDown(ctx context.Context, c *client.Conn, src client.Operan
 	if !strings.HasSuffix(src.Path, "/") {
 		name, ok := client.RequestedName(src.Path)
 		if !ok || transfer.CheckName(name) != nil {
-			rep.fail(fmt.Errorf("%s:%s: has no name to sync it under; add a trailing / to sync its contents", c.Target().Host, src.Path))
+			rep.fail(fmt.Errorf("%s: has no name to sync it under; add a trailing / to sync its contents", shown))
 			return nil
 		}
 		dir, top = filepath.Clean(dst), name
 	}
-	sum, err := c.SyncDown(ctx, src.Path, dir, top, o.sync.rules, o.sync.dry, rep.options(o))
+	opts, bar := rep.treeOptions(o, filepath.Join(dir, top))
+	failed := rep.failed
+	sum, err := c.SyncDown(ctx, src.Path, dir, top, o.sync.rules, o.sync.dry, opts)
+	bar.end(err == nil && rep.failed == failed)
+	rep.synced(sum, filepath.Join(dir, top), false)
+	return rep.fileOrFatal(err)
+}
+
+// syncDownFile is sync's download of one remote file, as rsync places
+// it: into dst when dst is a directory (made first when dst ends in /),
+// else as dst.
+func (o *cpOpts) syncDownFile(ctx context.Context, c *client.Conn, src client.Operand, st protocol.StatResult,
+	dst string, rep *cpReport) error {
+	dir, top := filepath.Dir(filepath.Clean(dst)), filepath.Base(filepath.Clean(dst))
+	fi, err := os.Stat(dst)
+	into := err == nil && fi.IsDir()
+	if errors.Is(err, os.ErrNotExist) && strings.HasSuffix(dst, "/") {
+		if !o.sync.dry {
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				rep.fail(transfer.NewFileError(dst, errors.New(transfer.Reason(err))))
+				return nil
+			}
+		}
+		into = true
+	}
+	if into {
+		name, ok := client.RequestedName(src.Path)
+		if !ok || transfer.CheckName(name) != nil {
+			rep.fail(fmt.Errorf("%s:%s: has no name to sync it under; name the local file", c.Target().Host, src.Path))
+			return nil
+		}
+		dir, top = filepath.Clean(dst), name
+	}
+	if transfer.CheckName(top) != nil || strings.Contains(top, "/") {
+		rep.fail(fmt.Errorf("%s: cannot sync a file as this name", dst))
+		return nil
+	}
+	opts, bar := rep.treeOptions(o, filepath.Join(dir, top))
+	failed := rep.failed
+	sum, err := c.SyncDownFile(ctx, src.Path, st, dir, top, o.sync.rules, o.sync.dry, opts)
+	bar.end(err == nil && rep.failed == failed)
 	rep.synced(sum, filepath.Join(dir, top), false)
 	return rep.fileOrFatal(err)
 }
@@ -163,8 +226,12 @@ func (r *cpReport) synced(s client.SyncSummary, where string, up bool) {
 	if r.dry {
 		verb = "would send"
 	}
-	fmt.Fprintf(r.out, "%s%s: %s %d files (%d bytes), %d bytes on the wire, %d removed\n", r.prefix,
-		protocol.Printable(where), verb, s.Files, s.Bytes, s.CopySummary.Bytes, s.Removed)
+	files := "files"
+	if s.Files == 1 {
+		files = "file"
+	}
+	fmt.Fprintf(r.out, "%s%s: %s %d %s (%d bytes), %d bytes on the wire, %d removed\n", r.prefix,
+		protocol.Printable(where), verb, s.Files, files, s.Bytes, s.CopySummary.Bytes, s.Removed)
 }
 
 func joinShown(where, name string) string {

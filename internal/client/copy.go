@@ -31,10 +31,15 @@ type CopyOptions struct {
 	// tells how many bytes crossed the wire and where a resume started.
 	Done func(name, kind string, res transfer.Result, err error)
 	// Progress, when non-nil, is called as a tree transfer (PutTree, a
-	// recursive Get) moves files: with 1 for each file complete (0 for a
-	// count of bytes alone) and the file bytes that crossed the wire.
-	// It feeds one bar for the whole transfer.
+	// recursive Get, a sync) moves files: with 1 for each file complete
+	// (0 for a count of bytes alone) and the file bytes that crossed the
+	// wire or that a resume kept. It feeds one bar for the whole transfer.
 	Progress func(files int, n int64)
+	// Total, when non-nil, is told what a tree transfer will move, once
+	// that is known, for the same bar: a recursive Get asks the server
+	// to count first (get with count, tree_size), a sync calls it with
+	// its plan. Without it nothing is counted.
+	Total func(files int, bytes int64)
 	// Select, when non-nil, makes a recursive Get ask for these names
 	// only (and every directory): sync's download of what changed.
 	Select []string
@@ -75,9 +80,21 @@ func (c *Conn) remoteFileError(m protocol.Error) *transfer.FileError {
 // answer that names anything but the path's own last component
 // (RequestedName) is a protocol violation: the connection is closed.
 func (c *Conn) Stat(ctx context.Context, path string) (protocol.StatResult, error) {
+	return c.stat(ctx, protocol.Stat{Path: path})
+}
+
+// StatDigest is Stat with the file digest of a file (PROTOCOL.md §8.6)
+// in the answer's Digest, which the server reads the file to compute:
+// sync --checksum of a single file.
+func (c *Conn) StatDigest(ctx context.Context, path string) (protocol.StatResult, error) {
+	return c.stat(ctx, protocol.Stat{Path: path, Checksum: true})
+}
+
+func (c *Conn) stat(ctx context.Context, req protocol.Stat) (protocol.StatResult, error) {
+	path := req.Path
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
-	if err := c.pc.Send(protocol.Stat{Path: path}); err != nil {
+	if err := c.pc.Send(req); err != nil {
 		return protocol.StatResult{}, c.sendError("sending stat", err)
 	}
 	for {
@@ -160,7 +177,7 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
 	get := protocol.Get{Path: path, Recursive: o.Recursive, Resume: o.Resume, Batch: o.Recursive,
-		Select: o.Select != nil}
+		Select: o.Select != nil, Count: o.Recursive && o.Total != nil}
 	if err := c.pc.Send(get); err != nil {
 		return sum, c.sendError("sending get", err)
 	}
@@ -170,12 +187,19 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 		}
 	}
 	g := &getter{c: c, r: r, o: o, dir: dir, top: top, sum: &sum, answer: getAnswer{tree: o.Recursive}}
-	for {
+	defer g.close()
+	for first := true; ; first = false {
 		m, err := c.recv()
 		if err != nil {
 			return sum, err
 		}
 		switch m := m.(type) {
+		case protocol.TreeSize:
+			if !first || !get.Count {
+				err = c.unexpected(m)
+			} else {
+				o.Total(int(min(m.Files, maxListed)), m.Bytes)
+			}
 		case protocol.Entry:
 			err = g.entry(m)
 		case protocol.Data:
@@ -192,7 +216,7 @@ func (c *Conn) Get(ctx context.Context, path, dir, top string, o CopyOptions) (C
 			sum.add(transfer.Result{}, fe)
 			o.done("", "", transfer.Result{}, fe)
 		case protocol.GetEnd:
-			return sum, nil
+			return sum, g.finish()
 		default:
 			err = c.unexpected(m)
 		}
@@ -214,6 +238,22 @@ type getter struct {
 	dir, top string
 	sum      *CopySummary
 	answer   getAnswer
+	apply    *transfer.Applier // the batches', from the first batch on
+}
+
+// finish makes the batches received durable and reports their entries.
+func (g *getter) finish() error {
+	if g.apply == nil {
+		return nil
+	}
+	return g.apply.Finish()
+}
+
+// close drops what a broken get staged and not yet put in place.
+func (g *getter) close() {
+	if g.apply != nil {
+		g.apply.Close()
+	}
 }
 
 // shown is the local path of an entry, for messages.
@@ -263,6 +303,9 @@ func (g *getter) file(e protocol.Entry) (transfer.Result, error) {
 		Started: func(off int64) {
 			if g.o.Start != nil {
 				progress = g.o.Start(g.shown(e.Name), e.Length, off)
+			}
+			if g.o.Progress != nil && off > 0 {
+				g.o.Progress(0, off)
 			}
 		},
 		Progress: func(n int64) {

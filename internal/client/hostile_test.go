@@ -443,3 +443,45 @@ func TestStatHostileName(t *testing.T) {
 		}
 	}
 }
+
+// TestGetTreeSize: a tree_size is taken only as the first answer to a get
+// that asked for a count (CopyOptions.Total); anywhere else, or unasked,
+// it is a protocol violation.
+func TestGetTreeSize(t *testing.T) {
+	size := fr(`{"type":"tree_size","files":2,"bytes":3}`, "")
+	tree := cat(fileFrames("a", "ab"), fileFrames("b", "c"), dirFrame("."))
+	for _, tt := range []struct {
+		name   string
+		total  bool
+		stream []byte
+		ok     bool
+	}{
+		{"counted", true, cat(size, tree), true},
+		{"no count sent", true, tree, true},
+		{"count after an entry", true, cat(fileFrames("a", "ab"), size, fileFrames("b", "c"), dirFrame(".")), false},
+		{"count not asked for", false, cat(size, tree), false},
+		{"two counts", true, cat(size, size, tree), false},
+	} {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			dst := t.TempDir()
+			var files int
+			var bytes int64
+			o := CopyOptions{Recursive: true}
+			if tt.total {
+				o.Total = func(f int, b int64) { files, bytes = f, b }
+			}
+			var err error
+			against(t, cat(tt.stream, getEnd), func(c *Conn) { _, err = c.Get(context.Background(), "top", dst, "top", o) })
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("Get = %v, want success", err)
+			case !tt.ok && OutcomeOf(err) != outcome.ProtocolError:
+				t.Errorf("Get = %v (outcome %s), want a protocol violation", err, OutcomeOf(err))
+			case tt.ok && bytes > 0 && (files != 2 || bytes != 3):
+				t.Errorf("Total(%d, %d), want (2, 3)", files, bytes)
+			case tt.name == "counted" && files != 2:
+				t.Errorf("Total was not called with the count")
+			}
+		})
+	}
+}

@@ -122,7 +122,7 @@ func (c *Conn) SyncUp(ctx context.Context, src, base, root string, r SyncRules, 
 	var dst map[string]protocol.Entry
 	var exists bool
 	if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
-		dst, err = c.statManifest(ctx, target)
+		dst, err = c.statManifest(ctx, target, r.Checksum)
 		if err != nil {
 			return sum, err
 		}
@@ -145,6 +145,7 @@ func (c *Conn) SyncUp(ctx context.Context, src, base, root string, r SyncRules, 
 	if dry || (len(plan.Send) == 0 && len(plan.Remove) == 0) {
 		return sum, nil
 	}
+	o.total(plan)
 	wire := func(name string) string {
 		switch {
 		case name == ".":
@@ -203,6 +204,8 @@ func (c *Conn) SyncDown(ctx context.Context, src, dir, top string, r SyncRules, 
 	if dry || (len(plan.Send) == 0 && len(plan.Remove) == 0) {
 		return sum, nil
 	}
+	o.total(plan)
+	o.Total = nil // counted: the get need not count again
 	if len(plan.Remove) > 0 {
 		if err := removeLocal(dir, top, plan.Remove, o); err != nil {
 			return sum, err
@@ -221,6 +224,54 @@ func (c *Conn) SyncDown(ctx context.Context, src, dir, top string, r SyncRules, 
 	cs, err := c.Get(ctx, src, dir, top, o)
 	sum.CopySummary = cs
 	return sum, err
+}
+
+// SyncDownFile makes the local file dir/top hold the server's file src,
+// whose stat (with its digest when r.Checksum) is st, as rsync does with
+// a single file: it is fetched (Get, verified and renamed into place)
+// unless the local file has the same size and modification time (with
+// r.Checksum: the same file digest) and mode. A local directory there is
+// a failure of the file; with dry it only plans.
+func (c *Conn) SyncDownFile(ctx context.Context, src string, st protocol.StatResult, dir, top string, r SyncRules,
+	dry bool, o CopyOptions) (SyncSummary, error) {
+	var sum SyncSummary
+	local := filepath.Join(dir, top)
+	remote := protocol.Entry{Name: ".", Kind: protocol.KindFile, Length: st.Length, Mode: st.Mode,
+		MtimeNS: st.MtimeNS, Digest: st.Digest}
+	have := map[string]protocol.Entry{}
+	fi, err := os.Lstat(local)
+	switch {
+	case err == nil && fi.IsDir():
+		return sum, &transfer.FileError{Name: local, Code: protocol.CodeIO, Err: fmt.Errorf("%s: is a directory", local)}
+	case err == nil && fi.Mode().IsRegular():
+		e := protocol.Entry{Name: ".", Kind: protocol.KindFile, Length: fi.Size(), Mode: transfer.WireMode(fi.Mode()),
+			MtimeNS: fi.ModTime().UnixNano()}
+		if r.Checksum {
+			if e.Digest, e.Length, err = transfer.FileDigest(local); err != nil {
+				return sum, transfer.NewFileError(local, err)
+			}
+		}
+		have["."] = e
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return sum, transfer.NewFileError(local, err)
+	}
+	plan := PlanSync([]protocol.Entry{remote}, have, SyncRules{Checksum: r.Checksum})
+	sum.Plan, sum.Files, sum.Bytes = plan, plan.Files, plan.Bytes
+	if dry || len(plan.Send) == 0 {
+		return sum, nil
+	}
+	o.total(plan)
+	o.Recursive, o.Select = false, nil
+	cs, err := c.Get(ctx, src, dir, top, o)
+	sum.CopySummary = cs
+	return sum, err
+}
+
+// total tells o.Total what a sync's plan sends.
+func (o CopyOptions) total(p SyncPlan) {
+	if o.Total != nil {
+		o.Total(p.Files, p.Bytes)
+	}
 }
 
 // orderRemote puts a manifest in post-order (children before their
@@ -265,10 +316,14 @@ func removeLocal(dir, top string, names []string, o CopyOptions) error {
 }
 
 // statManifest is the manifest of a single remote file: its stat as the
-// entry ".", or nothing when it does not exist. A file compared by
-// checksum is always sent (a stat carries no digest).
-func (c *Conn) statManifest(ctx context.Context, p string) (map[string]protocol.Entry, error) {
-	st, err := c.Stat(ctx, p)
+// entry ".", with its file digest when checksum is set, or nothing when
+// it does not exist.
+func (c *Conn) statManifest(ctx context.Context, p string, checksum bool) (map[string]protocol.Entry, error) {
+	stat := c.Stat
+	if checksum {
+		stat = c.StatDigest
+	}
+	st, err := stat(ctx, p)
 	var fe *transfer.FileError
 	switch {
 	case errors.As(err, &fe) && fe.Code == protocol.CodeNotFound:
@@ -280,5 +335,5 @@ func (c *Conn) statManifest(ctx context.Context, p string) (map[string]protocol.
 			Err: fmt.Errorf("%s:%s: is a %s, not a file", c.target.Host, p, st.Kind)}
 	}
 	return map[string]protocol.Entry{".": {Name: ".", Kind: protocol.KindFile, Length: st.Length,
-		Mode: st.Mode, MtimeNS: st.MtimeNS, Digest: "-"}}, nil
+		Mode: st.Mode, MtimeNS: st.MtimeNS, Digest: st.Digest}}, nil
 }

@@ -74,6 +74,11 @@ func (c *Conn) putTree(ctx context.Context, dir string, o CopyOptions, send func
 	t := &treePut{c: c, o: o, msgs: make(chan inbound, 64), quit: make(chan struct{}), readerDone: make(chan struct{})}
 	t.ts = &transfer.TreeSender{W: treeWire{t}, Resume: o.Resume, Sent: t.sent}
 	t.ts.Hooks.Progress = func(n int64) { t.progress(0, n) }
+	t.ts.Hooks.Started = func(off int64) {
+		if o.Progress != nil && off > 0 {
+			o.Progress(0, off) // kept by a resume: on the bar, not on the wire
+		}
+	}
 	stop := context.AfterFunc(ctx, func() { c.pc.Close() })
 	defer stop()
 	if err := c.pc.Send(protocol.PutTree{Path: dir, Resume: o.Resume}); err != nil {

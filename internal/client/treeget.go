@@ -11,8 +11,10 @@ import (
 // batch applies one batch of a recursive get (PROTOCOL.md §8.10). Every
 // entry of it is checked against what was asked (getAnswer) before any is
 // written: one that does not belong ends the get, nothing of the batch
-// written. The batch is then made durable together (ApplyBatch), confined
-// to the destination like every entry.
+// written. The batch then goes to the get's Applier, which writes it
+// confined to the destination like every entry and makes it durable with
+// the batches around it; each entry is reported to Done once it is
+// durable (or failed).
 func (g *getter) batch(body []byte) error {
 	items, err := transfer.ParseBatch(body, false)
 	if err != nil {
@@ -23,25 +25,31 @@ func (g *getter) batch(body []byte) error {
 			return err
 		}
 	}
-	res, _, err := g.r.ApplyBatch(items)
+	if g.apply == nil {
+		g.apply = g.r.NewApplier(g.applied)
+	}
+	if g.o.Progress != nil {
+		for _, it := range items {
+			if !it.Remove && it.Entry.Kind == protocol.KindFile {
+				g.o.Progress(1, it.Entry.Length)
+			}
+		}
+	}
+	err = g.apply.Apply(items)
 	if errors.Is(err, transfer.ErrBadName) {
 		return fmt.Errorf("%w: %v", transfer.ErrProtocol, err)
 	}
+	return err
+}
+
+// applied reports one entry of a batch that is durable or failed.
+func (g *getter) applied(x transfer.Applied, err error) error {
+	r := transfer.Result{Bytes: x.Bytes}
 	if err != nil {
-		return err
+		err = &transfer.FileError{Name: g.shown(x.Entry.Name), Code: transfer.CodeOf(err), Err: errors.New(transfer.Reason(err))}
 	}
-	for i, it := range items {
-		r := transfer.Result{Bytes: int64(len(it.Data))}
-		err := res[i]
-		if err != nil {
-			err = &transfer.FileError{Name: g.shown(it.Entry.Name), Code: transfer.CodeOf(err), Err: errors.New(transfer.Reason(err))}
-		}
-		g.sum.add(r, err)
-		g.o.done(g.shown(it.Entry.Name), it.Entry.Kind, r, err)
-		if g.o.Progress != nil && it.Entry.Kind == protocol.KindFile {
-			g.o.Progress(1, r.Bytes)
-		}
-	}
+	g.sum.add(r, err)
+	g.o.done(g.shown(x.Entry.Name), x.Entry.Kind, r, err)
 	return nil
 }
 

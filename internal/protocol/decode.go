@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -47,6 +48,9 @@ func typeOf(fields map[string]json.RawMessage) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: missing type", ErrBadField)
 	}
+	if typ, ok := plainString(raw); ok {
+		return typ, nil
+	}
 	var typ string
 	if err := unmarshalStrict(raw, &typ); err != nil {
 		return "", fmt.Errorf("%w: type: %v", ErrBadField, err)
@@ -58,6 +62,7 @@ func typeOf(fields map[string]json.RawMessage) (string, error) {
 type fieldTable struct {
 	index map[string]int
 	lower map[string]string // lower-case name -> exact name
+	plain map[int]bool      // fields assignPlain may set (string, int, bool kinds)
 }
 
 var tables sync.Map // reflect.Type -> *fieldTable
@@ -66,7 +71,7 @@ func tableFor(t reflect.Type) *fieldTable {
 	if v, ok := tables.Load(t); ok {
 		return v.(*fieldTable)
 	}
-	ft := &fieldTable{index: map[string]int{}, lower: map[string]string{}}
+	ft := &fieldTable{index: map[string]int{}, lower: map[string]string{}, plain: map[int]bool{}}
 	for _, name := range []string{"type", "size"} {
 		ft.lower[name] = name
 	}
@@ -77,6 +82,7 @@ func tableFor(t reflect.Type) *fieldTable {
 		}
 		ft.index[name] = i
 		ft.lower[strings.ToLower(name)] = name
+		ft.plain[i] = isPlainKind(t.Field(i).Type)
 	}
 	tables.Store(t, ft)
 	return ft
@@ -106,11 +112,89 @@ func fill(m Message, fields map[string]json.RawMessage) error {
 		if !ok {
 			continue // unknown fields are ignored (§3)
 		}
+		if ft.plain[i] && assignPlain(v.Field(i), raw) {
+			continue
+		}
 		if err := unmarshalStrict(raw, v.Field(i).Addr().Interface()); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrBadField, key, err)
 		}
 	}
 	return nil
+}
+
+// unmarshalerType is what a field implements when its JSON is its own.
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// isPlainKind reports whether assignPlain may set a field of type t: a
+// string, integer or boolean kind that does not decode its JSON itself.
+func isPlainKind(t reflect.Type) bool {
+	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool:
+		return true
+	}
+	return false
+}
+
+// assignPlain is fill's fast path for the values rexec itself sends: a
+// string without escapes, an integer without fraction or exponent that
+// fits the field, true or false. It sets the field exactly as
+// unmarshalStrict would and reports true; anything else (an escape, a
+// value of another JSON type, null, an overflow) it leaves to
+// unmarshalStrict, which decodes it or says why not (TestAssignPlain,
+// FuzzAssignPlain).
+func assignPlain(f reflect.Value, raw json.RawMessage) bool {
+	switch f.Kind() {
+	case reflect.String:
+		if s, ok := plainString(raw); ok {
+			f.SetString(s)
+			return true
+		}
+	case reflect.Int, reflect.Int64:
+		if n, ok := plainInt(raw); ok && !f.OverflowInt(n) {
+			f.SetInt(n)
+			return true
+		}
+	case reflect.Bool:
+		switch string(raw) {
+		case "true", "false":
+			f.SetBool(raw[0] == 't')
+			return true
+		}
+	}
+	return false
+}
+
+// plainString returns the contents of a JSON string without escapes or
+// control characters (the header it comes from is valid UTF-8: package
+// frame refuses anything else).
+func plainString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return "", false
+		}
+	}
+	return string(body), true
+}
+
+// plainInt parses a JSON integer without fraction or exponent of at most
+// 18 digits (longer ones go to encoding/json, which knows int64's range).
+func plainInt(raw json.RawMessage) (int64, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 || digits[0] == '0' && len(digits) > 1 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return n, err == nil
 }
 
 // unmarshalStrict is json.Unmarshal minus its leniencies: null is refused

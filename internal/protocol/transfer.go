@@ -78,19 +78,23 @@ const (
 const HashBLAKE3 = "blake3"
 
 // Stat asks what is at Path on the server (§8.3). It follows symbolic
-// links, as stat(2) does.
+// links, as stat(2) does. With Checksum the answer about a file carries
+// its file digest (sync --checksum of a single file).
 type Stat struct {
-	Path string `json:"path,omitempty"`
+	Path     string `json:"path,omitempty"`
+	Checksum bool   `json:"checksum,omitempty"`
 }
 
 // StatResult answers Stat. Name is the base name of the path as the
 // server resolved it (its home directory's name for an empty path).
+// Digest is a file's file digest (§8.6), when Stat asked for it.
 type StatResult struct {
 	Name    string `json:"name,omitempty"`
 	Kind    string `json:"kind"`
 	Length  int64  `json:"length,omitempty"`
 	Mode    int    `json:"mode,omitempty"`
 	MtimeNS int64  `json:"mtime_ns,omitempty"`
+	Digest  string `json:"digest,omitempty"`
 }
 
 // Put uploads one entry into the server directory Path (§8.4). Name is
@@ -124,6 +128,7 @@ type Get struct {
 	Resume    bool   `json:"resume,omitempty"`
 	Batch     bool   `json:"batch,omitempty"`
 	Select    bool   `json:"select,omitempty"`
+	Count     bool   `json:"count,omitempty"` // a TreeSize first (§8.10), for a progress bar
 }
 
 // Entry is one item of a get. Name is relative to the requested path,

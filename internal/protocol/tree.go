@@ -1,10 +1,8 @@
 package protocol
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/rexec-dev/rexec/internal/protocol/frame"
 )
@@ -27,6 +25,7 @@ const (
 	TypeListEnd    = "list_end"    // server → client: the manifest is complete
 	TypeNames      = "names"       // a data message: NUL-separated names (get's selection)
 	TypeNamesEnd   = "names_end"   // client → server: the selection is complete
+	TypeTreeSize   = "tree_size"   // server → client: what a get with count will send
 )
 
 // Tree limits.
@@ -93,6 +92,15 @@ type ListEnd struct{}
 // NamesEnd ends a get's selection (§8.11).
 type NamesEnd struct{}
 
+// TreeSize is the first answer to a get with Count (§8.10): the files
+// and the bytes of file content the server found on a walk of the tree
+// before the walk that sends it. It feeds a progress bar only: the tree
+// may change between the two walks.
+type TreeSize struct {
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
 // Type implementations.
 func (PutTree) Type() string    { return TypePutTree }
 func (TreeEnd) Type() string    { return TypeTreeEnd }
@@ -102,6 +110,7 @@ func (Remove) Type() string     { return TypeRemove }
 func (List) Type() string       { return TypeList }
 func (ListEnd) Type() string    { return TypeListEnd }
 func (NamesEnd) Type() string   { return TypeNamesEnd }
+func (TreeSize) Type() string   { return TypeTreeSize }
 
 // newTreeMessage is newMessage for the types of this file.
 func newTreeMessage(typ string) Message {
@@ -124,6 +133,8 @@ func newTreeMessage(typ string) Message {
 		return &ListEnd{}
 	case TypeNamesEnd:
 		return &NamesEnd{}
+	case TypeTreeSize:
+		return &TreeSize{}
 	}
 	return nil
 }
@@ -146,6 +157,10 @@ func validateTree(m Message) error {
 	case *TreeDone:
 		if m.Entries < 0 || m.Failed < 0 || m.Removed < 0 || m.Bytes < 0 {
 			return fmt.Errorf("tree_done: negative count")
+		}
+	case *TreeSize:
+		if m.Files < 0 || m.Bytes < 0 {
+			return fmt.Errorf("tree_size: negative count")
 		}
 	}
 	return nil
@@ -173,25 +188,19 @@ var ErrInner = errors.New("protocol: bad inner frame")
 // truncated or invalid frame is ErrInner; fn's error stops the walk and
 // is returned.
 func EachInner(body []byte, fn func(Message) error) error {
-	r := frame.NewReader(bytes.NewReader(body))
-	for {
-		f, err := r.Next()
-		if err == io.EOF {
-			return nil
-		}
+	for len(body) > 0 {
+		f, rest, err := frame.Cut(body)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrInner, err)
 		}
+		body = rest
 		m, err := Decode(f)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrInner, err)
-		}
-		if d, ok := m.(Data); ok {
-			d.Body = append([]byte(nil), d.Body...) // the reader reuses its buffer
-			m = d
 		}
 		if err := fn(m); err != nil {
 			return err
 		}
 	}
+	return nil
 }

@@ -41,8 +41,8 @@ func validateTransfer(m Message) error {
 		if err := checkPath("get: path", m.Path, false); err != nil {
 			return err
 		}
-		if m.Select && !m.Recursive {
-			return fmt.Errorf("get: select is only for a tree")
+		if (m.Select || m.Count) && !m.Recursive {
+			return fmt.Errorf("get: select and count are only for a tree")
 		}
 	}
 	return validateTree(m)
@@ -77,6 +77,8 @@ func validateStatResult(m *StatResult) error {
 		return fmt.Errorf("stat_result: length %d out of range", m.Length)
 	case m.Mode < 0 || m.Mode > MaxMode:
 		return fmt.Errorf("stat_result: mode %#o out of range", m.Mode)
+	case m.Digest != "" && (m.Kind != KindFile || !isHexDigest(m.Digest)):
+		return fmt.Errorf("stat_result: a digest is 64 lower-case hex digits, of a file")
 	}
 	return checkPath("stat_result: name", m.Name, false)
 }

@@ -185,6 +185,12 @@ func (c *serverConn) serveStat(m protocol.Stat) error {
 	switch {
 	case fi.Mode().IsRegular():
 		res.Kind, res.Length = protocol.KindFile, fi.Size()
+		if m.Checksum {
+			if res.Digest, res.Length, err = transfer.FileDigest(p); err != nil {
+				c.xaudit.failed(transfer.Reason(err))
+				return c.pc.Send(errorFor(shown(m.Path), err))
+			}
+		}
 	case fi.IsDir():
 		res.Kind = protocol.KindDir
 	}

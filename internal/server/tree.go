@@ -38,6 +38,20 @@ func (c *serverConn) servePutTree(m protocol.PutTree) error {
 		c.xaudit.failed(fe.Name + ": " + transfer.Reason(fe.Err))
 		return w.Send(protocol.EntryError{Name: fe.Name, Code: fe.Code, Message: transfer.Reason(fe.Err)})
 	}
+	a := r.NewApplier(func(x transfer.Applied, err error) error {
+		c.xaudit.fileBytes(metrics.DirIn, x.Bytes)
+		done.Bytes += x.Bytes
+		switch {
+		case err != nil:
+			return entryFailed(transfer.NewFileError(x.Entry.Name, err))
+		case x.Remove:
+			done.Removed++
+		default:
+			done.Entries++
+		}
+		return nil
+	})
+	defer a.Close()
 	for {
 		msg, err := w.Recv()
 		if err != nil {
@@ -48,7 +62,7 @@ func (c *serverConn) servePutTree(m protocol.PutTree) error {
 			if msg.Stream != protocol.TypeBatch {
 				return fmt.Errorf("%w: %s in a tree upload", transfer.ErrProtocol, msg.Stream)
 			}
-			if err := c.applyBatch(r, msg.Body, &done, entryFailed); err != nil {
+			if err := applyBatch(a, msg.Body); err != nil {
 				return err
 			}
 		case protocol.Entry:
@@ -68,6 +82,9 @@ func (c *serverConn) servePutTree(m protocol.PutTree) error {
 				done.Entries++
 			}
 		case protocol.TreeEnd:
+			if err := a.Finish(); err != nil {
+				return err
+			}
 			c.log.Info("tree received", "path", m.Path, "entries", done.Entries, "failed", done.Failed,
 				"removed", done.Removed, "bytes", done.Bytes)
 			return w.Send(done)
@@ -77,35 +94,18 @@ func (c *serverConn) servePutTree(m protocol.PutTree) error {
 	}
 }
 
-// applyBatch parses and applies one batch of a tree upload.
-func (c *serverConn) applyBatch(r *transfer.Receiver, body []byte, done *protocol.TreeDone,
-	failed func(*transfer.FileError) error) error {
+// applyBatch parses one batch of a tree upload and hands it to the
+// Applier, which reports each entry once it is durable or failed.
+func applyBatch(a *transfer.Applier, body []byte) error {
 	items, err := transfer.ParseBatch(body, true)
 	if err != nil {
 		return err
 	}
-	res, n, err := r.ApplyBatch(items)
+	err = a.Apply(items)
 	if errors.Is(err, transfer.ErrBadName) {
 		return fmt.Errorf("%w: %v", transfer.ErrProtocol, err)
 	}
-	if err != nil {
-		return err
-	}
-	c.xaudit.fileBytes(metrics.DirIn, n)
-	done.Bytes += n
-	for i, err := range res {
-		switch {
-		case err != nil:
-			if ferr := failed(transfer.NewFileError(items[i].Entry.Name, err)); ferr != nil {
-				return ferr
-			}
-		case items[i].Remove:
-			done.Removed++
-		default:
-			done.Entries++
-		}
-	}
-	return nil
+	return err
 }
 
 // dropTree reads and drops a tree upload up to its tree_end.
@@ -157,13 +157,24 @@ func readSelection(w xferWire) (map[string]bool, error) {
 }
 
 // serveGetTree sends a tree in batches (get with batch), or only the
-// selected files and links with every directory (get with select).
+// selected files and links with every directory (get with select); with
+// count, its size first (tree_size).
 func (c *serverConn) serveGetTree(m protocol.Get, p string) error {
 	w := xferWire{c}
 	var sel map[string]bool
 	if m.Select {
 		var err error
 		if sel, err = readSelection(w); err != nil {
+			return err
+		}
+	}
+	if m.Count {
+		var keep func(string) bool
+		if sel != nil {
+			keep = func(name string) bool { return sel[name] }
+		}
+		files, bytes := transfer.Measure(p, m.Recursive, keep)
+		if err := w.Send(protocol.TreeSize{Files: files, Bytes: bytes}); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -123,6 +124,29 @@ func FuzzParseNames(f *testing.F) {
 	})
 }
 
+// applyAll applies items as one batch with an Applier and returns what it
+// reported for each name and the bytes of the files in place.
+func applyAll(r *Receiver, items []BatchItem) (map[string]error, int64, error) {
+	res := map[string]error{}
+	var n int64
+	a := r.NewApplier(func(x Applied, err error) error {
+		if _, dup := res[x.Entry.Name]; dup {
+			return fmt.Errorf("%s reported twice", x.Entry.Name)
+		}
+		res[x.Entry.Name] = err
+		if err == nil {
+			n += x.Bytes
+		}
+		return nil
+	})
+	defer a.Close()
+	if err := a.Apply(items); err != nil {
+		return res, n, err
+	}
+	err := a.Finish()
+	return res, n, err
+}
+
 // TestApplyBatch: a batch lands whole (files with mode, time and bytes,
 // links, directories, removals), a file whose digest lies fails alone,
 // and no temporary file is left.
@@ -145,17 +169,17 @@ func TestApplyBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, n, err := r.ApplyBatch(items)
+	res, n, err := applyAll(r, items)
 	if err != nil || n != 5 {
-		t.Fatalf("ApplyBatch = %d bytes, %v", n, err)
+		t.Fatalf("Apply = %d bytes, %v", n, err)
 	}
 	for i, want := range []bool{true, true, true, false, true, true} {
-		if (res[i] == nil) != want {
-			t.Errorf("item %d (%s): %v", i, items[i].Entry.Name, res[i])
+		if err, ok := res[items[i].Entry.Name]; !ok || (err == nil) != want {
+			t.Errorf("item %d (%s): reported %v, %v", i, items[i].Entry.Name, ok, err)
 		}
 	}
-	if !errors.Is(res[3], ErrIntegrity) {
-		t.Errorf("lying digest: %v, want ErrIntegrity", res[3])
+	if !errors.Is(res["sub/bad"], ErrIntegrity) {
+		t.Errorf("lying digest: %v, want ErrIntegrity", res["sub/bad"])
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "sub/a")); err != nil || string(b) != "hello" {
 		t.Errorf("sub/a = %q, %v", b, err)
@@ -173,7 +197,7 @@ func TestApplyBatch(t *testing.T) {
 	}
 	// A bad name anywhere refuses the whole batch before anything is written.
 	items, _ = ParseBatch(inner(t, join(fileMsgs("new", "x"), fileMsgs("../escape", "x"))...), false)
-	if _, _, err := r.ApplyBatch(items); !errors.Is(err, ErrBadName) {
+	if _, _, err := applyAll(r, items); !errors.Is(err, ErrBadName) {
 		t.Errorf("batch with ../escape: %v, want ErrBadName", err)
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "new")); err == nil {

@@ -6,22 +6,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncBatch makes the staged files of a batch durable together: one
-// syncfs of the destination's file system instead of an fsync per file,
-// which on a journalling file system is a journal commit each.
-func syncBatch(root *os.Root, _ []staged) error { return syncFS(root) }
-
-// syncDirsTogether makes the directory changes in dirs durable: one
-// fsync for one directory, one syncfs for several.
-func syncDirsTogether(r *Receiver, dirs []string) error {
-	switch len(dirs) {
-	case 0:
-		return nil
-	case 1:
-		return r.syncDir(dirs[0])
-	}
-	return syncFS(r.root)
-}
+// syncGroup makes a group's temporary files and directory changes
+// durable together: one syncfs of the destination's file system instead
+// of an fsync per file and per directory, which on a journalling file
+// system is a journal commit each.
+func syncGroup(root *os.Root, _ []*os.File, _ []string) error { return syncFS(root) }
 
 func syncFS(root *os.Root) error {
 	d, err := root.Open(".")

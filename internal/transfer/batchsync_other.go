@@ -4,23 +4,23 @@ package transfer
 
 import "os"
 
-// syncBatch makes the staged files of a batch durable: where there is no
-// syncfs, an fsync of each.
-func syncBatch(_ *os.Root, st []staged) error {
-	for i := range st {
-		if st[i].f != nil {
-			if err := st[i].f.Sync(); err != nil {
-				return err
-			}
+// syncGroup makes a group's temporary files and directory changes
+// durable: where there is no syncfs, an fsync of each file and of each
+// directory (a local name under root).
+func syncGroup(root *os.Root, files []*os.File, dirs []string) error {
+	for _, f := range files {
+		if err := f.Sync(); err != nil {
+			return err
 		}
 	}
-	return nil
-}
-
-// syncDirsTogether fsyncs each directory in dirs.
-func syncDirsTogether(r *Receiver, dirs []string) error {
-	for _, d := range dirs {
-		if err := r.syncDir(d); err != nil {
+	for _, dir := range dirs {
+		d, err := root.Open(dir)
+		if err != nil {
+			return err
+		}
+		err = syncDirFile(d)
+		d.Close()
+		if err != nil {
 			return err
 		}
 	}

@@ -74,10 +74,15 @@ func (t *Tree) Sum() string {
 	return hex.EncodeToString(fileDigest(t.length, sums))
 }
 
+// deriveKey is a derive-key hasher under DigestContext that has hashed
+// nothing: each file digest starts from a copy, rather than hashing the
+// context again (a tree of small files takes a digest per file).
+var deriveKey = blake3.NewDeriveKey(DigestContext)
+
 // fileDigest derives the file digest from the length and the chunk
 // digests: BLAKE3-derive-key(DigestContext, uint64be(length) ‖ sums).
 func fileDigest(length int64, sums []byte) []byte {
-	h := blake3.NewDeriveKey(DigestContext)
+	h := deriveKey.Clone()
 	var l [8]byte
 	binary.BigEndian.PutUint64(l[:], uint64(length))
 	_, _ = h.Write(l[:])
@@ -87,9 +92,14 @@ func fileDigest(length int64, sums []byte) []byte {
 
 // Digest is the file digest of b (hex), for a file held in memory.
 func Digest(b []byte) string {
-	t := newTree()
-	_, _ = t.Write(b)
-	return t.Sum()
+	sums := make([]byte, 0, chunks(int64(len(b)))*protocol.SumSize)
+	for rest := b; len(rest) > 0; {
+		n := min(len(rest), protocol.ChunkSize)
+		sum := chunkSum(rest[:n])
+		sums = append(sums, sum[:]...)
+		rest = rest[n:]
+	}
+	return hex.EncodeToString(fileDigest(int64(len(b)), sums))
 }
 
 // chunkSum is the BLAKE3 of one chunk (or of the last, shorter one).

@@ -20,8 +20,9 @@ const (
 )
 
 // Temporary names. A partial file is ".BASE" + partInfix + a 16-digit key;
-// a symlink is staged as ".BASE" + linkInfix + random digits. Names from
-// the peer may not look like either, so the peer cannot pre-empt them.
+// a symlink is staged as ".BASE" + linkInfix + a 16-digit key (linkName).
+// Names from the peer may not look like either, so the peer cannot
+// pre-empt them.
 const (
 	partInfix   = ".rexec-part-"
 	linkInfix   = ".rexec-link-"

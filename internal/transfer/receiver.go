@@ -1,7 +1,7 @@
 package transfer
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +22,11 @@ const modeMask = 0o777
 // entry arrives (entries come children first); the entry then sets it.
 const dirMode = 0o700
 
+// defaultDirMode is the mode of a directory the receiver created for the
+// entries below it whose own entry never came (settleCreated), before the
+// create mask: what mkdir gives under the usual umask 022.
+const defaultDirMode = 0o755
+
 // Receiver writes entries from the peer under one destination directory,
 // through an os.Root, so no name can reach outside it. On top of that it
 // never follows a symbolic link below the root: a peer cannot plant one
@@ -29,7 +34,9 @@ const dirMode = 0o700
 type Receiver struct {
 	root    *os.Root
 	top     string
-	created []string // directories prepare created, for ApplyBatch to flush
+	dirs    map[string]*dirHandle // open directories by local name; "." is root
+	created map[string]bool       // directories made for entries below them, their own entry not yet seen
+	made    []string              // directories a directory was made in, since takeMade
 }
 
 // OpenReceiver opens the destination directory dir. With top empty, entry
@@ -46,11 +53,15 @@ func OpenReceiver(dir, top string) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Receiver{root: root, top: top}, nil
+	return &Receiver{root: root, top: top, dirs: map[string]*dirHandle{".": {root: root, refs: 1}},
+		created: map[string]bool{}}, nil
 }
 
 // Close releases the destination directory.
-func (r *Receiver) Close() error { return r.root.Close() }
+func (r *Receiver) Close() error {
+	r.closeDirs()
+	return r.root.Close()
+}
 
 // local validates a name from the peer and maps it under the root.
 func (r *Receiver) local(name string) (string, error) {
@@ -69,41 +80,22 @@ func (r *Receiver) local(name string) (string, error) {
 	return name, nil
 }
 
-// prepare makes sure every directory above local exists and is a real
-// directory, creating missing ones (mode 0700 until their entry arrives).
-func (r *Receiver) prepare(local string) error {
-	dir := path.Dir(local)
-	if dir == "." {
-		return nil
-	}
-	for i := 0; i <= len(dir); i++ {
-		if i < len(dir) && dir[i] != '/' {
-			continue
-		}
-		if err := r.ensureDir(dir[:i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (r *Receiver) ensureDir(p string) error {
-	fi, err := r.root.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		err = r.root.Mkdir(p, dirMode)
-		if errors.Is(err, fs.ErrExist) {
-			fi, err = r.root.Lstat(p)
-		} else {
-			if err == nil {
-				r.created = append(r.created, p)
-			}
-			return err
-		}
-	}
+// parentOf returns a handle on the directory that holds local (made when
+// missing) and local's base name there, after checking that base is not
+// a directory when notDir is set (a file or link never replaces one).
+func (r *Receiver) parentOf(local string, notDir bool) (*dirHandle, string, error) {
+	dir, base := split(local)
+	h, err := r.openDir(dir, true)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	return isRealDir(p, fi)
+	if notDir {
+		if fi, err := h.root.Lstat(base); err == nil && fi.IsDir() {
+			r.release(h)
+			return nil, "", fmt.Errorf("%s: %w", local, ErrIsDir)
+		}
+	}
+	return h, base, nil
 }
 
 func isRealDir(p string, fi fs.FileInfo) error {
@@ -124,17 +116,21 @@ func (r *Receiver) Dir(e protocol.Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := r.prepare(local); err != nil {
+	h, err := r.openDir(local, true)
+	if err != nil {
 		return err
 	}
-	if err := r.ensureDir(local); err != nil {
+	r.release(h)
+	delete(r.created, local)
+	ph, base, err := r.parentOf(local, false)
+	if err != nil {
 		return err
 	}
-	if err := r.root.Chmod(local, fs.FileMode(e.Mode&modeMask&^int(CreateMask()))); err != nil {
+	defer r.release(ph)
+	if err := ph.root.Chmod(base, fs.FileMode(e.Mode&modeMask&^int(CreateMask()))); err != nil {
 		return err
 	}
-	mtime := time.Unix(0, e.MtimeNS)
-	return r.root.Chtimes(local, time.Time{}, mtime)
+	return ph.root.Chtimes(base, time.Time{}, time.Unix(0, e.MtimeNS))
 }
 
 // Symlink creates the symbolic link entry e, replacing a file or link of
@@ -145,21 +141,49 @@ func (r *Receiver) Symlink(e protocol.Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := r.prepare(local); err != nil {
+	h, base, err := r.parentOf(local, true)
+	if err != nil {
 		return err
 	}
-	if fi, err := r.root.Lstat(local); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s: %w", local, ErrIsDir)
-	}
-	tmp := path.Join(path.Dir(local), "."+shorten(path.Base(local), maxPartBase)+linkInfix+randomHex())
-	if err := r.root.Symlink(e.Target, tmp); err != nil {
+	defer r.release(h)
+	tmp, err := makeLink(h.root, base, e.Target)
+	if err != nil {
 		return err
 	}
-	if err := r.root.Rename(tmp, local); err != nil {
-		_ = r.root.Remove(tmp)
+	if err := h.root.Rename(tmp, base); err != nil {
+		_ = h.root.Remove(tmp)
 		return err
 	}
 	return nil
+}
+
+// linkName is the temporary name a link to target is made under beside
+// base before it is renamed over it. It is stable, so a staged link left
+// by a killed transfer is replaced by the next transfer of the same link
+// rather than left behind.
+func linkName(base, target string) string {
+	h := sha256.New()
+	h.Write([]byte(base))
+	h.Write([]byte{0})
+	h.Write([]byte(target))
+	return "." + shorten(base, maxPartBase) + linkInfix + hex.EncodeToString(h.Sum(nil))[:partKeyLen]
+}
+
+// makeLink creates the link to target under its temporary name in d,
+// replacing one a killed transfer left there, and returns that name.
+func makeLink(d *os.Root, base, target string) (string, error) {
+	tmp := linkName(base, target)
+	err := d.Symlink(target, tmp)
+	if errors.Is(err, fs.ErrExist) {
+		if fi, lerr := d.Lstat(tmp); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			_ = d.Remove(tmp)
+		}
+		err = d.Symlink(target, tmp)
+	}
+	if err != nil {
+		return "", err
+	}
+	return tmp, nil
 }
 
 // File opens the partial file for the file entry e: it creates it
@@ -174,14 +198,13 @@ func (r *Receiver) File(e protocol.Entry) (*Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.prepare(local); err != nil {
+	h, base, err := r.parentOf(local, true)
+	if err != nil {
 		return nil, err
 	}
-	if fi, err := r.root.Lstat(local); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("%s: %w", local, ErrIsDir)
-	}
-	name := path.Join(path.Dir(local), PartName(path.Base(local), e.Length, e.MtimeNS))
-	f, err := openPart(r.root, name)
+	r.release(h)
+	name := path.Join(path.Dir(local), PartName(base, e.Length, e.MtimeNS))
+	f, _, err := openPart(r.root, name)
 	if err != nil {
 		return nil, err
 	}
@@ -197,10 +220,11 @@ const (
 	partLockRetry = 50 * time.Millisecond // 40 tries: 2 s for a holder to let go
 )
 
-// openPart opens and locks the partial file name, creating it if needed.
-// After the lock it checks the name still refers to the locked file: a
-// transfer that just committed has renamed it away.
-func openPart(root *os.Root, name string) (*os.File, error) {
+// openPart opens and locks the partial file name, creating it if needed,
+// and returns its size (0 for a new one). After the lock it checks the
+// name still refers to the locked file: a transfer that just committed
+// has renamed it away.
+func openPart(root *os.Root, name string) (*os.File, int64, error) {
 	for range partOpenTries {
 		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
@@ -210,7 +234,7 @@ func openPart(root *os.Root, name string) (*os.File, error) {
 			}
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if err := lockFile(f); err != nil {
 			f.Close()
@@ -218,19 +242,19 @@ func openPart(root *os.Root, name string) (*os.File, error) {
 				time.Sleep(partLockRetry)
 				continue
 			}
-			return nil, err
+			return nil, 0, err
 		}
 		fi, ferr := f.Stat()
 		li, lerr := root.Lstat(name)
 		if ferr == nil && lerr == nil && li.Mode().IsRegular() && os.SameFile(fi, li) {
-			return f, nil
+			return f, fi.Size(), nil
 		}
 		f.Close()
 		if lerr == nil && !li.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s: %w", name, ErrSymlink)
+			return nil, 0, fmt.Errorf("%s: %w", name, ErrSymlink)
 		}
 	}
-	return nil, ErrInUse
+	return nil, 0, ErrInUse
 }
 
 // syncDir fsyncs directory dir under the root, so a rename in it is durable.
@@ -241,10 +265,4 @@ func (r *Receiver) syncDir(dir string) error {
 	}
 	defer d.Close()
 	return syncDirFile(d)
-}
-
-func randomHex() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -28,6 +28,9 @@ type WalkFunc func(name, local string, e protocol.Entry, err error) error
 // as links). Children come before their directory (post-order), so the
 // receiver can set a directory's time and mode once it is complete; names
 // are sorted. Without recursive a directory is an error (ErrIsDir).
+// rexec's own temporary files below path (partial files, staged links)
+// are skipped: a receiver refuses their names (CheckName), and a sync
+// must neither send nor list nor delete them.
 func Walk(path string, recursive bool, fn WalkFunc) error {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -52,6 +55,9 @@ func walk(name, local string, info fs.FileInfo, depth int, fn WalkFunc) error {
 		return fn(name, local, e, err)
 	}
 	for _, c := range children {
+		if isTempName(c.Name()) {
+			continue // rexec's own temporary file: never sent nor listed
+		}
 		child := c.Name()
 		if name != "." {
 			child = name + "/" + c.Name()
@@ -100,4 +106,22 @@ func EntryOf(name, local string, info fs.FileInfo) (protocol.Entry, error) {
 		return e, ErrNotRegular
 	}
 	return e, nil
+}
+
+// Measure walks path as Walk does and returns how many regular files it
+// holds and their bytes, for a progress bar (a get with count): keep,
+// when not nil, picks the files counted by name; what cannot be read is
+// left out.
+func Measure(path string, recursive bool, keep func(name string) bool) (files, bytes int64) {
+	_ = Walk(path, recursive, func(name, local string, e protocol.Entry, err error) error {
+		if err != nil || e.Kind != protocol.KindFile || keep != nil && !keep(name) {
+			return nil
+		}
+		if fi, err := os.Stat(local); err == nil {
+			files++
+			bytes += fi.Size()
+		}
+		return nil
+	})
+	return files, bytes
 }

@@ -409,9 +409,29 @@ func appendRune(b []byte, r rune) []byte {
 	return append(b, 0xF0|byte(r>>18), 0x80|byte(r>>12)&0x3F, 0x80|byte(r>>6)&0x3F, 0x80|byte(r)&0x3F)
 }
 
-// differential compares DecodeHeader with the strict scanner on raw.
+// differential compares DecodeHeader with the strict scanner on raw, and
+// each of its two paths (decodeFlat where it takes the header, and
+// decodeGeneral always) on its own.
 func differential(raw []byte) error {
 	fields, size, err := DecodeHeader(raw)
+	if err := compareStrict(raw, fields, size, err); err != nil {
+		return err
+	}
+	fields, size, err = decodeGeneral(raw)
+	if err := compareStrict(raw, fields, size, err); err != nil {
+		return fmt.Errorf("general path: %w", err)
+	}
+	if fields, size, ok := decodeFlat(raw); ok {
+		if err := compareStrict(raw, fields, size, nil); err != nil {
+			return fmt.Errorf("flat path: %w", err)
+		}
+	}
+	return nil
+}
+
+// compareStrict compares what one decoder made of raw with the strict
+// scanner's reading.
+func compareStrict[M ~map[string]V, V ~[]byte](raw []byte, fields M, size int, err error) error {
 	want := strictHeader(raw)
 	switch {
 	case err == nil && want.verdict != accepted:

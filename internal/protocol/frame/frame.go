@@ -95,6 +95,34 @@ func (r *Reader) Next() (Frame, error) {
 	return Frame{Fields: fields, Raw: r.hdr, Body: r.body}, nil
 }
 
+// Cut decodes the frame at the start of b, a buffer of whole frames (the
+// body of a batch or listing: PROTOCOL.md §8.10), and returns it and the
+// bytes after it. The frame's slices alias b: nothing is copied. The
+// limits and the header rules are Next's; a frame cut short is
+// ErrTruncated. b must not be empty.
+func Cut(b []byte) (Frame, []byte, error) {
+	if len(b) < PrefixSize {
+		return Frame{}, nil, fmt.Errorf("%w: in length prefix", ErrTruncated)
+	}
+	n := binary.BigEndian.Uint32(b)
+	if n > MaxHeaderSize {
+		return Frame{}, nil, fmt.Errorf("%w (got %d bytes)", ErrHeaderTooLarge, n)
+	}
+	b = b[PrefixSize:]
+	if uint32(len(b)) < n {
+		return Frame{}, nil, fmt.Errorf("%w: in header", ErrTruncated)
+	}
+	hdr, b := b[:n:n], b[n:]
+	fields, size, err := DecodeHeader(hdr)
+	if err != nil {
+		return Frame{}, nil, err
+	}
+	if len(b) < size {
+		return Frame{}, nil, fmt.Errorf("%w: in body", ErrTruncated)
+	}
+	return Frame{Fields: fields, Raw: hdr, Body: b[:size:size]}, b[size:], nil
+}
+
 func truncated(part string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: in %s", ErrTruncated, part)

@@ -135,3 +135,71 @@ func afterValue(stack []*scanLevel) []*scanLevel {
 	}
 	return stack
 }
+
+// cutMatchesNext reads in with Next and with Cut, up to four frames, and
+// fails unless both give the same frames and then the same error class.
+func cutMatchesNext(t *testing.T, in []byte) {
+	r := NewReader(bytes.NewReader(in))
+	rest := in
+	for range 4 {
+		want, werr := r.Next()
+		if len(rest) == 0 {
+			if werr != io.EOF {
+				t.Fatalf("Next after the last frame: %v, want io.EOF", werr)
+			}
+			return
+		}
+		got, next, err := Cut(rest)
+		for _, class := range []error{ErrTruncated, ErrBadHeader, ErrHeaderTooLarge, ErrBodyTooLarge} {
+			if errors.Is(err, class) != errors.Is(werr, class) {
+				t.Fatalf("Cut(%q) error %v, Next error %v", rest, err, werr)
+			}
+		}
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("Cut(%q) error %v, Next error %v", rest, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(got.Raw, want.Raw) || !bytes.Equal(got.Body, want.Body) || len(got.Fields) != len(want.Fields) {
+			t.Fatalf("Cut(%q) = %q %q, Next = %q %q", rest, got.Raw, got.Body, want.Raw, want.Body)
+		}
+		for k, v := range want.Fields {
+			if !bytes.Equal(got.Fields[k], v) {
+				t.Fatalf("Cut(%q) member %q = %q, Next %q", rest, k, got.Fields[k], v)
+			}
+		}
+		rest = next
+	}
+}
+
+// TestCut: Cut reads a buffer of frames as Next reads a stream of them.
+func TestCut(t *testing.T) {
+	two := append(frameOf(`{"type":"stdout","size":5}`, "hello"), frameOf(`{"type":"ping"}`, "")...)
+	for _, in := range [][]byte{
+		two,
+		two[:len(two)-1],
+		two[:3],
+		frameOf(`{"type":"stdout","size":5}`, "hel"),
+		frameOf(`{"type":"a","type":"b"}`, ""),
+		frameOf(`{"type":"a","size":1048577}`, ""),
+		rawFrame(0xFFFFFFFF, "", ""),
+		rawFrame(10, `{}`, ""),
+	} {
+		cutMatchesNext(t, in)
+	}
+}
+
+// FuzzCut holds Cut to Next on any bytes.
+func FuzzCut(f *testing.F) {
+	for _, s := range [][]byte{
+		frameOf(`{"type":"ping"}`, ""),
+		append(frameOf(`{"type":"stdout","size":5}`, "hello"), frameOf(`{"type":"ping"}`, "")...),
+		frameOf(`{"type":"exec","argv":["a","b"],"env":{"A":"1"}}`, ""),
+		frameOf(`{"type":"a","size":-1}`, ""),
+		rawFrame(0xFFFFFFFF, "", ""),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(cutMatchesNext)
+}
