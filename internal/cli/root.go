@@ -54,7 +54,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if home, rest, ok := sshArgs(args); ok {
 		return sshMain(ctx, home, rest, env) // ssh's options are not cobra's
 	}
-	root := newRoot(env)
+	root := newRootFor(env, args)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	var ee exitError
@@ -110,7 +110,47 @@ func (g *globals) resolveHome() (config.Home, error) {
 	return h, nil
 }
 
-func newRoot(env Env) *cobra.Command {
+func newRoot(env Env) *cobra.Command { return newRootFor(env, nil) }
+
+// subcommands builds rexec's commands, by the name each answers to.
+// Building a command builds its flag set, which costs a one-shot
+// `rexec run` a measurable part of its start-up (docs/BENCHMARKS.md,
+// "One-shot latency after the merges"), so Main builds only the one its
+// arguments name; TestSubcommandNames holds every name here to the
+// command's own.
+func subcommands(g *globals, env Env) []struct {
+	name  string
+	build func() *cobra.Command
+} {
+	return []struct {
+		name  string
+		build func() *cobra.Command
+	}{
+		{"serve", func() *cobra.Command { return newServeCmd(g, env) }},
+		{"run", func() *cobra.Command { return newRunCmd(g, env) }},
+		{"jobs", func() *cobra.Command { return newJobsCmd(g, env) }},
+		{"attach", func() *cobra.Command { return newAttachCmd(g, env) }},
+		{"kill", func() *cobra.Command { return newKillCmd(g, env) }},
+		{"shell", func() *cobra.Command { return newShellCmd(g, env) }},
+		{"cp", func() *cobra.Command { return newCpCmd(g, env) }},
+		{"sync", func() *cobra.Command { return newSyncCmd(g, env) }},
+		{"keygen", func() *cobra.Command { return newKeygenCmd(g, env) }},
+		{"authorize", func() *cobra.Command { return newAuthorizeCmd(g, env) }},
+		{"trust", func() *cobra.Command { return newTrustCmd(g, env) }},
+		{"legacy", func() *cobra.Command { return newLegacyCmd(env) }},
+		{"version", func() *cobra.Command { return newVersionCmd(env) }},
+		{"audit", func() *cobra.Command { return newAuditCmd(env) }},
+		{"completion", func() *cobra.Command { return newCompletionCmd(env) }},
+		{"ssh", func() *cobra.Command { return newSSHCmd(g, env) }},
+		{daemon.FileHelperArg, newFileHelperCmd},
+		{daemon.SFTPServerArg, newSFTPServerCmd},
+	}
+}
+
+// newRootFor is the command tree for args: with only the command that
+// args[0] names when it names one, otherwise (no arguments, a flag first,
+// help, a mistyped name that cobra suggests a correction for) all of them.
+func newRootFor(env Env, args []string) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:   "rexec",
@@ -135,26 +175,16 @@ client. docs/CLI.md in the source tree is the full contract.`,
 	root.SetErr(env.Stderr)
 	root.PersistentFlags().StringVar(&g.home, "home", "",
 		"rexec home directory (default $REXEC_HOME, else $XDG_CONFIG_HOME/rexec, else ~/.config/rexec)")
-	root.AddCommand(
-		newServeCmd(g, env),
-		newRunCmd(g, env),
-		newJobsCmd(g, env),
-		newAttachCmd(g, env),
-		newKillCmd(g, env),
-		newShellCmd(g, env),
-		newCpCmd(g, env),
-		newSyncCmd(g, env),
-		newKeygenCmd(g, env),
-		newAuthorizeCmd(g, env),
-		newTrustCmd(g, env),
-		newLegacyCmd(env),
-		newVersionCmd(env),
-		newAuditCmd(env),
-		newCompletionCmd(env),
-		newSSHCmd(g, env),
-		newFileHelperCmd(),
-		newSFTPServerCmd(),
-	)
+	all := subcommands(g, env)
+	for _, c := range all {
+		if len(args) > 0 && args[0] == c.name {
+			root.AddCommand(c.build())
+			return root
+		}
+	}
+	for _, c := range all {
+		root.AddCommand(c.build())
+	}
 	return root
 }
 
