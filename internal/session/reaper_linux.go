@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,6 +18,14 @@ import (
 // reapInterval is how often the reaper scans even without SIGCHLD (a
 // signal can be coalesced with one the reaper is already handling).
 const reapInterval = time.Second
+
+// reapSpacing is the least time between two scans. Every session's end
+// sends a SIGCHLD, and a scan reads the children lists of every thread
+// under forkMu, which new sessions wait for: at a few hundred sessions a
+// second, scanning on each signal cost more daemon CPU than the TLS
+// handshake. An adopted orphan's zombie is harmless for this long; it
+// holds a pid, not memory.
+const reapSpacing = 50 * time.Millisecond
 
 var (
 	// forkMu is held for reading by Start across fork and registration and
@@ -88,6 +97,10 @@ func EnableSubreaper(ctx context.Context) (stop func(), err error) {
 	}, nil
 }
 
+// reapScans counts the reaper's scans, for the test that holds them to
+// reapSpacing.
+var reapScans atomic.Int64
+
 // reapLoop reaps adopted zombies on every SIGCHLD and every reapInterval.
 func reapLoop(ctx context.Context) {
 	sigc := make(chan os.Signal, 1)
@@ -95,13 +108,24 @@ func reapLoop(ctx context.Context) {
 	defer signal.Stop(sigc)
 	tick := time.NewTicker(reapInterval)
 	defer tick.Stop()
+	spacing := time.NewTimer(reapSpacing)
+	defer spacing.Stop()
 	for {
 		reapOrphans()
+		reapScans.Add(1)
+		spacing.Reset(reapSpacing)
 		select {
 		case <-ctx.Done():
 			return
 		case <-sigc:
 		case <-tick.C:
+		}
+		// Signals that arrive while this waits are coalesced into the
+		// one buffered in sigc, which the next round consumes.
+		select {
+		case <-ctx.Done():
+			return
+		case <-spacing.C:
 		}
 	}
 }

@@ -274,3 +274,34 @@ func TestParseCgroupFiles(t *testing.T) {
 		t.Error("parseMountinfoLine accepted a cgroup v1 mount")
 	}
 }
+
+// TestReaperCoalescesSignals: a burst of session ends (each a SIGCHLD)
+// costs at most one scan per reapSpacing, and the orphans those sessions
+// left are still reaped.
+func TestReaperCoalescesSignals(t *testing.T) {
+	stop, err := EnableSubreaper(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	time.Sleep(2 * reapSpacing) // the first scan, at start, is done
+	before, start := reapScans.Load(), time.Now()
+	const sessions = 40
+	for i := 0; i < sessions; i++ {
+		if st := run(t, Spec{Command: "(true &); exit 0"}, "").status; st.Code != 0 {
+			t.Fatalf("run %d: status = %v", i, st)
+		}
+	}
+	elapsed := time.Since(start)
+	scans := reapScans.Load() - before
+	if max := int64(elapsed/reapSpacing) + 2; scans > max {
+		t.Errorf("%d scans for %d session ends in %v, want at most %d (one per %v)", scans, sessions, elapsed, max, reapSpacing)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(zombieChildren()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if z := zombieChildren(); len(z) > 0 {
+		t.Errorf("zombies left unreaped: %v", z)
+	}
+}
