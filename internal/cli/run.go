@@ -317,7 +317,7 @@ func runOne(ctx context.Context, cfg client.Config, host string, o *runOpts, req
 	}
 	defer c.Close()
 	sio := client.IO{Stdout: env.Stdout, Stderr: env.Stderr}
-	if !o.noStdin {
+	if !o.noStdin && !isDevNull(env.Stdin) {
 		sio.Stdin = env.Stdin
 	}
 	if req.PTY {
