@@ -109,8 +109,8 @@ func walkObject(dec *json.Decoder, depth int) error {
 // decodeFlat is DecodeHeader's fast path for the headers rexec sends,
 // which come by the thousand in a tree's batches: one object, on valid
 // UTF-8, whose members are strings without escapes or control
-// characters, integers without fraction or exponent, true or false;
-// no nesting, no repeated name, a size in range. It accepts nothing the
+// characters, integers without fraction or exponent, true or false, or
+// arrays of those; no deeper nesting, no repeated name, a size in range. It accepts nothing the
 // general path refuses and decodes what it accepts to the same members
 // (the value as written) and size; for anything else (an escape, a
 // nested value, null, a fraction, a repeated name, a bad size) ok is
@@ -201,9 +201,12 @@ func flatString(raw []byte, i int) ([]byte, int, bool) {
 }
 
 // flatValue returns the end of the flat value (flatString, an integer,
-// true, false) that starts at raw[i].
+// true, false, or an array of those: a hello's features, an exec's argv)
+// that starts at raw[i].
 func flatValue(raw []byte, i int) (int, bool) {
 	switch c := raw[i]; {
+	case c == '[':
+		return flatArray(raw, i)
 	case c == '"':
 		_, end, ok := flatString(raw, i)
 		return end, ok
@@ -231,15 +234,45 @@ func flatValue(raw []byte, i int) (int, bool) {
 	return 0, false
 }
 
+// flatArray returns the end of the array of flat scalars (no arrays
+// in it) that starts at raw[i]. raw ends with '}', which no skipSpace
+// passes and which ends the search for a ']', so every index stays in
+// range.
+func flatArray(raw []byte, i int) (int, bool) {
+	j := skipSpace(raw, i+1)
+	if raw[j] == ']' {
+		return j + 1, delimiter(raw, j+1)
+	}
+	for {
+		if raw[j] == '[' {
+			return 0, false
+		}
+		end, ok := flatValue(raw, j)
+		if !ok {
+			return 0, false
+		}
+		j = skipSpace(raw, end)
+		switch raw[j] {
+		case ',':
+			j = skipSpace(raw, j+1)
+		case ']':
+			return j + 1, delimiter(raw, j+1)
+		default:
+			return 0, false
+		}
+	}
+}
+
 // delimiter reports whether a value may end before raw[j]: white space,
-// a comma or the closing brace (not '.', 'e' or a letter that would make
-// it another token).
+// a comma, the closing brace or, in an array, bracket (not '.', 'e' or a
+// letter that would make it another token). A ']' after a member's value
+// is refused by decodeFlat's own next step.
 func delimiter(raw []byte, j int) bool {
 	if j >= len(raw) {
 		return false
 	}
 	switch raw[j] {
-	case ' ', '\t', '\n', '\r', ',', '}':
+	case ' ', '\t', '\n', '\r', ',', '}', ']':
 		return true
 	}
 	return false
