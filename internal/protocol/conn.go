@@ -138,8 +138,26 @@ func dataHeader(stream string, n int) []byte {
 	return append(b, '}')
 }
 
-// encodeHeader marshals a bodyless message as {"type":T, ...fields}.
+// encodeHeader marshals a bodyless message as {"type":T, ...fields},
+// with the members as encoding/json writes them (appendFields;
+// TestEncodeHeaderAsJSON and FuzzEncodeHeader hold the two to the same
+// bytes).
 func encodeHeader(m Message) ([]byte, error) {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"type":`...)
+	b = append(append(append(b, '"'), m.Type()...), '"') // type names are plain ASCII constants
+	b, ok, err := appendFields(b, m)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: encoding %s: %w", m.Type(), err)
+	}
+	if ok {
+		return append(b, '}'), nil
+	}
+	return encodeHeaderJSON(m)
+}
+
+// encodeHeaderJSON is encodeHeader through encoding/json alone.
+func encodeHeaderJSON(m Message) ([]byte, error) {
 	fields, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encoding %s: %w", m.Type(), err)
