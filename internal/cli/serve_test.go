@@ -37,6 +37,25 @@ func TestCheckConfig(t *testing.T) {
 
 var metricsRE = regexp.MustCompile(`metrics on (http://\S+/metrics)`)
 
+// metricsText fetches d's /metrics, at the address its log announced.
+func metricsText(t *testing.T, d *daemon) string {
+	t.Helper()
+	m := metricsRE.FindStringSubmatch(d.Logs())
+	if m == nil {
+		t.Fatalf("no metrics address in the logs:\n%s", d.Logs())
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
 // TestMetricsAuditReload: /metrics serves the families, the audit log
 // verifies and breaks on a changed byte, and SIGHUP picks up a newly
 // authorized key while a session keeps running.
@@ -69,16 +88,7 @@ func TestMetricsAuditReload(t *testing.T) {
 		t.Fatalf("session running across SIGHUP: %v, %q", err, longOut.String())
 	}
 
-	m := metricsRE.FindStringSubmatch(d.Logs())
-	if m == nil {
-		t.Fatalf("no metrics address in the logs:\n%s", d.Logs())
-	}
-	resp, err := http.Get(m[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := metricsText(t, d)
 	for _, fam := range []string{"rexec_connections", "rexec_sessions_total", "rexec_bytes_total",
 		"rexec_auth_failures_total", "rexec_syn_recv"} {
 		if !strings.Contains(string(body), fam) {

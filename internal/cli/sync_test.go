@@ -3,8 +3,6 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,21 +48,9 @@ func changedFiles(before, after map[string]uint64) []string {
 // /metrics (rexec_bytes_total, in and out).
 func serverBytes(t *testing.T, d *daemon) (in, out int64) {
 	t.Helper()
-	m := metricsRE.FindStringSubmatch(d.Logs())
-	if m == nil {
-		t.Fatalf("no metrics address in the logs:\n%s", d.Logs())
-	}
-	resp, err := http.Get(m[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := metricsText(t, d)
 	found := 0
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(body, "\n") {
 		for dir, v := range map[string]*int64{"in": &in, "out": &out} {
 			if rest, ok := strings.CutPrefix(line, `rexec_bytes_total{direction="`+dir+`"} `); ok {
 				n, err := strconv.ParseFloat(rest, 64)

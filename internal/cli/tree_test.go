@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rexec-dev/rexec/internal/rexectest"
 )
 
 // treeSpec shapes a generated tree: files spread over 100 directories (10
@@ -133,21 +135,9 @@ func identicalTree(t *testing.T, want, got string) string {
 	return ""
 }
 
-// fullEnv selects the full-size tree tests, with the fault-injection
-// runs of `make reliability` (docs/TESTING.md).
-const fullEnv = "REXEC_RELIABILITY_FULL"
-
 // treeScale picks a size: -short, the default (make test), or the full
-// run (REXEC_RELIABILITY_FULL=1).
-func treeScale(short, def, full int) int {
-	switch {
-	case os.Getenv(fullEnv) == "1":
-		return full
-	case testing.Short():
-		return short
-	}
-	return def
-}
+// run (REXEC_RELIABILITY_FULL=1, rexectest.Scale).
+func treeScale(short, def, full int) int { return rexectest.Scale(short, def, full) }
 
 // TestCpTreeIdentical copies a tree of 10,000 files in the full run (2,000
 // by default; 100 directories, empty files, large files between the

@@ -37,22 +37,11 @@ const (
 	settle         = 15 * time.Second
 )
 
-// fullEnv selects the full runs recorded in docs/TESTING.md.
-const fullEnv = "REXEC_RELIABILITY_FULL"
-
 var serverLog = flag.Bool("serverlog", false, "send the server's log to stderr")
 
 // runs picks how many connections a fault test makes: -short, the default
-// (make test, CI), or REXEC_RELIABILITY_FULL=1.
-func runs(short, def, full int) int {
-	switch {
-	case os.Getenv(fullEnv) == "1":
-		return full
-	case testing.Short():
-		return short
-	}
-	return def
-}
+// (make test, CI), or REXEC_RELIABILITY_FULL=1 (rexectest.Scale).
+func runs(short, def, full int) int { return rexectest.Scale(short, def, full) }
 
 // newRand returns the test's random source, seeded from
 // REXEC_RELIABILITY_SEED when set (to replay a failure), and logs the seed.

@@ -114,3 +114,19 @@ func Parallel(n, workers int, f func(i int)) {
 	close(next)
 	wg.Wait()
 }
+
+// FullEnv selects the full-size runs of the fault-injection and tree
+// tests, those of `make reliability` (docs/TESTING.md).
+const FullEnv = "REXEC_RELIABILITY_FULL"
+
+// Scale picks a test's size: short under -short, full when FullEnv is 1,
+// def otherwise (make test, CI).
+func Scale(short, def, full int) int {
+	switch {
+	case os.Getenv(FullEnv) == "1":
+		return full
+	case testing.Short():
+		return short
+	}
+	return def
+}
