@@ -147,7 +147,7 @@ func TestLegacyServeExitAuditSniff(t *testing.T) {
 	if _, err := os.Stat(sentinel); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the request line ran: %s exists (%v)", sentinel, err)
 	}
-	if !strings.Contains(d.Logs(), "legacy connection refused") {
+	if !d.WaitLog("legacy connection refused", 10*time.Second) { // logged after the close
 		t.Errorf("no refusal in the daemon's log:\n%s", d.Logs())
 	}
 	var recs []map[string]any

@@ -131,12 +131,7 @@ func TestSIGHUPAppliesLimits(t *testing.T) {
 	}
 	os.WriteFile(conf, []byte("max_sessions = 5\nidle_timeout = \"1h\"\n"), 0o600)
 	d.Cmd.Process.Signal(syscall.SIGHUP)
-	ok := false
-	for i := 0; i < 50 && !ok; i++ { // the reload is asynchronous: bounded retries
-		time.Sleep(50 * time.Millisecond)
-		ok = strings.Contains(d.Logs(), "applied changed setting")
-	}
-	if !ok {
+	if !d.WaitLog("applied changed setting", 10*time.Second) { // the reload is asynchronous
 		t.Fatalf("no 'applied changed setting' in the log after SIGHUP:\n%s", d.Logs())
 	}
 	if r := rexec(t, home, nil, "run", d.host(), "echo ok"); r.code != 0 {

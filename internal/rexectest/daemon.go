@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -166,6 +167,25 @@ func (d *Daemon) Logs() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return string(d.logs)
+}
+
+// logPoll is how often WaitLog looks at the log again.
+const logPoll = 20 * time.Millisecond
+
+// WaitLog reports whether the log holds substr within timeout: what the
+// daemon logs about a connection may come after the connection's end
+// that a test saw.
+func (d *Daemon) WaitLog(substr string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if strings.Contains(d.Logs(), substr) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(logPoll)
+	}
 }
 
 // Done is closed once the process has exited and been waited for.
