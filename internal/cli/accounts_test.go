@@ -282,7 +282,7 @@ func TestAccountKeys(t *testing.T) {
 			t.Errorf("%s ran a command", a.Name)
 		}
 	}
-	if !strings.Contains(w.d.Logs(), "its shell refuses logins") || !strings.Contains(w.d.Logs(), "account: locked") {
+	if !w.d.WaitLog("its shell refuses logins", 10*time.Second) || !w.d.WaitLog("account: locked", 10*time.Second) {
 		t.Errorf("the log does not say why nologin and locked accounts were refused")
 	}
 
@@ -295,7 +295,7 @@ func TestAccountKeys(t *testing.T) {
 		}
 		os.Chmod(p, fi.Mode().Perm())
 	}
-	if !strings.Contains(w.d.Logs(), "writable by group or others") {
+	if !w.d.WaitLog("writable by group or others", 10*time.Second) {
 		t.Errorf("the log does not say why alice's file authorized nothing:\n%s", w.d.Logs())
 	}
 	if r := w.run(w.host(w.alice), "true"); r.code != 0 {

@@ -174,6 +174,7 @@ func TestUnsafeAuthorizedKeysOnReload(t *testing.T) {
 	if r := rexec(t, home, nil, "run", d.host(), "true"); r.code != 255 || !strings.Contains(r.stderr, "not authorized") {
 		t.Fatalf("with a 0664 authorized_keys: %d %q; want 255, not authorized", r.code, r.stderr)
 	}
+	d.WaitLog("no key of it is authorized until it is fixed", 10*time.Second)
 	if n := strings.Count(d.Logs(), "no key of it is authorized until it is fixed"); n != 1 {
 		t.Errorf("%d log lines about the unsafe file, want 1:\n%s", n, d.Logs())
 	}
