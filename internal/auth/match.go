@@ -216,18 +216,36 @@ func wordSpellsDotDot(word []argToken) bool {
 func matchTokens(toks []argToken, s string) bool {
 	cur := make([]bool, len(s)+1)
 	next := make([]bool, len(s)+1)
+	bounds := charBounds(s)
 	cur[0] = true
 	for _, t := range toks {
 		clear(next)
-		stepToken(t, s, cur, next)
+		stepToken(t, s, bounds, cur, next)
 		cur, next = next, cur
 	}
 	return cur[len(s)]
 }
 
+// charBounds marks the positions of s where a character starts, and
+// len(s), stepping as utf8.DecodeRuneInString does (an invalid byte is a
+// character of its own), so that '*' and '?' count the same characters.
+func charBounds(s string) []bool {
+	b := make([]bool, len(s)+1)
+	for i := 0; i < len(s); {
+		b[i] = true
+		_, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+	}
+	b[len(s)] = true
+	return b
+}
+
 // stepToken sets next[j] for every end j of a match of t that starts at a
-// position i with cur[i].
-func stepToken(t argToken, s string, cur, next []bool) {
+// position i with cur[i]. A run ends only at a character boundary
+// (bounds): ending inside a multi-byte character would let a following
+// '?' match one of its continuation bytes, so that "*??" would admit
+// "€", one character of three bytes.
+func stepToken(t argToken, s string, bounds, cur, next []bool) {
 	carry := false
 	for i := 0; i <= len(s); i++ {
 		switch t.kind {
@@ -242,7 +260,7 @@ func stepToken(t argToken, s string, cur, next []bool) {
 			}
 		case tokRun, tokAnyRun:
 			carry = carry || cur[i]
-			next[i] = carry
+			next[i] = carry && bounds[i]
 			if t.kind == tokRun && i < len(s) && s[i] == '/' {
 				carry = false
 			}

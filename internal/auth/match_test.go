@@ -78,6 +78,9 @@ func TestAllowsArgv(t *testing.T) {
 		{[]string{"echo a b"}, []string{"echo", "a b"}, false},
 		{[]string{"echo ?"}, []string{"echo", "é"}, true},
 		{[]string{"echo ?"}, []string{"echo", "/"}, false},
+		{[]string{"echo *??"}, []string{"echo", "€"}, false}, // one character of three bytes: '*' ends between characters, not inside one
+		{[]string{"echo *?*??"}, []string{"echo", "0ꗮ"}, false},
+		{[]string{"echo *??"}, []string{"echo", "0ꗮ"}, true},
 		{[]string{"Uptime"}, []string{"uptime"}, false},
 		{[]string{"a*b*c*d*e*f"}, []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, false},
 		{[]string{"a**b**c**d**e**f"}, []string{"a/b/c/d/e/f"}, true},
