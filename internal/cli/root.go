@@ -112,20 +112,20 @@ func (g *globals) resolveHome() (config.Home, error) {
 
 func newRoot(env Env) *cobra.Command { return newRootFor(env, nil) }
 
-// subcommands builds rexec's commands, by the name each answers to.
+// subcommand is one of rexec's commands, by the name it answers to.
+type subcommand struct {
+	name  string
+	build func() *cobra.Command
+}
+
+// subcommands lists rexec's commands, by the name each answers to.
 // Building a command builds its flag set, which costs a one-shot
 // `rexec run` a measurable part of its start-up (docs/BENCHMARKS.md,
 // "One-shot latency after the merges"), so Main builds only the one its
 // arguments name; TestSubcommandNames holds every name here to the
 // command's own.
-func subcommands(g *globals, env Env) []struct {
-	name  string
-	build func() *cobra.Command
-} {
-	return []struct {
-		name  string
-		build func() *cobra.Command
-	}{
+func subcommands(g *globals, env Env) []subcommand {
+	return []subcommand{
 		{"serve", func() *cobra.Command { return newServeCmd(g, env) }},
 		{"run", func() *cobra.Command { return newRunCmd(g, env) }},
 		{"jobs", func() *cobra.Command { return newJobsCmd(g, env) }},
