@@ -63,12 +63,7 @@ func newCpCmd(g *globals, env Env) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.conn.identity, "identity", "i", "", "identity file (an OpenSSH id_ed25519 works; default HOME/id_ed25519)")
-	f.IntVarP(&o.conn.port, "port", "P", client.DefaultPort, "port of the remote hosts (a --hosts line may name its own)")
-	f.StringVar(&o.conn.user, "login", "", "the remote account when HOST has no user@ (default: your login name)")
-	f.BoolVar(&o.conn.acceptNew, "accept-new", false, "pin an unknown host key without asking")
-	f.DurationVar(&o.conn.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
-	o.conn.portFlag = f.Lookup("port")
+	o.conn.registerCopy(cmd)
 	f.BoolVarP(&o.recursive, "recursive", "r", false, "copy directories recursively (symbolic links are copied as links)")
 	f.BoolVarP(&o.preserve, "preserve", "p", false, "keep mode and modification time (always done; accepted for scp compatibility)")
 	f.BoolVar(&o.resume, "resume", false, "continue an interrupted copy, re-using the part already there once verified")

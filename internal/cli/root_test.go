@@ -62,3 +62,24 @@ func TestMainHelpAndSuggestions(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyConnectionFlags: cp and sync take the same connection flags,
+// spelled as scp spells them (-P PORT, --login without -l), and run takes
+// ssh's (-p, -l).
+func TestCopyConnectionFlags(t *testing.T) {
+	env := Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+	want := map[string]map[string]string{ // command -> flag -> shorthand
+		"cp":   {"identity": "i", "port": "P", "login": "", "accept-new": "", "connect-timeout": ""},
+		"sync": {"identity": "i", "port": "P", "login": "", "accept-new": "", "connect-timeout": ""},
+		"run":  {"identity": "i", "port": "p", "login": "l", "accept-new": "", "connect-timeout": ""},
+	}
+	for name, flags := range want {
+		cmd := newRootFor(env, []string{name}).Commands()[0]
+		for flag, short := range flags {
+			f := cmd.Flags().Lookup(flag)
+			if f == nil || f.Shorthand != short {
+				t.Errorf("rexec %s --%s: %v, want shorthand %q", name, flag, f, short)
+			}
+		}
+	}
+}

@@ -40,11 +40,22 @@ type connOpts struct {
 	noAliases bool
 }
 
+// register adds the connection flags as ssh spells them (-p, -l).
 func (o *connOpts) register(cmd *cobra.Command) {
+	o.registerFlags(cmd, "p", "port when HOST names none", "l")
+}
+
+// registerCopy adds them as scp spells them, for cp and sync: -P for the
+// port, and --login without -l (scp's -l is a bandwidth limit).
+func (o *connOpts) registerCopy(cmd *cobra.Command) {
+	o.registerFlags(cmd, "P", "port of the remote hosts (a --hosts line may name its own)", "")
+}
+
+func (o *connOpts) registerFlags(cmd *cobra.Command, portShort, portUsage, loginShort string) {
 	f := cmd.Flags()
 	f.StringVarP(&o.identity, "identity", "i", "", "identity file (an OpenSSH id_ed25519 works; default HOME/id_ed25519)")
-	f.IntVarP(&o.port, "port", "p", client.DefaultPort, "port when HOST names none")
-	f.StringVarP(&o.user, "login", "l", "", "the remote account when HOST has no user@ (default: your login name)")
+	f.IntVarP(&o.port, "port", portShort, client.DefaultPort, portUsage)
+	f.StringVarP(&o.user, "login", loginShort, "", "the remote account when HOST has no user@ (default: your login name)")
 	f.BoolVar(&o.acceptNew, "accept-new", false, "pin an unknown host key without asking")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
 	o.portFlag = f.Lookup("port")

@@ -46,11 +46,7 @@ func newSyncCmd(g *globals, env Env) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.conn.identity, "identity", "i", "", "identity file (an OpenSSH id_ed25519 works; default HOME/id_ed25519)")
-	f.IntVarP(&o.conn.port, "port", "P", client.DefaultPort, "port of the remote hosts (a --hosts line may name its own)")
-	o.conn.portFlag = f.Lookup("port")
-	f.BoolVar(&o.conn.acceptNew, "accept-new", false, "pin an unknown host key without asking")
-	f.DurationVar(&o.conn.connectTimeout, "connect-timeout", client.DefaultConnectTimeout, "time allowed to connect and authenticate")
+	o.conn.registerCopy(cmd)
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar and no summary")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "report each file sent")
 	f.DurationVar(&o.timeout, "timeout", 0, "give up after this long, with many hosts each host's from its connection (exit status 124)")
