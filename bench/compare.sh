@@ -52,8 +52,7 @@ STAT=${STAT:-median}
 SSH_BASHRC=${SSH_BASHRC:-0}
 BYTES_IN=${BYTES:-2147483648}
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'compare.sh: %s\n' "$*" >&2; exit 1; }
+. "$here/lib.sh" # log, die, port_free, wait_ok, use_rexec, start_rexec_serve, start_sshd
 
 case "$STAT" in median | mean) ;; *) die "STAT must be median or mean" ;; esac
 for v in RUNS ROUNDS TP_RUNS; do
@@ -92,7 +91,6 @@ if ((${#need_pkgs[@]})); then
 fi
 command -v go >/dev/null || [[ -n ${REXEC_BIN:-} ]] || die "go is needed to build rexec (or set REXEC_BIN)"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_free "$SSH_PORT" || die "port $SSH_PORT is in use; set SSH_PORT"
 port_free "$REXEC_PORT" || die "port $REXEC_PORT is in use; set REXEC_PORT"
 [[ $SSH_PORT != "$REXEC_PORT" ]] || die "SSH_PORT and REXEC_PORT must differ"
@@ -138,65 +136,21 @@ mkdir -p "$OUT"
 
 # ---------------------------------------------------------------- rexec
 
-if [[ -n ${REXEC_BIN:-} ]]; then
-	rexec=$REXEC_BIN
-	[[ -x $rexec ]] || die "REXEC_BIN=$rexec is not executable"
-else
-	log "building rexec (static, as make build does) and installing it as make install does"
-	(cd "$repo" && CGO_ENABLED=0 go build -o "$tmp/rexec.built" ./cmd/rexec)
-	# The file the linker wrote sits in the page cache in small pages (it
-	# was written through a memory map), and every exec of it faults more:
-	# 0.1 to 0.9 ms per start here, until the cache is dropped. A copy, as
-	# install(1) makes, is what users run (docs/BENCHMARKS.md).
-	install -m 0755 "$tmp/rexec.built" "$tmp/rexec"
-	rexec=$tmp/rexec
-fi
-
-export REXEC_HOME=$tmp/rexec-home
-mkdir -p "$REXEC_HOME"
-log "starting rexec serve on 127.0.0.1:$REXEC_PORT"
-"$rexec" serve --listen "127.0.0.1:$REXEC_PORT" --log-format text >"$tmp/rexec-serve.log" 2>&1 &
-rexec_pid=$!
+use_rexec
+start_rexec_serve
 
 # ---------------------------------------------------------------- sshd
 
-mkdir -p /run/sshd # privilege separation directory, needed even with -D
-ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$tmp/ssh_host_ed25519_key"
-ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$tmp/id_ed25519"
-cp "$tmp/id_ed25519.pub" "$tmp/authorized_keys"
-cat >"$tmp/sshd_config" <<EOF
-ListenAddress 127.0.0.1
-Port $SSH_PORT
-HostKey $tmp/ssh_host_ed25519_key
-PidFile $tmp/sshd.pid
-AuthorizedKeysFile $tmp/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin yes
-UsePAM no
-StrictModes no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-X11Forwarding no
-AllowTcpForwarding no
-AllowAgentForwarding no
-PermitTTY yes
+extra_sshd='PermitTTY yes
 MaxStartups 100:30:200
-MaxSessions 100
-LogLevel ERROR
-EOF
+MaxSessions 100'
 if [[ $SSH_BASHRC != 1 ]]; then
 	# Debian builds bash with SSH_SOURCE_BASHRC: a `bash -c CMD` started by
 	# sshd reads ~/.bashrc unless SHLVL says it is not a top-level shell. A
 	# heavy .bashrc (pyenv, nvm, ...) would otherwise be timed as "ssh".
-	echo 'SetEnv SHLVL=1' >>"$tmp/sshd_config"
+	extra_sshd+=$'\nSetEnv SHLVL=1'
 fi
-/usr/sbin/sshd -t -f "$tmp/sshd_config" || die "sshd rejected its config"
-log "starting sshd on 127.0.0.1:$SSH_PORT"
-/usr/sbin/sshd -D -e -f "$tmp/sshd_config" -p "$SSH_PORT" 2>"$tmp/sshd.log" &
-sshd_pid=$!
+start_sshd <<<"$extra_sshd"
 
 # Client options, without -c (the cipher is chosen per benchmark).
 ssh_opts=(-F none -i "$tmp/id_ed25519" -p "$SSH_PORT"
@@ -207,15 +161,6 @@ ssh_cmd="ssh ${ssh_opts[*]}"
 cm_cmd="ssh ${ssh_opts[*]} -o ControlPath=$tmp/cm.sock"
 rexec_cmd="$rexec run localhost:$REXEC_PORT --"
 
-wait_ok() { # NAME CMD...: retry until CMD succeeds (at most ~10 s)
-	local name=$1
-	shift
-	for _ in $(seq 100); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	die "$name did not come up; see its log (KEEP_TMP=1 keeps $tmp)"
-}
 wait_ok sshd ssh "${ssh_opts[@]}" 127.0.0.1 true
 wait_ok "rexec serve" "$rexec" run "localhost:$REXEC_PORT" -- true
 

@@ -64,8 +64,7 @@ LOAD_MAX=${LOAD_MAX:-1.5}
 LOAD_WAIT=${LOAD_WAIT:-600}
 STAT=${STAT:-median}
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'cp.sh: %s\n' "$*" >&2; exit 1; }
+. "$here/lib.sh" # log, die, port_free, wait_ok, use_rexec, start_rexec_serve, start_sshd
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer"
 [[ $TREE_FILES =~ ^[1-9][0-9]*$ ]] || die "TREE_FILES must be a positive integer"
@@ -103,7 +102,6 @@ if ((${#need_pkgs[@]})); then
 fi
 command -v go >/dev/null || [[ -n ${REXEC_BIN:-} ]] || die "go is needed to build rexec (or set REXEC_BIN)"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_free "$SSH_PORT" || die "port $SSH_PORT is in use; set SSH_PORT"
 port_free "$REXEC_PORT" || die "port $REXEC_PORT is in use; set REXEC_PORT"
 if [[ -n ${REXEC_BASE:-} ]]; then
@@ -154,19 +152,8 @@ fi
 
 # ---------------------------------------------------------------- daemons
 
-if [[ -n ${REXEC_BIN:-} ]]; then
-	rexec=$REXEC_BIN
-	[[ -x $rexec ]] || die "REXEC_BIN=$rexec is not executable"
-else
-	log "building rexec (static, as make build does) and installing it by copy"
-	(cd "$repo" && CGO_ENABLED=0 go build -o "$tmp/rexec.built" ./cmd/rexec)
-	install -m 0755 "$tmp/rexec.built" "$tmp/rexec"
-	rexec=$tmp/rexec
-fi
-export REXEC_HOME=$tmp/rexec-home
-mkdir -p "$REXEC_HOME"
-"$rexec" serve --listen "127.0.0.1:$REXEC_PORT" --log-format text >"$tmp/rexec-serve.log" 2>&1 &
-rexec_pid=$!
+use_rexec
+start_rexec_serve
 if [[ -n ${REXEC_BASE:-} ]]; then
 	base_home=$tmp/rexec-home-base
 	mkdir -p "$base_home"
@@ -177,29 +164,7 @@ if [[ -n ${REXEC_BASE:-} ]]; then
 	base_pid=$!
 fi
 
-mkdir -p /run/sshd
-ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$tmp/ssh_host_ed25519_key"
-ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$tmp/id_ed25519"
-cp "$tmp/id_ed25519.pub" "$tmp/authorized_keys"
-cat >"$tmp/sshd_config" <<EOF
-ListenAddress 127.0.0.1
-Port $SSH_PORT
-HostKey $tmp/ssh_host_ed25519_key
-PidFile $tmp/sshd.pid
-AuthorizedKeysFile $tmp/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin yes
-UsePAM no
-StrictModes no
-UseDNS no
-Subsystem sftp /usr/lib/openssh/sftp-server
-LogLevel ERROR
-EOF
-/usr/sbin/sshd -t -f "$tmp/sshd_config" || die "sshd rejected its config"
-/usr/sbin/sshd -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
-sshd_pid=$!
+start_sshd <<<'Subsystem sftp /usr/lib/openssh/sftp-server'
 
 ssh_opts=(-F none -i "$tmp/id_ed25519" -o StrictHostKeyChecking=no -o UserKnownHostsFile="$tmp/known_hosts"
 	-o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none -o LogLevel=ERROR)
@@ -207,16 +172,6 @@ scp_cmd="scp -q ${ssh_opts[*]} -P $SSH_PORT"
 rsync_cmd="rsync -a -e 'ssh ${ssh_opts[*]} -p $SSH_PORT -c aes128-gcm@openssh.com'"
 rexec_cp="$rexec cp -q -P $REXEC_PORT"
 rexec_sync="$rexec sync -q -P $REXEC_PORT"
-
-wait_ok() { # NAME CMD...
-	local name=$1
-	shift
-	for _ in $(seq 100); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	die "$name did not come up (KEEP_TMP=1 keeps its log in $tmp)"
-}
 wait_ok sshd ssh "${ssh_opts[@]}" -p "$SSH_PORT" 127.0.0.1 true
 wait_ok "rexec serve" "$rexec" run "localhost:$REXEC_PORT" -- true
 if [[ -n ${REXEC_BASE:-} ]]; then

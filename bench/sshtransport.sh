@@ -34,8 +34,7 @@ RUNS=${RUNS:-3}
 SSH_PORT=${SSH_PORT:-17223}
 REXEC_PORT=${REXEC_PORT:-17323}
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'sshtransport.sh: %s\n' "$*" >&2; exit 1; }
+. "$here/lib.sh" # log, die, use_rexec, start_rexec_serve, start_sshd
 
 for v in BIG_MB FILES FILE_KB COMMITS RUNS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
@@ -60,57 +59,21 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- daemons
 
-if [[ -n ${REXEC_BIN:-} ]]; then
-	rexec=$REXEC_BIN
-else
-	log "building rexec"
-	(cd "$repo" && CGO_ENABLED=0 go build -o "$tmp/rexec.built" ./cmd/rexec)
-	install -m 0755 "$tmp/rexec.built" "$tmp/rexec"
-	rexec=$tmp/rexec
-fi
-export REXEC_HOME=$tmp/rexec-home
-mkdir -p "$REXEC_HOME"
-"$rexec" serve --listen "127.0.0.1:$REXEC_PORT" --log-format text >"$tmp/rexec-serve.log" 2>&1 &
-rexec_pid=$!
+use_rexec
+start_rexec_serve
 
-mkdir -p /run/sshd
-ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$tmp/ssh_host_ed25519_key"
-ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$tmp/id_ed25519"
-cp "$tmp/id_ed25519.pub" "$tmp/authorized_keys"
-cat >"$tmp/sshd_config" <<EOF
-ListenAddress 127.0.0.1
-Port $SSH_PORT
-HostKey $tmp/ssh_host_ed25519_key
-PidFile $tmp/sshd.pid
-AuthorizedKeysFile $tmp/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin yes
-UsePAM no
-StrictModes no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-X11Forwarding no
-AllowTcpForwarding no
-AllowAgentForwarding no
+start_sshd <<'EOF'
 AcceptEnv GIT_PROTOCOL
 SetEnv SHLVL=1
-LogLevel ERROR
 EOF
-/usr/sbin/sshd -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
-sshd_pid=$!
 
 ssh_cmd="ssh -F none -p $SSH_PORT -i $tmp/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=$tmp/known_hosts -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none -c aes128-gcm@openssh.com -o LogLevel=ERROR"
 rexec_cmd="$rexec ssh -p $REXEC_PORT -o BatchMode=yes"
 
-for _ in $(seq 50); do
-	$ssh_cmd 127.0.0.1 true 2>/dev/null && $rexec_cmd 127.0.0.1 true 2>/dev/null && break
-	sleep 0.1
-done
-$ssh_cmd 127.0.0.1 true || die "ssh does not connect (see $tmp/sshd.log)"
-$rexec_cmd 127.0.0.1 true || die "rexec ssh does not connect (see $tmp/rexec-serve.log)"
+# shellcheck disable=SC2086 # the commands are strings, split into words on purpose
+wait_ok sshd $ssh_cmd 127.0.0.1 true
+# shellcheck disable=SC2086
+wait_ok "rexec serve" $rexec_cmd 127.0.0.1 true
 
 # ---------------------------------------------------------------- data
 
