@@ -143,10 +143,7 @@ func dataHeader(stream string, n int) []byte {
 // TestEncodeHeaderAsJSON and FuzzEncodeHeader hold the two to the same
 // bytes).
 func encodeHeader(m Message) ([]byte, error) {
-	b := make([]byte, 0, 128)
-	b = append(b, `{"type":`...)
-	b = append(append(append(b, '"'), m.Type()...), '"') // type names are plain ASCII constants
-	b, ok, err := appendFields(b, m)
+	b, ok, err := appendFields(appendType(make([]byte, 0, 128), m), m)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encoding %s: %w", m.Type(), err)
 	}
@@ -156,16 +153,20 @@ func encodeHeader(m Message) ([]byte, error) {
 	return encodeHeaderJSON(m)
 }
 
+// appendType opens a header with its type member; type names are plain
+// ASCII constants.
+func appendType(b []byte, m Message) []byte {
+	return append(append(append(b, `{"type":"`...), m.Type()...), '"')
+}
+
 // encodeHeaderJSON is encodeHeader through encoding/json alone.
 func encodeHeaderJSON(m Message) ([]byte, error) {
 	fields, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encoding %s: %w", m.Type(), err)
 	}
-	b := make([]byte, 0, len(fields)+24)
-	b = append(b, `{"type":`...)
-	b = append(append(append(b, '"'), m.Type()...), '"') // type names are plain ASCII constants
-	if len(fields) > 2 {                                 // not "{}"
+	b := appendType(make([]byte, 0, len(fields)+24), m)
+	if len(fields) > 2 { // not "{}"
 		b = append(b, ',')
 		b = append(b, fields[1:]...)
 	} else {
