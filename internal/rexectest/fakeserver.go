@@ -18,12 +18,12 @@ const fakeConnTimeout = 30 * time.Second
 
 // FakeServer is a rexec server played by hand, for the peers rexec's own
 // server never is (hostile, silent, broken): a real loopback socket, TLS
-// 1.3 with its own host key, the client's hello read and answered, and
-// then a script plays each connection, one after the other.
+// 1.3 with the fake servers' host key, the client's hello read and
+// answered, and then a script plays each connection, one after the other.
 type FakeServer struct {
 	Addr string         // host:port on 127.0.0.1
 	Port string         // the port of Addr
-	Host *auth.Identity // its host key, for a client to pin
+	Host *auth.Identity // its host key (fakeHostKey), for a client to pin
 
 	ln   net.Listener
 	tls  *tls.Config
@@ -31,13 +31,20 @@ type FakeServer struct {
 	wg   sync.WaitGroup
 }
 
+// fakeHostKey is the one host key of every FakeServer of a test process.
+// A test that starts several, one after another, with one client home
+// pins each as 127.0.0.1:PORT in the same known_hosts; when a later one
+// gets a port an earlier one had, a key of its own would be refused as
+// changed (TestCpHostileDownloadNames failed so under -race).
+var fakeHostKey = sync.OnceValues(func() (*auth.Identity, error) { return auth.GenerateIdentity("fake-server") })
+
 // StartFakeServer listens on 127.0.0.1 and plays script on every
 // connection after the hello exchange, in which it answers with hello
 // (Version is set for it). At t's cleanup the listener and the
 // connection being played are closed, and the goroutines waited for.
 func StartFakeServer(t testing.TB, hello protocol.Hello, script func(*protocol.Conn)) *FakeServer {
 	t.Helper()
-	host, err := auth.GenerateIdentity("fake-server")
+	host, err := fakeHostKey()
 	if err != nil {
 		t.Fatal(err)
 	}
