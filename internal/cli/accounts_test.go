@@ -199,7 +199,10 @@ func TestAccountFilePermissions(t *testing.T) {
 // utmp while it lasts.
 func TestAccountTerminal(t *testing.T) {
 	w := newAccountWorld(t)
-	r := w.run("-t", w.host(w.alice), "--", "sh", "-c", `stat -c '%U %G %a' "$(tty)"; who | grep -c "^`+w.alice.Name+` " || true`)
+	// The utmp record is written just after the process starts (its pid
+	// names it), so the command waits for it, bounded.
+	r := w.run("-t", w.host(w.alice), "--", "sh", "-c", `stat -c '%U %G %a' "$(tty)"; `+
+		`for i in $(seq 50); do who | grep -q "^`+w.alice.Name+` " && break; sleep 0.1; done; who | grep -c "^`+w.alice.Name+` " || true`)
 	if r.code != 0 || !strings.HasPrefix(r.stdout, w.alice.Name+" tty 620") {
 		t.Errorf("-t as alice: %d %q %q; want a terminal owned by %s, group tty, 620", r.code, r.stdout, r.stderr, w.alice.Name)
 	}
