@@ -158,11 +158,7 @@ func SessionProcs() []int {
 		if pid == self || !descends(parent, pid, self) || !Alive(pid) {
 			continue
 		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
+		for _, kv := range bytes.Split(session.Environ(pid), []byte{0}) {
 			if bytes.HasPrefix(kv, prefix) && string(kv) != own {
 				pids = append(pids, pid)
 				break

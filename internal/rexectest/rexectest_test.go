@@ -5,11 +5,14 @@ package rexectest
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rexec-dev/rexec/internal/session"
 	"go.uber.org/goleak"
 )
 
@@ -91,4 +94,54 @@ func TestEventuallyAndParallel(t *testing.T) {
 			t.Errorf("Parallel called f(%d) %d times, want once", i, got)
 		}
 	}
+}
+
+// TestSessionProcsThroughExec: a session process that execs again and
+// again (as a shell's just-forked child execs its command) is listed by
+// every scan that finds it alive before and after; an environment read
+// in the middle of its execve (empty for a moment) must not drop it.
+func TestSessionProcsThroughExec(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "chain")
+	// each run execs itself with one less, 400 execs in all, then exits
+	body := "#!/bin/sh\n[ \"$1\" -gt 0 ] && exec \"$0\" $(($1 - 1))\nexit 0\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(script, "400")
+	cmd.Env = append(os.Environ(), session.MarkerVar+"=exec-chain")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	pid := cmd.Process.Pid
+	scans, missed := 0, 0
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); scans++ {
+		before := running(pid)
+		got := SessionProcs()
+		if !before || !running(pid) {
+			break
+		}
+		if !slices.Contains(got, pid) {
+			missed++
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("exec chain: %v", err)
+	}
+	if scans == 0 || missed > 0 {
+		t.Errorf("%d of %d scans missed the live session process %d, want none of at least one", missed, scans, pid)
+	}
+}
+
+// running reports whether pid is alive and not on its way out: a process
+// inside exit(2) (PF_EXITING, 0x4 among the flags of stat) may have lost
+// its memory, environment included, before it is a zombie.
+func running(pid int) bool {
+	f := StatFields(pid)
+	if !Alive(pid) || len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&0x4 == 0
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -246,8 +250,14 @@ func TestParseStat(t *testing.T) {
 		want procInfo
 		ok   bool
 	}{
-		{"42 (sleep) S 1 42 7 0 -1", procInfo{42, 1, 42, 7, 'S'}, true},
-		{"43 (a) b) (c) Z 42 42 7 0", procInfo{43, 42, 42, 7, 'Z'}, true},
+		{"42 (sleep) S 1 42 7 0 -1", procInfo{pid: 42, ppid: 1, pgrp: 42, sid: 7, state: 'S'}, true},
+		{"43 (a) b) (c) Z 42 42 7 0", procInfo{pid: 43, ppid: 42, pgrp: 42, sid: 7, state: 'Z'}, true},
+		{"45 (sh) R 1 45 45 0 -1 4194560 0", procInfo{pid: 45, ppid: 1, pgrp: 45, sid: 45, state: 'R'}, true},
+		{"49 (sh) R 1 49 49 0 -1 4194564 0", procInfo{pid: 49, ppid: 1, pgrp: 49, sid: 49, state: 'R', exiting: true}, true},
+		{"46 (kworker/0:1) I 2 0 0 0 -1 69238880 0", procInfo{pid: 46, ppid: 2, state: 'I', kthread: true}, true},
+		{"47 (odd) S 1 47 47 0 -1 notanumber", procInfo{pid: 47, ppid: 1, pgrp: 47, sid: 47, state: 'S'}, true},
+		{"48 (sleep) S 1 48 48 0 -1 4194304" + strings.Repeat(" 0", 40) + " 140735186082510 140735186083819 0",
+			procInfo{pid: 48, ppid: 1, pgrp: 48, sid: 48, state: 'S', env: envBounds{140735186082510, 140735186083819}}, true},
 		{"44 (x", procInfo{}, false},
 		{"x (y) S 1 2 3", procInfo{}, false},
 	}
@@ -304,4 +314,104 @@ func TestReaperCoalescesSignals(t *testing.T) {
 	if z := zombieChildren(); len(z) > 0 {
 		t.Errorf("zombies left unreaped: %v", z)
 	}
+}
+
+// TestSweepSeesProcessMidExec: the /proc sweep finds a marked process
+// that execs again and again (as a shell's just-forked child execs its
+// command) in every scan that finds it alive before and after, and never
+// lists a process whose environment is empty (env -i). A read cut short
+// by an exec, or taken inside execve, once dropped such a process.
+func TestSweepSeesProcessMidExec(t *testing.T) {
+	const marker = MarkerVar + "=sweep-exec-chain"
+	bare := exec.Command("env", "-i", "sleep", "30")
+	bare.Env = append(os.Environ(), marker)
+	if err := bare.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bare.Process.Kill(); _ = bare.Wait() })
+	for i := 0; i < 500 && !bareExeced(bare.Process.Pid); i++ {
+		time.Sleep(10 * time.Millisecond) // env, which carries the marker, execs sleep without it
+	}
+	script := filepath.Join(t.TempDir(), "chain")
+	// each run execs itself with one less, 400 execs in all, then exits
+	body := "#!/bin/sh\n[ \"$1\" -gt 0 ] && exec \"$0\" $(($1 - 1))\nexit 0\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(script, "400")
+	cmd.Env = append(os.Environ(), marker)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	pid := cmd.Process.Pid
+	scans, missed := 0, 0
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); scans++ {
+		before := liveProc(pid)
+		got := sessionMembers(marker, 0, false)
+		if !before || !liveProc(pid) {
+			break
+		}
+		if !slices.Contains(got, pid) {
+			missed++
+		}
+		if slices.Contains(got, bare.Process.Pid) {
+			t.Fatalf("sweep listed %d, whose environment is empty", bare.Process.Pid)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("exec chain: %v", err)
+	}
+	if scans == 0 || missed > 0 {
+		t.Errorf("%d of %d sweeps missed the live marked process %d, want none of at least one", missed, scans, pid)
+	}
+}
+
+// liveProc reports whether pid is a process that is neither gone, nor a
+// zombie, nor on its way out (exiting, its memory perhaps already gone).
+func liveProc(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", procRoot, pid))
+	if err != nil {
+		return false
+	}
+	p, ok := parseStat(b)
+	return ok && !p.dead() && !p.exiting
+}
+
+// bareExeced reports whether pid runs sleep, with whatever environment
+// it was given.
+func bareExeced(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/comm", procRoot, pid))
+	return err == nil && string(b) == "sleep\n"
+}
+
+// FuzzParseStat: the stat parsers never panic; a line parseStat takes
+// has a numeric pid before the name, a one-byte state after it, and
+// environment bounds only when the line has them, in order.
+func FuzzParseStat(f *testing.F) {
+	f.Add("42 (sleep) S 1 42 7 0 -1")
+	f.Add("43 (a) b) (c) Z 42 42 7 0")
+	f.Add("46 (kworker/0:1) I 2 0 0 0 -1 69238880 0")
+	f.Add("48 (sleep) S 1 48 48 0 -1 4194308" + strings.Repeat(" 0", 40) + " 140735186082510 140735186083819 0")
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		_, _, _ = parseStatStart([]byte(line))
+		p, ok := parseStat([]byte(line))
+		if !ok {
+			return
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(line[:strings.IndexByte(line, '(')])); err != nil || n != p.pid {
+			t.Fatalf("%q: pid %d, want the number before the name", line, p.pid)
+		}
+		rest := strings.Fields(line[strings.LastIndexByte(line, ')')+1:])
+		if len(rest[0]) != 1 || rest[0][0] != p.state {
+			t.Fatalf("%q: state %q, want the field after the name", line, p.state)
+		}
+		if len(rest) <= statEnvEndField && p.env != (envBounds{}) {
+			t.Fatalf("%q: environment bounds %+v from a line without them", line, p.env)
+		}
+	})
 }
