@@ -193,6 +193,11 @@ func plainInt(raw json.RawMessage) (int64, bool) {
 	if len(digits) == 0 || len(digits) > 18 || digits[0] == '0' && len(digits) > 1 {
 		return 0, false
 	}
+	for _, c := range digits {
+		if c < '0' || c > '9' { // ParseInt would take a leading '+'; JSON does not
+			return 0, false
+		}
+	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	return n, err == nil
 }

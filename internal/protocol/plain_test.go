@@ -12,7 +12,7 @@ import (
 var plainCases = []string{
 	`"abc"`, `""`, `"日本"`, `"a\nb"`, `"\u0061"`, `"a\"b"`, `"a`, `a"`, `"`,
 	`0`, `-0`, `42`, `-42`, `123456789012345678`, `1234567890123456789`, `9223372036854775807`,
-	`9223372036854775808`, `-9223372036854775808`, `01`, `1.5`, `1e3`, `-`, `2147483648`,
+	`9223372036854775808`, `-9223372036854775808`, `01`, `1.5`, `1e3`, `-`, `2147483648`, `+0`, `+42`, `-+1`, `1_000`,
 	`true`, `false`, `null`, `tru`, `[1]`, `{}`, `"true"`, `"1"`,
 }
 
@@ -68,7 +68,7 @@ func TestAssignPlain(t *testing.T) {
 		}
 	}
 	for raw, want := range map[string]bool{`"abc"`: true, `"a\nb"`: false, `-0`: true, `1234567890123456789`: false,
-		`1.5`: false, `true`: true, `null`: false, `"1"`: true, `[1]`: false} {
+		`1.5`: false, `true`: true, `null`: false, `"1"`: true, `[1]`: false, `+0`: false, `+42`: false} {
 		if taken[raw] != want {
 			t.Errorf("assignPlain takes %s: %v, want %v", raw, taken[raw], want)
 		}
