@@ -177,12 +177,20 @@ func (r *envReader) hasEnv(p procInfo, kv string) bool {
 // refuses the open as if it did not exist (ENOENT, ESRCH), or, while the
 // kernel copies its environment, shows an empty block (start = end), just
 // as a process started with no environment does. So an empty block counts
-// only once its bounds have held since the listing or across a pause.
+// only once its bounds have held across a pause that the process could
+// not have spent inside execve, preempted on a loaded machine.
 // Without all this, a session process caught mid-exec escaped the sweep
 // (TestSweepSeesProcessMidExec, a process that execs again and again).
 func (r *envReader) environ(p procInfo) []byte {
 	dir := procRoot + "/" + strconv.Itoa(p.pid)
 	before := p.env
+	// empty is the last look at an empty block: its bounds and how many
+	// times the process had been given a CPU.
+	var empty struct {
+		env  envBounds
+		runs uint64
+		seen bool
+	}
 	for range execTries {
 		n, readErr := r.readOnce(dir + "/environ")
 		if errors.Is(readErr, fs.ErrPermission) {
@@ -201,15 +209,48 @@ func (r *envReader) environ(p procInfo) []byte {
 			time.Sleep(time.Millisecond) // inside execve
 		case now.env != before || !wholeBlock(now.env, n, len(r.buf)):
 			// the image changed under the read: read again
-		case n > 0 || p.env == now.env:
+		case n > 0:
 			return r.buf[:n]
 		default:
-			time.Sleep(time.Millisecond) // newly empty: confirm after a pause
-			p.env = now.env
+			// Empty: believed once the same bounds have held across a
+			// pause in which the process sat asleep or stopped, or was
+			// given a CPU again (time enough to finish placing a block).
+			runs := runCount(dir)
+			if empty.seen && empty.env == now.env && (settledState(now.state) || runs > empty.runs) {
+				return r.buf[:0]
+			}
+			empty.env, empty.runs, empty.seen = now.env, runs, true
+			time.Sleep(time.Millisecond)
 		}
 		before = now.env
 	}
 	return nil
+}
+
+// settledState reports a state execve cannot be in: asleep (S, I) or
+// stopped (T, t). Running, runnable and uninterruptible (R, D) can.
+func settledState(state byte) bool {
+	switch state {
+	case 'S', 'I', 'T', 't':
+		return true
+	}
+	return false
+}
+
+// runCount is how many times the process in dir has been given a CPU
+// (the third field of /proc/PID/schedstat); 0 when unknown, which makes
+// an empty block of a running process wait out its tries.
+func runCount(dir string) uint64 {
+	b, err := os.ReadFile(dir + "/schedstat")
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(string(f[2]), 10, 64)
+	return n
 }
 
 // readOnce reads name into r.buf with a single read call, growing the
