@@ -159,12 +159,27 @@ func (r *rrun) receive(sio IO) (Result, error) {
 		case protocol.StdinAck:
 			r.ack(m.Count)
 		case protocol.Exit:
+			r.ackExit(c)
 			return Result{Exit: m}, nil
 		case protocol.Error:
 			return Result{}, c.remoteError(m)
 		default:
 			return Result{}, c.unexpected(m)
 		}
+	}
+}
+
+// ackExit acknowledges the exit and all output, so the server forgets
+// the session at once rather than holding it for a resume until the
+// window passes. Best effort: a server that never gets it only holds
+// the ended session longer.
+func (r *rrun) ackExit(c *Conn) {
+	r.mu.Lock()
+	ack := protocol.OutputAck{Stdout: r.recv[0], Stderr: r.recv[1], Exit: true}
+	plain := r.token == ""
+	r.mu.Unlock()
+	if !plain {
+		_ = c.pc.Send(ack)
 	}
 }
 

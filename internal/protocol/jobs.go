@@ -142,10 +142,13 @@ type ResumeToken struct {
 
 // OutputAck tells the server how many bytes of each stream of the
 // running session the client has received in all; the server forgets
-// them.
+// them. With Exit, sent once the exit has arrived, it acknowledges the
+// exit too: until then the server holds the ended session for a resume,
+// as an exit sent into a connection that was already cut never arrives.
 type OutputAck struct {
 	Stdout int64 `json:"stdout,omitempty"`
 	Stderr int64 `json:"stderr,omitempty"`
+	Exit   bool  `json:"exit,omitempty"`
 }
 
 // Resume takes a session back after a lost connection: its token and

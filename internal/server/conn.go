@@ -38,11 +38,14 @@ type serverConn struct {
 	lastRequest atomic.Int64 // unix nanos of the last request or busy moment, for the idle timeout
 	lastFrame   atomic.Int64 // unix nanos of the last frame read, for the keepalive
 
-	mu sync.Mutex // mu guards req, active, exiting and closed
+	mu sync.Mutex // mu guards req, active, unacked, exiting and closed
 	// req is the request that holds the connection (claim): none, an
 	// exec session or a file request.
 	req    requestKind
 	active *execSession
+	// unacked is the resumable session whose exit went out on this
+	// connection and awaits the client's acknowledgement (resume.go).
+	unacked *execSession
 	// xaudit is the audit of the file request being served; only the
 	// reader goroutine, which serves it, touches it.
 	xaudit *sessionAudit

@@ -88,6 +88,10 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 			return nil
 		})
 	case protocol.OutputAck:
+		if m.Exit {
+			c.ackExit()
+			return nil
+		}
 		return c.withSession(func(s *execSession) error {
 			if s.link == nil {
 				return errors.New("output_ack in a session without resume")
@@ -98,7 +102,16 @@ func (c *serverConn) dispatch(m protocol.Message) error {
 			return s.link.outs[1].ack(m.Stderr)
 		})
 	case protocol.Abort:
-		return c.withSession(func(s *execSession) error { s.cancel(errClientGone); return nil })
+		return c.withSession(func(s *execSession) error {
+			if s.link != nil {
+				// The token dies with the abort, not when the tree's end
+				// is noticed: a resume arriving in between must not
+				// take the session back.
+				c.s.dropResumable(s)
+			}
+			s.cancel(errClientGone)
+			return nil
+		})
 	case protocol.Resume:
 		return c.resumeSession(m)
 	case protocol.Signal:

@@ -405,7 +405,10 @@ func (s *execSession) finishResumable(exit protocol.Exit) {
 }
 
 // deliverExit sends the pending exit once every output byte went out on
-// the current connection; the session is then over for good.
+// the current connection. The session stays filed under its token until
+// the client acknowledges the exit (output_ack with exit) or the window
+// passes: an exit written into a connection that was already cut never
+// arrives, and the client's resume must still find it.
 func (s *execSession) deliverExit() {
 	for _, o := range s.link.outs {
 		s.flush(o)
@@ -421,11 +424,45 @@ func (s *execSession) deliverExit() {
 	if l.expiry != nil {
 		l.expiry.Stop()
 	}
+	l.expiry = time.AfterFunc(s.c.s.cfg.ResumeWindow, func() { s.forget(c) })
 	l.mu.Unlock()
-	s.c.s.dropResumable(s)
 	c.clearActive(s)
+	c.mu.Lock()
+	c.unacked = s
+	c.mu.Unlock()
 	_ = c.pc.Send(*exit)
 	c.exitSent()
+}
+
+// forget ends the hold of a session whose exit went out on c: the
+// client acknowledged it, or the window passed. It does nothing once a
+// resume has moved the session to another connection.
+func (s *execSession) forget(c *serverConn) {
+	l := s.link
+	l.mu.Lock()
+	mine := l.exitSent && l.wire == c
+	if mine && l.expiry != nil {
+		l.expiry.Stop()
+	}
+	l.mu.Unlock()
+	if mine && s.c.s.dropResumable(s) {
+		for _, o := range l.outs {
+			o.stop()
+		}
+	}
+}
+
+// ackExit is the client's acknowledgement of the exit sent on c: the
+// session is forgotten at once. An acknowledgement with no exit awaiting
+// one (repeated, or from a peer that sends it anyway) changes nothing.
+func (c *serverConn) ackExit() {
+	c.mu.Lock()
+	s := c.unacked
+	c.unacked = nil
+	c.mu.Unlock()
+	if s != nil {
+		s.forget(c)
+	}
 }
 
 // hold files s under token again after a resume of it was refused, and
@@ -495,6 +532,7 @@ func (c *serverConn) resumeSession(m protocol.Resume) error {
 		l.expiry.Stop()
 	}
 	l.wire, l.token = c, newToken()
+	l.exitSent = false // an exit the old connection may have lost goes out again
 	reply := protocol.Resumed{Token: l.token, Stdin: l.recv, StdinAcked: l.acked, StdinEOF: l.eof}
 	c.mu.Lock()
 	c.active = s

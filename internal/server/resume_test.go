@@ -366,3 +366,92 @@ func TestResumeAbort(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeLostExit: the exit of a resumable session that went out on
+// a connection the client never read it from (cut after the server wrote
+// it) is sent again on a resume, after the output the client lacks; once
+// the client acknowledges an exit (output_ack with exit), the session is
+// forgotten and its token resumes nothing. An acknowledgement on a
+// connection with no exit awaiting one changes nothing.
+func TestResumeLostExit(t *testing.T) {
+	noLeaks(t)
+	ts := startJobServer(t, longWindow)
+	// run runs "echo out; exit 7" resumably on c up to its exit and
+	// returns the token and the stdout bytes seen.
+	run := func(t *testing.T, c *testClient) (string, int64) {
+		t.Helper()
+		if err := c.send(protocol.Exec{Command: "echo out; exit 7", Resume: true}); err != nil {
+			t.Fatal(err)
+		}
+		var token string
+		var n int64
+		for {
+			m, err := c.recv()
+			if err != nil {
+				t.Fatalf("resumable run: %v", err)
+			}
+			switch m := m.(type) {
+			case protocol.ResumeToken:
+				token = m.Token
+			case protocol.Data:
+				n += int64(len(m.Body))
+			case protocol.Exit:
+				if m.Code != 7 || token == "" {
+					t.Fatalf("exit %#v with token %q, want code 7 after a token", m, token)
+				}
+				return token, n
+			}
+		}
+	}
+	t.Run("not acknowledged", func(t *testing.T) {
+		c := ts.dial(t)
+		token, _ := run(t, c)
+		c.close() // as if cut: the client never saw the exit
+		r := ts.dial(t)
+		if got, ok := r.reply(t, protocol.Resume{Token: token}).(protocol.Resumed); !ok || got.Token == token {
+			t.Fatalf("resume after a lost exit: %#v, want resumed with a new token", got)
+		}
+		var out strings.Builder
+		for {
+			m, err := r.recv()
+			if err != nil {
+				t.Fatalf("after the resume: %v (stdout %q)", err, out.String())
+			}
+			if d, ok := m.(protocol.Data); ok {
+				out.Write(d.Body)
+				continue
+			}
+			if e, ok := m.(protocol.Exit); !ok || e.Code != 7 || out.String() != "out\n" {
+				t.Fatalf("after the resume: %#v with stdout %q, want the output again, then exit 7", m, out.String())
+			}
+			break
+		}
+		if err := r.send(protocol.OutputAck{Stdout: 4, Exit: true}); err != nil {
+			t.Fatal(err)
+		}
+		stillServes(t, r)
+	})
+	t.Run("acknowledged", func(t *testing.T) {
+		c := ts.dial(t)
+		token, n := run(t, c)
+		if err := c.send(protocol.OutputAck{Stdout: n, Exit: true}); err != nil {
+			t.Fatal(err)
+		}
+		stillServes(t, c) // the ack is read before the ping
+		c.close()
+		wantError(t, ts.dial(t).reply(t, protocol.Resume{Token: token, Stdout: n}), protocol.CodeUnknownSession)
+	})
+	t.Run("acknowledged elsewhere", func(t *testing.T) {
+		c := ts.dial(t)
+		token, n := run(t, c)
+		other := ts.dial(t)
+		if err := other.send(protocol.OutputAck{Stdout: n, Exit: true}); err != nil {
+			t.Fatal(err)
+		}
+		stillServes(t, other)
+		c.close()
+		if _, ok := ts.dial(t).reply(t, protocol.Resume{Token: token, Stdout: n}).(protocol.Resumed); !ok {
+			t.Fatal("an acknowledgement on another connection made the session's exit unrecoverable")
+		}
+	})
+}
