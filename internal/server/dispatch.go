@@ -178,10 +178,17 @@ func (c *serverConn) claim(kind requestKind) error {
 	draining := c.s.isClosing() // before c.mu: closeIdle locks s.mu, then c.mu
 	c.mu.Lock()
 	busy, closed := c.req != noRequest, draining || c.closed
+	var prev *execSession
 	if !busy && !closed {
 		c.req = kind
+		// A new request means the client is past the last exit sent
+		// here: it needs no resume any more.
+		prev, c.unacked = c.unacked, nil
 	}
 	c.mu.Unlock()
+	if prev != nil {
+		prev.forget(c)
+	}
 	switch {
 	case busy:
 		return c.refuse(errBusy)

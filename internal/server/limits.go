@@ -24,6 +24,13 @@ func (sc *sessionCount) setLimits(max, maxPerKey int) {
 	sc.mu.Unlock()
 }
 
+// limit is the bound on sessions running at once, as last set.
+func (sc *sessionCount) limit() int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.max
+}
+
 // acquire takes a slot for key, or reports which limit is reached.
 func (sc *sessionCount) acquire(key string) (reason string, ok bool) {
 	sc.mu.Lock()

@@ -430,8 +430,36 @@ func (s *execSession) deliverExit() {
 	c.mu.Lock()
 	c.unacked = s
 	c.mu.Unlock()
+	if old, oldWire := s.c.s.awaitAck(s, c); old != nil {
+		old.forget(oldWire)
+	}
 	_ = c.pc.Send(*exit)
 	c.exitSent()
+}
+
+// awaitAck files s, whose exit goes out on c, among the ended sessions
+// awaiting an acknowledgement. They are bounded as running sessions are
+// (MaxSessions), so a client that never acknowledges cannot pile up
+// ended sessions and their output: past the bound, one filed earlier is
+// returned to be forgotten (it only loses the chance of a resend).
+func (srv *Server) awaitAck(s *execSession, c *serverConn) (*execSession, *serverConn) {
+	bound := srv.running.limit()
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.unacked == nil {
+		srv.unacked = map[*execSession]*serverConn{}
+	}
+	srv.unacked[s] = c
+	if len(srv.unacked) <= bound {
+		return nil, nil
+	}
+	for old, w := range srv.unacked {
+		if old != s {
+			delete(srv.unacked, old)
+			return old, w
+		}
+	}
+	return nil, nil
 }
 
 // forget ends the hold of a session whose exit went out on c: the
@@ -445,7 +473,16 @@ func (s *execSession) forget(c *serverConn) {
 		l.expiry.Stop()
 	}
 	l.mu.Unlock()
-	if mine && s.c.s.dropResumable(s) {
+	if !mine {
+		return
+	}
+	srv := s.c.s
+	srv.mu.Lock()
+	if srv.unacked[s] == c {
+		delete(srv.unacked, s)
+	}
+	srv.mu.Unlock()
+	if srv.dropResumable(s) {
 		for _, o := range l.outs {
 			o.stop()
 		}

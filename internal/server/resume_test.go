@@ -376,33 +376,7 @@ func TestResumeAbort(t *testing.T) {
 func TestResumeLostExit(t *testing.T) {
 	noLeaks(t)
 	ts := startJobServer(t, longWindow)
-	// run runs "echo out; exit 7" resumably on c up to its exit and
-	// returns the token and the stdout bytes seen.
-	run := func(t *testing.T, c *testClient) (string, int64) {
-		t.Helper()
-		if err := c.send(protocol.Exec{Command: "echo out; exit 7", Resume: true}); err != nil {
-			t.Fatal(err)
-		}
-		var token string
-		var n int64
-		for {
-			m, err := c.recv()
-			if err != nil {
-				t.Fatalf("resumable run: %v", err)
-			}
-			switch m := m.(type) {
-			case protocol.ResumeToken:
-				token = m.Token
-			case protocol.Data:
-				n += int64(len(m.Body))
-			case protocol.Exit:
-				if m.Code != 7 || token == "" {
-					t.Fatalf("exit %#v with token %q, want code 7 after a token", m, token)
-				}
-				return token, n
-			}
-		}
-	}
+	run := lostExitRun
 	t.Run("not acknowledged", func(t *testing.T) {
 		c := ts.dial(t)
 		token, _ := run(t, c)
@@ -441,6 +415,15 @@ func TestResumeLostExit(t *testing.T) {
 		c.close()
 		wantError(t, ts.dial(t).reply(t, protocol.Resume{Token: token, Stdout: n}), protocol.CodeUnknownSession)
 	})
+	t.Run("next request on the same connection", func(t *testing.T) {
+		c := ts.dial(t)
+		token, n := run(t, c)
+		if _, ok := c.reply(t, protocol.Jobs{}).(protocol.JobsEnd); !ok {
+			t.Fatal("jobs after the exit: want jobs_end")
+		}
+		c.close()
+		wantError(t, ts.dial(t).reply(t, protocol.Resume{Token: token, Stdout: n}), protocol.CodeUnknownSession)
+	})
 	t.Run("acknowledged elsewhere", func(t *testing.T) {
 		c := ts.dial(t)
 		token, n := run(t, c)
@@ -454,4 +437,70 @@ func TestResumeLostExit(t *testing.T) {
 			t.Fatal("an acknowledgement on another connection made the session's exit unrecoverable")
 		}
 	})
+}
+
+// lostExitRun runs "echo out; exit 7" resumably on c up to its exit,
+// which it does not acknowledge, and returns the token and the stdout
+// bytes seen.
+func lostExitRun(t *testing.T, c *testClient) (string, int64) {
+	t.Helper()
+	if err := c.send(protocol.Exec{Command: "echo out; exit 7", Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	var token string
+	var n int64
+	for {
+		m, err := c.recv()
+		if err != nil {
+			t.Fatalf("resumable run: %v", err)
+		}
+		switch m := m.(type) {
+		case protocol.ResumeToken:
+			token = m.Token
+		case protocol.Data:
+			n += int64(len(m.Body))
+		case protocol.Exit:
+			if m.Code != 7 || token == "" {
+				t.Fatalf("exit %#v with token %q, want code 7 after a token", m, token)
+			}
+			return token, n
+		}
+	}
+}
+
+// TestResumeHeldExitsBounded: ended sessions whose exit awaits an
+// acknowledgement are bounded by MaxSessions, as running ones are: a
+// client that never acknowledges cannot pile them up. Past the bound one
+// held earlier is forgotten; the latest can always be resumed.
+func TestResumeHeldExitsBounded(t *testing.T) {
+	noLeaks(t)
+	store, err := jobs.Open(jobs.Config{Dir: filepath.Join(t.TempDir(), "jobs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, Config{Jobs: store, ResumeWindow: longWindow, MaxSessions: 2, KillGrace: 100 * time.Millisecond})
+	var tokens []string
+	for range 3 {
+		c := ts.dial(t)
+		token, _ := lostExitRun(t, c)
+		c.close()
+		tokens = append(tokens, token)
+	}
+	resumed := 0
+	for i, token := range tokens {
+		m := ts.dial(t).reply(t, protocol.Resume{Token: token})
+		switch m.(type) {
+		case protocol.Resumed:
+			resumed++
+		case protocol.Error:
+			if i == len(tokens)-1 {
+				t.Fatalf("the latest ended session: %#v, want resumed", m)
+			}
+		default:
+			t.Fatalf("resume %d: %#v", i, m)
+		}
+	}
+	if resumed != 2 {
+		t.Errorf("%d of 3 ended sessions resumable with a bound of 2, want 2", resumed)
+	}
 }

@@ -83,8 +83,12 @@ type Server struct {
 	conns     map[*serverConn]struct{}
 	jobRuns   map[string]*jobRun      // running detached jobs by id
 	resumable map[string]*execSession // resumable sessions by their token
-	closing   bool
-	wg        sync.WaitGroup // one per connection handler, per Serve loop, and watchKeys
+	// unacked holds the resumable sessions that ended and whose exit
+	// awaits the client's acknowledgement, with the connection it went
+	// out on; at most MaxSessions of them (resume.go).
+	unacked map[*execSession]*serverConn
+	closing bool
+	wg      sync.WaitGroup // one per connection handler, per Serve loop, and watchKeys
 }
 
 // New validates cfg, loads authorized_keys and builds the TLS config.
