@@ -178,23 +178,19 @@ func (c *serverConn) claim(kind requestKind) error {
 	draining := c.s.isClosing() // before c.mu: closeIdle locks s.mu, then c.mu
 	c.mu.Lock()
 	busy, closed := c.req != noRequest, draining || c.closed
-	var prev *execSession
 	if !busy && !closed {
 		c.req = kind
-		// A new request means the client is past the last exit sent
-		// here: it needs no resume any more.
-		prev, c.unacked = c.unacked, nil
 	}
 	c.mu.Unlock()
-	if prev != nil {
-		prev.forget(c)
-	}
 	switch {
 	case busy:
 		return c.refuse(errBusy)
 	case closed:
 		return c.refuse(errAborted)
 	}
+	// A new request means the client is past the last exit sent here:
+	// it needs no resume of that session any more.
+	c.ackExit()
 	c.lastRequest.Store(time.Now().UnixNano())
 	return nil
 }
